@@ -1,0 +1,22 @@
+#!/usr/bin/env bash
+# Runs every fuzz target in BUILD_DIR for SECONDS each, seeded from fuzz/corpus/<target>/ if present.
+# Fails if a target crashes. Usage: fuzz/run_all.sh BUILD_DIR [SECONDS]
+set -euo pipefail
+build=${1:?usage: run_all.sh BUILD_DIR [SECONDS]}
+secs=${2:-20}
+here=$(cd "$(dirname "$0")" && pwd)
+shopt -s nullglob
+targets=("$build"/fuzz/fuzz_*)
+if ((${#targets[@]} == 0)); then echo "fuzz: no targets built in $build/fuzz"; exit 0; fi
+for t in "${targets[@]}"; do
+  [ -x "$t" ] || continue
+  name=$(basename "$t")
+  work=$(mktemp -d)
+  seeds=()
+  [ -d "$here/corpus/$name" ] && seeds+=("$here/corpus/$name")
+  echo "fuzz: $name for ${secs}s"
+  "$t" -max_total_time="$secs" -rss_limit_mb=2048 -timeout=10 -print_final_stats=1 "$work" "${seeds[@]}" 2>"$work.log" \
+    || { tail -50 "$work.log"; echo "fuzz: $name FAILED"; exit 1; }
+  grep -E "stat::number_of_executed_units|stat::peak_rss_mb" "$work.log" | sed "s/^/fuzz: $name /"
+  rm -rf "$work" "$work.log"
+done

@@ -1,0 +1,40 @@
+#!/usr/bin/env bash
+# Builds and runs every test: the optimized build's suite, the same suite under ASan+UBSan, and a
+# short run of each libFuzzer target. Exits non-zero on any failure.
+#   scripts/test.sh            everything
+#   LEANEMBED_TEST_STAGES="release" scripts/test.sh   only some stages (release, sanitize, fuzz)
+set -euo pipefail
+root=$(cd "$(dirname "$0")/.." && pwd)
+cd "$root"
+stages=${LEANEMBED_TEST_STAGES:-"release sanitize fuzz"}
+jobs=$(nproc)
+gen=(); command -v ninja >/dev/null && gen=(-G Ninja)
+
+run_stage() {  # name, build dir, ctest args, cmake args...
+  local name=$1 dir=$2 ctest_args=$3; shift 3
+  echo "=== test stage: $name ($dir)"
+  cmake -S . -B "$dir" "${gen[@]}" "$@" >/dev/null
+  cmake --build "$dir" -j "$jobs"
+  (cd "$dir" && ctest --output-on-failure -j "$jobs" $ctest_args)
+}
+
+for stage in $stages; do
+  case $stage in
+    release)
+      run_stage release build/release "" -DCMAKE_BUILD_TYPE=Release -DLEANEMBED_TESTS=ON -DLEANEMBED_BENCH=ON ;;
+    sanitize)
+      # Tests labelled "heavy" run the full-size model through the slow interpreter; under the
+      # sanitizers they take minutes and add no coverage the tiny model does not give.
+      ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1 \
+      run_stage sanitize build/sanitize "-LE heavy" -DCMAKE_BUILD_TYPE=Debug -DLEANEMBED_SANITIZERS=ON \
+        -DLEANEMBED_BENCH=OFF ;;
+    fuzz)
+      echo "=== test stage: fuzz (build/fuzz)"
+      CXX=clang++-14 CC=clang-14 cmake -S . -B build/fuzz "${gen[@]}" -DCMAKE_BUILD_TYPE=RelWithDebInfo \
+        -DLEANEMBED_FUZZ=ON -DLEANEMBED_TESTS=OFF -DLEANEMBED_BENCH=OFF >/dev/null
+      cmake --build build/fuzz -j "$jobs"
+      "$root/fuzz/run_all.sh" build/fuzz "${LEANEMBED_FUZZ_SECONDS:-20}" ;;
+    *) echo "unknown stage '$stage'" >&2; exit 2 ;;
+  esac
+done
+echo "=== all test stages passed: $stages"

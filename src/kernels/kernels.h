@@ -1,0 +1,76 @@
+// The compute kernels of the fast path: a matrix-product interface (oneDNN behind it today; a
+// WebAssembly or GPU build brings another) and our own row kernels (LayerNorm, GELU, softmax, bias).
+//
+// Every kernel has a scalar reference implementation (the spec) and may have faster ones (AVX2,
+// AVX-512 …). The table in use is chosen once at start-up from the CPU's features; it can be forced
+// to the reference with the environment variable LEANEMBED_ISA=ref or with kernels_force_isa().
+// Model code never tests CPU features itself.
+//
+// Threading: kernels split rows over at most threads_get() OpenMP threads (see threads.h). None of
+// them allocates; scratch memory is passed in by the caller (the memory plan).
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <string>
+
+namespace leanembed::kernels {
+
+// ---- Row kernels ---------------------------------------------------------------------------------
+// All matrices are row-major with a leading dimension (row stride, in elements) >= cols.
+struct RowKernels {
+  const char* isa;  // "ref", "avx2", ...
+
+  // y[r, :] = LayerNorm(x[r, :] + residual[r, :] + bias[:]) * gamma + beta, over `cols`.
+  // residual and bias may be null (then left out). y may alias x or residual. Statistics in fp32
+  // with the variance computed as mean((v - mean)^2) (what ONNX's decomposed and fused forms do).
+  void (*layer_norm)(int64_t rows, int64_t cols, const float* x, const float* residual,
+                     const float* bias, const float* gamma, const float* beta, float eps, float* y);
+
+  // x[r, :] = GELU(x[r, :] + bias[:]) with the exact erf form 0.5*v*(1+erf(v/sqrt(2))); bias may be null.
+  void (*bias_gelu_erf)(int64_t rows, int64_t cols, float* x, int64_t ldx, const float* bias);
+
+  // x[r, :] += bias[:]
+  void (*bias_add)(int64_t rows, int64_t cols, float* x, int64_t ldx, const float* bias);
+
+  // x[r, :] = softmax(x[r, :] * scale + mask[:]) over `cols`; mask may be null (no masking).
+  void (*softmax)(int64_t rows, int64_t cols, float* x, int64_t ldx, float scale, const float* mask);
+};
+
+// The table chosen for this CPU (or forced); never null.
+const RowKernels& row_kernels();
+// The scalar reference table.
+const RowKernels& row_kernels_reference();
+// Forces the table by name ("ref", "avx2", ...; "auto" = best for this CPU). Returns false if this
+// CPU or build cannot run it. Not thread-safe with kernels running; meant for tests and benchmarks.
+bool kernels_force_isa(const std::string& name);
+
+// ---- Matrix products -----------------------------------------------------------------------------
+// C[m, n] = alpha * sum_k op(A)[m, k] * op(B)[k, n] + beta * C[m, n] (+ bias[n] if bias != null),
+// row-major; op(X) = X or X^T. lda/ldb/ldc are row strides in elements of A, B, C as stored.
+struct GemmArgs {
+  int64_t m = 0, n = 0, k = 0;
+  const float* a = nullptr; int64_t lda = 0; bool trans_a = false;
+  const float* b = nullptr; int64_t ldb = 0; bool trans_b = false;
+  float* c = nullptr; int64_t ldc = 0;
+  float alpha = 1.0f, beta = 0.0f;
+  const float* bias = nullptr;
+};
+
+class Matmul {
+ public:
+  virtual ~Matmul() = default;
+  virtual const char* name() const = 0;
+  // Bytes of scratch gemm() needs for this problem size (0 if none). Exact, so it can be planned.
+  virtual std::size_t scratch_bytes(int64_t m, int64_t n, int64_t k, bool trans_a, bool trans_b) const = 0;
+  // Runs one product; `scratch` holds at least scratch_bytes(...) bytes. Does not allocate.
+  virtual void gemm(const GemmArgs& args, void* scratch) = 0;
+};
+
+// oneDNN-backed (the default on x86).
+std::unique_ptr<Matmul> matmul_create_onednn();
+// Plain loops: the spec the fast one is tested against.
+std::unique_ptr<Matmul> matmul_create_reference();
+
+}  // namespace leanembed::kernels
