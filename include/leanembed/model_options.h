@@ -1,0 +1,34 @@
+// leanembed/model_options.h — naming a model and how its vectors are made (dtype, pooling, length).
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+
+namespace leanembed {
+
+// The dtypes transformers.js knows for encoder files; each selects a file (see dtype_file).
+enum class Dtype { fp32, fp16, q8, int8, uint8, q4, q4f16, bnb4 };
+
+// "fp32" → Dtype::fp32 …; throws Error(invalid_argument) listing the valid names.
+Dtype dtype_from_name(const std::string& name);
+const char* dtype_name(Dtype dtype) noexcept;
+// The ONNX file transformers.js loads for a dtype, relative to the model folder:
+// fp32 "onnx/model.onnx", fp16 "onnx/model_fp16.onnx", q8 "onnx/model_quantized.onnx", …
+std::string dtype_file(Dtype dtype);
+
+enum class Pooling { mean, cls, max, last_token, mean_sqrt_len };
+// "mean", "cls", "max", "lasttoken", "mean_sqrt_len"; throws Error(invalid_argument) otherwise.
+Pooling pooling_from_name(const std::string& name);
+const char* pooling_name(Pooling pooling) noexcept;
+
+// Where a model is. `model` is a folder path, or a Hugging Face id ("Xenova/all-MiniLM-L6-v2")
+// looked up as <cache_dir>/<id>/ — the layout transformers.js writes. Nothing is downloaded.
+struct ModelLocation {
+  std::string model;
+  std::string cache_dir;   // "" = $LEANEMBED_CACHE_DIR, else "./models"
+  Dtype dtype = Dtype::fp32;
+  std::string model_file;  // overrides the dtype's file: relative to the folder, or absolute
+};
+
+}  // namespace leanembed

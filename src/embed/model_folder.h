@@ -1,0 +1,40 @@
+// Finding a model's files the way transformers.js does, and reading its sentence-transformers
+// metadata (pooling, normalisation, maximum length). There is no download code: a missing file is
+// an Error(io) that lists what the folder holds and which files to put where.
+#pragma once
+
+#include <string>
+
+#include "leanembed/model_options.h"
+
+namespace leanembed {
+
+struct ModelFolder {
+  std::string folder;                 // the resolved folder
+  std::string onnx_path;              // the ONNX file to load (exists)
+  std::string tokenizer_json;         // "" when the folder has none (then vocab.txt is used)
+  std::string vocab_txt;              // "" when absent
+  std::string tokenizer_config_json;  // "" when absent
+
+  // config.json
+  std::string model_type;               // "bert", ...; "" when config.json does not say
+  int64_t hidden_size = 0;              // 0 when unknown
+  int64_t max_position_embeddings = 0;  // 0 when unknown
+
+  // sentence-transformers metadata (modules.json, 1_Pooling/config.json, sentence_bert_config.json)
+  Pooling pooling = Pooling::mean;  // mean when there is no Pooling module
+  bool normalize = true;            // with modules.json: whether it lists a Normalize module;
+                                    // without: true (what transformers.js users and Brainy do)
+  int64_t max_length = 512;
+  std::string max_length_source;    // which file decided max_length, for `info`
+};
+
+// Resolves the folder and the ONNX file, and reads the metadata.
+// max_length: sentence_bert_config.json's max_seq_length when present, else tokenizer_config.json's
+// model_max_length (ignoring the "unbounded" sentinel values > 1e6 tokenizers write), else 512;
+// capped by config.json's max_position_embeddings.
+// Throws Error(io) for a missing folder or file (with the listing and what to fetch), and
+// Error(model_format) for malformed JSON naming the file and field.
+ModelFolder resolve_model_folder(const ModelLocation& where);
+
+}  // namespace leanembed
