@@ -10,7 +10,7 @@ apt_packages=(
   libdnnl-dev libutf8proc-dev nlohmann-json3-dev libcpp-httplib-dev libcli11-dev liblmdb-dev
   libgtest-dev libgmock-dev libbenchmark-dev
   clang-14 libclang-rt-14-dev libomp-14-dev
-  python3-onnx python3-numpy
+  python3-onnx python3-numpy gnuplot-nox
 )
 
 missing=()

@@ -1,13 +1,380 @@
-// leanembed — the command-line tool. Commands are added by the embeddings issue; for now it reports
-// its version so the build has its executable.
+// leanembed — the command-line tool. Uses only the public API (include/leanembed/).
+//
+//   leanembed embed    [options] [TEXT...]   vectors for the texts (else one text per stdin line)
+//   leanembed tokenize [options] [TEXT...]   {"ids":[…],"tokens":[…]} per text
+//   leanembed info     [options]             files, architecture, execution path, planned memory
+//   leanembed bench    [options]             sentences/s, tokens/s, load time, peak RSS
+//
+// Every option can also come from an environment variable LEANEMBED_<OPTION> (e.g. LEANEMBED_MODEL).
+// Exit codes: 0 ok, 1 runtime error (model, file, input), 2 usage error.
+#include <sys/resource.h>
+#include <unistd.h>
+
+#include <CLI/CLI.hpp>
+#include <charconv>
+#include <chrono>
 #include <cstdio>
-#include <cstring>
+#include <fstream>
+#include <iostream>
+#include <nlohmann/json.hpp>
+#include <string>
+#include <vector>
+
+#include "leanembed/embedder.h"
+#include "leanembed/error.h"
+
+namespace {
+
+using leanembed::Embedder;
+using leanembed::EmbedderOptions;
+
+struct CommonFlags {
+  std::string model = "Xenova/all-MiniLM-L6-v2";
+  std::string cache_dir;
+  std::string dtype = "fp32";
+  std::string model_file;
+  int threads = 0;
+  int64_t max_length = 0;
+  std::string path = "auto";
+};
+
+void add_model_flags(CLI::App* cmd, CommonFlags& f) {
+  cmd->add_option("-m,--model", f.model, "Model folder, or Hugging Face id looked up in the cache folder")
+      ->envname("LEANEMBED_MODEL")->capture_default_str();
+  cmd->add_option("--cache-dir", f.cache_dir, "Cache folder for hub ids (transformers.js layout; default ./models)")
+      ->envname("LEANEMBED_CACHE_DIR");
+  cmd->add_option("--dtype", f.dtype, "fp32, fp16, q8, int8, uint8, q4 (selects onnx/model<suffix>.onnx)")
+      ->envname("LEANEMBED_DTYPE")->capture_default_str();
+  cmd->add_option("--model-file", f.model_file, "ONNX file to load instead (relative to the model folder, or absolute)")
+      ->envname("LEANEMBED_MODEL_FILE");
+  cmd->add_option("--max-length", f.max_length, "Truncate texts to N tokens (default: the model folder's)")
+      ->envname("LEANEMBED_MAX_LENGTH")->check(CLI::NonNegativeNumber);
+}
+
+void add_run_flags(CLI::App* cmd, CommonFlags& f) {
+  cmd->add_option("-t,--threads", f.threads, "Intra-op threads (0 = all cores)")
+      ->envname("LEANEMBED_THREADS")->check(CLI::NonNegativeNumber);
+  cmd->add_option("--path", f.path, "Execution path: auto, fast, interpreter")
+      ->envname("LEANEMBED_PATH")->check(CLI::IsMember({"auto", "fast", "interpreter"}));
+}
+
+EmbedderOptions options_from(const CommonFlags& f) {
+  EmbedderOptions o;
+  o.location.model = f.model;
+  o.location.cache_dir = f.cache_dir;
+  o.location.dtype = leanembed::dtype_from_name(f.dtype);
+  o.location.model_file = f.model_file;
+  o.threads = f.threads;
+  o.max_length = f.max_length;
+  o.path = f.path == "fast" ? leanembed::ExecutionPath::fast
+           : f.path == "interpreter" ? leanembed::ExecutionPath::interpreter
+                                     : leanembed::ExecutionPath::automatic;
+  return o;
+}
+
+// Reads texts one per line: split on "\n" only, a trailing "\r" dropped; other bytes kept as they are.
+// Returns false at end of input.
+bool read_line(std::istream& in, std::string& line) {
+  if (!std::getline(in, line)) return false;
+  if (!line.empty() && line.back() == '\r') line.pop_back();
+  return true;
+}
+
+// ---- Output formats ------------------------------------------------------------------------------
+
+class VectorWriter {
+ public:
+  VectorWriter(std::string format, FILE* out, int64_t dims) : format_(std::move(format)), out_(out), dims_(dims) {}
+
+  void begin() {
+    if (format_ == "json") std::fputs("[", out_);
+    if (format_ == "npy") {
+      npy_header_at_ = std::ftell(out_);
+      write_npy_header(0);  // rewritten by end() with the real count
+    }
+  }
+
+  void write(const float* v) {
+    if (format_ == "f32" || format_ == "npy") {
+      std::fwrite(v, sizeof(float), static_cast<size_t>(dims_), out_);
+    } else {
+      std::string line = format_ == "json" ? (count_ ? ",\n[" : "\n[") : "[";
+      char buf[32];
+      for (int64_t d = 0; d < dims_; ++d) {
+        if (d) line += ',';
+        auto r = std::to_chars(buf, buf + sizeof buf, v[d]);
+        line.append(buf, r.ptr);
+      }
+      line += format_ == "json" ? "]" : "]\n";
+      std::fwrite(line.data(), 1, line.size(), out_);
+    }
+    ++count_;
+  }
+
+  // Finishes the output. For npy the header is rewritten with the count, which needs a seekable
+  // output (a file): to a pipe, npy is refused up front by the caller unless the count is known.
+  void end() {
+    if (format_ == "json") std::fputs(count_ ? "\n]\n" : "]\n", out_);
+    if (format_ == "npy") {
+      std::fseek(out_, npy_header_at_, SEEK_SET);
+      write_npy_header(count_);
+      std::fseek(out_, 0, SEEK_END);
+    }
+    std::fflush(out_);
+  }
+
+ private:
+  void write_npy_header(int64_t rows) {
+    // NPY 1.0: magic, version, header length, a dict padded with spaces to a multiple of 64 bytes.
+    // The shape field is padded to a fixed width so the header can be rewritten in place.
+    char shape[64];
+    std::snprintf(shape, sizeof shape, "(%lld, %lld)", static_cast<long long>(rows), static_cast<long long>(dims_));
+    std::string dict = std::string("{'descr': '<f4', 'fortran_order': False, 'shape': ") + shape + ", }";
+    std::string header = "\x93NUMPY";
+    header += '\x01';
+    header += '\x00';
+    const size_t total = 128;  // fixed: fits any shape, 64-byte aligned
+    dict.append(total - 10 - dict.size() - 1, ' ');
+    dict += '\n';
+    uint16_t len = static_cast<uint16_t>(dict.size());
+    header += static_cast<char>(len & 0xff);
+    header += static_cast<char>(len >> 8);
+    header += dict;
+    std::fwrite(header.data(), 1, header.size(), out_);
+  }
+
+  std::string format_;
+  FILE* out_;
+  int64_t dims_;
+  int64_t count_ = 0;
+  long npy_header_at_ = 0;
+};
+
+bool is_terminal(FILE* f) { return isatty(fileno(f)) != 0; }
+
+double peak_rss_mb() {
+  rusage u{};
+  getrusage(RUSAGE_SELF, &u);
+  return static_cast<double>(u.ru_maxrss) / 1024.0;
+}
+
+// ---- Commands ------------------------------------------------------------------------------------
+
+struct EmbedFlags {
+  CommonFlags common;
+  int64_t batch_size = 32;
+  int64_t batch_tokens = 8192;
+  std::string pooling;
+  bool no_normalize = false;
+  int64_t dims = 0;
+  std::string format = "jsonl";
+  std::string output;
+  std::string input;  // a file of texts, one per line, instead of stdin
+  std::vector<std::string> texts;
+};
+
+int run_embed(EmbedFlags& f) {
+  EmbedderOptions o = options_from(f.common);
+  o.batch_size = f.batch_size;
+  o.batch_tokens = f.batch_tokens;
+  if (!f.pooling.empty()) o.pooling = leanembed::pooling_from_name(f.pooling);
+  if (f.no_normalize) o.normalize = false;
+  o.dims = f.dims;
+
+  FILE* out = stdout;
+  if (!f.output.empty() && f.output != "-") {
+    out = std::fopen(f.output.c_str(), "wb");
+    if (!out) throw leanembed::Error(leanembed::ErrorCode::io, "cannot write '" + f.output + "'");
+  }
+  const bool streamed = f.texts.empty();
+  if (!streamed && !f.input.empty()) {
+    throw leanembed::Error(leanembed::ErrorCode::invalid_argument, "give texts as arguments or --input, not both");
+  }
+  if (f.format == "npy" && streamed && std::fseek(out, 0, SEEK_CUR) != 0) {
+    throw leanembed::Error(leanembed::ErrorCode::invalid_argument,
+                           "--format npy with texts from stdin needs a seekable --output FILE (the header holds the count)");
+  }
+  Embedder embedder(o);
+  const int64_t dims = embedder.dims();
+  VectorWriter writer(f.format, out, dims);
+  writer.begin();
+
+  // Texts go through in chunks, so memory does not grow with the input's length.
+  const size_t chunk = static_cast<size_t>(std::max<int64_t>(f.batch_size, 1) * 16);
+  std::vector<std::string> texts;
+  std::vector<float> vectors;
+  const bool progress = streamed && is_terminal(stderr);
+  int64_t done = 0;
+  auto flush = [&]() {
+    std::vector<std::string_view> views(texts.begin(), texts.end());
+    vectors.resize(texts.size() * static_cast<size_t>(dims));
+    embedder.embed(views, vectors);
+    for (size_t i = 0; i < texts.size(); ++i) writer.write(vectors.data() + i * dims);
+    done += static_cast<int64_t>(texts.size());
+    if (progress) std::fprintf(stderr, "\rleanembed: %lld texts embedded", static_cast<long long>(done));
+    texts.clear();
+  };
+  if (!streamed) {
+    texts = f.texts;
+    flush();
+  } else {
+    std::ios::sync_with_stdio(false);
+    std::ifstream file;
+    if (!f.input.empty()) {
+      file.open(f.input, std::ios::binary);
+      if (!file) throw leanembed::Error(leanembed::ErrorCode::io, "cannot read --input '" + f.input + "'");
+    }
+    std::istream& in = f.input.empty() ? std::cin : file;
+    std::string line;
+    while (read_line(in, line)) {
+      texts.push_back(std::move(line));
+      if (texts.size() >= chunk) flush();
+    }
+    if (!texts.empty()) flush();
+    if (progress) std::fputc('\n', stderr);
+  }
+  writer.end();
+  if (out != stdout && std::fclose(out) != 0) {
+    throw leanembed::Error(leanembed::ErrorCode::io, "cannot finish writing '" + f.output + "'");
+  }
+  return 0;
+}
+
+int run_tokenize(CommonFlags& f, std::vector<std::string>& texts) {
+  Embedder embedder(options_from(f));
+  auto one = [&](const std::string& text) {
+    leanembed::Tokenized t = embedder.tokenize(text);
+    nlohmann::json j = {{"ids", t.ids}, {"tokens", t.tokens}};
+    std::string line = j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+    line += '\n';
+    std::fwrite(line.data(), 1, line.size(), stdout);
+  };
+  if (!texts.empty()) {
+    for (const auto& t : texts) one(t);
+  } else {
+    std::string line;
+    while (read_line(std::cin, line)) one(line);
+  }
+  return 0;
+}
+
+int run_info(CommonFlags& f) {
+  Embedder embedder(options_from(f));
+  leanembed::EmbedderInfo i = embedder.info();
+  std::printf("model folder   %s\n", i.folder.c_str());
+  std::printf("onnx file      %s (%.1f MB, dtype %s)\n", i.onnx_path.c_str(), i.model_file_bytes / 1e6, i.dtype.c_str());
+  std::printf("tokenizer      %s\n", i.tokenizer_path.c_str());
+  std::printf("architecture   %s: %lld layers, hidden %lld, %lld heads\n", i.model_type.c_str(),
+              static_cast<long long>(i.layers), static_cast<long long>(i.hidden_size), static_cast<long long>(i.heads));
+  std::printf("vector         %lld dims, pooling %s, %s\n", static_cast<long long>(i.dims),
+              leanembed::pooling_name(i.pooling), i.normalize ? "L2-normalized" : "not normalized");
+  std::printf("max length     %lld tokens (%s)\n", static_cast<long long>(i.max_length), i.max_length_source.c_str());
+  std::printf("execution      %s path: %s\n", i.path.c_str(), i.path_reason.c_str());
+  std::printf("kernels        %s, %d threads\n", i.kernels.c_str(), i.threads);
+  std::printf("planned arena  %.2f MB for a default batch\n", i.planned_arena_bytes / 1e6);
+  return 0;
+}
+
+int run_bench(CommonFlags& f, int64_t batch_size, int64_t batch_tokens, const std::string& input, int64_t limit) {
+  std::vector<std::string> texts;
+  {
+    std::ifstream in(input, std::ios::binary);
+    if (!in) throw leanembed::Error(leanembed::ErrorCode::io, "cannot read --input '" + input + "'");
+    std::string line;
+    while ((limit <= 0 || static_cast<int64_t>(texts.size()) < limit) && read_line(in, line)) texts.push_back(line);
+  }
+  auto t0 = std::chrono::steady_clock::now();
+  EmbedderOptions o = options_from(f);
+  o.batch_size = batch_size;
+  o.batch_tokens = batch_tokens;
+  Embedder embedder(o);
+  auto t1 = std::chrono::steady_clock::now();
+  int64_t tokens = 0;
+  for (const auto& t : texts) tokens += static_cast<int64_t>(embedder.tokenize(t).ids.size());
+  auto t2 = std::chrono::steady_clock::now();
+  std::vector<std::string_view> views(texts.begin(), texts.end());
+  std::vector<float> out(texts.size() * static_cast<size_t>(embedder.dims()));
+  embedder.embed(views, out);
+  auto t3 = std::chrono::steady_clock::now();
+  const double load_s = std::chrono::duration<double>(t1 - t0).count();
+  const double run_s = std::chrono::duration<double>(t3 - t2).count();
+  leanembed::EmbedderInfo i = embedder.info();
+  std::printf("input          %s: %zu texts, %lld tokens\n", input.c_str(), texts.size(), static_cast<long long>(tokens));
+  std::printf("model          %s (%s, %s path, %d threads)\n", i.onnx_path.c_str(), i.dtype.c_str(), i.path.c_str(), i.threads);
+  std::printf("load time      %.3f s\n", load_s);
+  std::printf("embed time     %.3f s (tokenization included)\n", run_s);
+  std::printf("sentences/s    %.1f\n", texts.size() / run_s);
+  std::printf("tokens/s       %.0f\n", tokens / run_s);
+  std::printf("peak RSS       %.1f MB\n", peak_rss_mb());
+  return 0;
+}
+
+}  // namespace
 
 int main(int argc, char** argv) {
-  if (argc > 1 && (std::strcmp(argv[1], "--version") == 0)) {
-    std::puts("leanembed 0.1.0");
-    return 0;
+  CLI::App app{"leanembed: sentence embeddings from Hugging Face ONNX model folders"};
+  app.require_subcommand(1);
+  app.set_version_flag("--version", "leanembed 0.1.0");
+
+  EmbedFlags ef;
+  CLI::App* embed = app.add_subcommand("embed", "Embed texts (arguments, else one per line on stdin)");
+  add_model_flags(embed, ef.common);
+  add_run_flags(embed, ef.common);
+  embed->add_option("--batch-size", ef.batch_size, "Texts per encoder run at most")
+      ->envname("LEANEMBED_BATCH_SIZE")->check(CLI::PositiveNumber)->capture_default_str();
+  embed->add_option("--batch-tokens", ef.batch_tokens, "Tokens per encoder run at most")
+      ->envname("LEANEMBED_BATCH_TOKENS")->check(CLI::PositiveNumber)->capture_default_str();
+  embed->add_option("--pooling", ef.pooling, "mean, cls, max, lasttoken (default: the model's)")
+      ->envname("LEANEMBED_POOLING")->check(CLI::IsMember({"mean", "cls", "max", "lasttoken", "mean_sqrt_len"}));
+  embed->add_flag("--no-normalize", ef.no_normalize, "Do not L2-normalize the vectors")->envname("LEANEMBED_NO_NORMALIZE");
+  embed->add_option("--dims", ef.dims, "Keep the first N dimensions (Matryoshka), renormalized")
+      ->envname("LEANEMBED_DIMS")->check(CLI::NonNegativeNumber);
+  embed->add_option("--format", ef.format, "jsonl, json, npy, f32")
+      ->envname("LEANEMBED_FORMAT")->check(CLI::IsMember({"jsonl", "json", "npy", "f32"}))->capture_default_str();
+  embed->add_option("-o,--output", ef.output, "Write here instead of stdout")->envname("LEANEMBED_OUTPUT");
+  embed->add_option("-i,--input", ef.input, "Read texts from this file (one per line) instead of stdin")
+      ->envname("LEANEMBED_INPUT");
+  embed->add_option("texts", ef.texts, "Texts to embed");
+
+  CommonFlags tf;
+  std::vector<std::string> tokenize_texts;
+  CLI::App* tokenize = app.add_subcommand("tokenize", "Token ids and tokens per text");
+  add_model_flags(tokenize, tf);
+  tokenize->add_option("texts", tokenize_texts, "Texts to tokenize");
+
+  CommonFlags inf;
+  CLI::App* info = app.add_subcommand("info", "Files, architecture, execution path, planned memory");
+  add_model_flags(info, inf);
+  add_run_flags(info, inf);
+
+  CommonFlags bf;
+  int64_t bench_batch = 32, bench_tokens = 8192, bench_limit = 0;
+  std::string bench_input;
+  CLI::App* bench = app.add_subcommand("bench", "Sentences/s, tokens/s, load time, peak RSS on a file of texts");
+  add_model_flags(bench, bf);
+  add_run_flags(bench, bf);
+  bench->add_option("--input", bench_input, "Texts, one per line")->required()->envname("LEANEMBED_INPUT");
+  bench->add_option("--limit", bench_limit, "Use the first N lines only")->check(CLI::NonNegativeNumber);
+  bench->add_option("--batch-size", bench_batch, "Texts per encoder run")->check(CLI::PositiveNumber)->envname("LEANEMBED_BATCH_SIZE");
+  bench->add_option("--batch-tokens", bench_tokens, "Tokens per encoder run")->check(CLI::PositiveNumber)->envname("LEANEMBED_BATCH_TOKENS");
+
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    int code = app.exit(e);
+    return code == 0 ? 0 : 2;
   }
-  std::fprintf(stderr, "usage: leanembed --version\n");
+  try {
+    if (embed->parsed()) return run_embed(ef);
+    if (tokenize->parsed()) return run_tokenize(tf, tokenize_texts);
+    if (info->parsed()) return run_info(inf);
+    if (bench->parsed()) return run_bench(bf, bench_batch, bench_tokens, bench_input, bench_limit);
+  } catch (const leanembed::Error& e) {
+    std::fprintf(stderr, "leanembed: error (%s): %s\n", leanembed::error_code_name(e.code()), e.what());
+    return e.code() == leanembed::ErrorCode::invalid_argument ? 2 : 1;
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "leanembed: error: %s\n", e.what());
+    return 1;
+  }
   return 2;
 }

@@ -1,0 +1,99 @@
+// leanembed/embedder.h — text in, vectors out.
+//
+// Usage:
+//   leanembed::EmbedderOptions options;
+//   options.location.model = "models/all-MiniLM-L6-v2";   // a folder, or a hub id in the cache folder
+//   leanembed::Embedder embedder(options);                 // loads; throws leanembed::Error
+//   std::vector<float> v = embedder.embed_one("A sentence."); // embedder.dims() floats
+//
+// What it does: tokenizes (see tokenizer.h for the input policy: invalid UTF-8 becomes U+FFFD,
+// an empty text is [CLS] [SEP], texts longer than max_length tokens are truncated), sorts the texts
+// of a call by length into batches bounded by batch_size texts and batch_tokens tokens, runs the
+// encoder (the fused fast path when the graph is a recognised encoder, else the interpreter), pools
+// and normalises as the model folder's sentence-transformers metadata says, and returns vectors in
+// input order.
+//
+// Threads: every member function may be called from many threads at once; encoder runs are
+// serialised inside (each one uses `threads` cores). Memory: weights are a read-only mapping of the
+// model file; the work arena is planned per batch and bounded by batch_tokens (see info()).
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <span>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "leanembed/model_options.h"
+
+namespace leanembed {
+
+enum class ExecutionPath { automatic, fast, interpreter };
+
+struct EmbedderOptions {
+  ModelLocation location;               // which model, which dtype/file
+  int threads = 0;                      // intra-op threads; 0 = number of cores
+  std::optional<Pooling> pooling;       // default: the model folder's (mean without metadata)
+  std::optional<bool> normalize;        // default: the model folder's (true without metadata)
+  int64_t max_length = 0;               // tokens incl. [CLS]/[SEP]; 0 = the model folder's
+  int64_t dims = 0;                     // keep the first `dims` components (Matryoshka); 0 = all
+  int64_t batch_size = 32;              // texts per encoder run at most
+  int64_t batch_tokens = 8192;          // real tokens per encoder run at most (a text longer than
+                                        // this still runs, alone)
+  bool keep_arena = true;               // keep the work arena between calls (off: free after each)
+  ExecutionPath path = ExecutionPath::automatic;  // force a path (fast fails if not recognised)
+};
+
+struct EmbedderInfo {
+  std::string folder, onnx_path, tokenizer_path;
+  std::string model_type;
+  int64_t hidden_size = 0, layers = 0, heads = 0, max_length = 0, dims = 0;
+  std::string max_length_source;
+  Pooling pooling = Pooling::mean;
+  bool normalize = true;
+  std::string dtype;
+  std::string path;           // "fast" or "interpreter"
+  std::string path_reason;    // why that path runs
+  std::string kernels;        // e.g. "avx2 + oneDNN"
+  int threads = 0;
+  std::size_t model_file_bytes = 0;
+  std::size_t planned_arena_bytes = 0;  // for a batch of batch_size texts of max_length tokens
+                                        // bounded by batch_tokens
+};
+
+struct Tokenized {
+  std::vector<int64_t> ids;
+  std::vector<std::string> tokens;
+};
+
+class Embedder {
+ public:
+  // Loads the model. Throws Error: io (missing folder/file, with what to fetch), model_format,
+  // unsupported (an op or tokenizer component we lack), invalid_argument (bad options).
+  explicit Embedder(const EmbedderOptions& options);
+  ~Embedder();
+  Embedder(const Embedder&) = delete;
+  Embedder& operator=(const Embedder&) = delete;
+
+  // Length of each vector (dims option, else the model's hidden size).
+  int64_t dims() const;
+
+  // Embeds texts; out has texts.size() * dims() floats, row i for texts[i]. Texts are bytes
+  // (UTF-8 expected; invalid sequences are replaced, never rejected).
+  void embed(std::span<const std::string_view> texts, std::span<float> out);
+  std::vector<std::vector<float>> embed(const std::vector<std::string>& texts);
+  std::vector<float> embed_one(std::string_view text);
+
+  // Token ids and token strings as the encoder sees them (after truncation).
+  Tokenized tokenize(std::string_view text) const;
+
+  EmbedderInfo info() const;
+
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace leanembed

@@ -1,0 +1,149 @@
+#include "runtime/engine.h"
+
+#include <algorithm>
+#include <string>
+#include <vector>
+
+#include "leanembed/error.h"
+#include "runtime/encoder/fast_encoder.h"
+#include "runtime/encoder/recognize_encoder.h"
+#include "runtime/interpreter/interpreter.h"
+
+namespace leanembed::runtime {
+
+struct Engine::Fast {
+  encoder::FastEncoder encoder;
+  Fast(encoder::EncoderWeights w, encoder::FastEncoderOptions o) : encoder(std::move(w), o) {}
+};
+
+struct Engine::Interpreted {
+  interp::Interpreter interpreter;
+  std::string ids_name, mask_name, types_name, output_name;
+  explicit Interpreted(const onnx::Model& m) : interpreter(m) {}
+};
+
+namespace {
+
+// Finds the graph input whose name is one of `names` (exporters' spellings), or "".
+std::string input_named(const std::vector<onnx::ValueInfo>& inputs, std::initializer_list<const char*> names) {
+  for (const char* n : names)
+    for (const auto& v : inputs)
+      if (v.name == n) return v.name;
+  return "";
+}
+
+}  // namespace
+
+Engine::Engine(onnx::Model model, const EngineOptions& options, int64_t hidden_hint) {
+  std::string not_fast;
+  if (options.path != PathChoice::interpreter) {
+    encoder::RecognizeResult r = encoder::recognize_encoder(model);
+    if (r.weights) {
+      const encoder::EncoderConfig c = r.weights->config;
+      encoder::FastEncoderOptions fo;
+      fo.keep_arena = options.keep_arena;
+      fast_ = std::make_unique<Fast>(std::move(*r.weights), fo);
+      description_ = {"fast",
+                      options.path == PathChoice::fast ? "forced, and the graph is a recognised BERT-family encoder"
+                                                       : "the graph is a recognised BERT-family encoder",
+                      c.hidden, c.layers, c.heads, c.max_positions};
+      return;
+    }
+    if (options.path == PathChoice::fast) {
+      throw Error(ErrorCode::unsupported, "the fast path was asked for, but '" + model.path +
+                                              "' is not a recognised encoder: " + r.reason);
+    }
+    not_fast = r.reason;
+  }
+  interpreted_ = std::make_unique<Interpreted>(model);
+  const auto& inputs = interpreted_->interpreter.inputs();
+  interpreted_->ids_name = input_named(inputs, {"input_ids"});
+  interpreted_->mask_name = input_named(inputs, {"attention_mask"});
+  interpreted_->types_name = input_named(inputs, {"token_type_ids"});
+  if (interpreted_->ids_name.empty()) {
+    throw Error(ErrorCode::unsupported, "'" + model.path + "' has no graph input named input_ids");
+  }
+  for (const auto& v : inputs) {
+    if (v.name != interpreted_->ids_name && v.name != interpreted_->mask_name && v.name != interpreted_->types_name) {
+      throw Error(ErrorCode::unsupported, "'" + model.path + "' takes an input '" + v.name +
+                                              "' that an encoder is not given (expected input_ids, attention_mask, token_type_ids)");
+    }
+  }
+  const auto& outputs = interpreted_->interpreter.outputs();
+  auto it = std::find_if(outputs.begin(), outputs.end(), [](const onnx::ValueInfo& v) { return v.name == "last_hidden_state"; });
+  interpreted_->output_name = it != outputs.end() ? it->name : outputs.empty() ? "" : outputs.front().name;
+  if (interpreted_->output_name.empty()) throw Error(ErrorCode::model_format, "'" + model.path + "' has no graph output");
+  description_.path = "interpreter";
+  description_.reason = options.path == PathChoice::interpreter ? "forced" : "not a recognised encoder: " + not_fast;
+  description_.hidden = hidden_hint;
+}
+
+Engine::~Engine() = default;
+
+std::size_t Engine::planned_bytes(int64_t sequences, int64_t total_tokens, int64_t max_len) const {
+  if (fast_) return fast_->encoder.planned_bytes(sequences, total_tokens, max_len);
+  const int64_t padded = sequences * max_len;
+  return static_cast<std::size_t>(padded * 3 * sizeof(int64_t) + padded * std::max<int64_t>(description_.hidden, 0) * sizeof(float));
+}
+
+void Engine::run(std::span<const int64_t> ids, std::span<const int64_t> type_ids, std::span<const int64_t> offsets,
+                 std::span<float> out) {
+  std::lock_guard<std::mutex> lock(mutex_);
+  if (fast_) {
+    fast_->encoder.run(ids, type_ids, offsets, out);
+  } else {
+    run_interpreter(ids, type_ids, offsets, out);
+  }
+}
+
+void Engine::run_interpreter(std::span<const int64_t> ids, std::span<const int64_t> type_ids,
+                             std::span<const int64_t> offsets, std::span<float> out) {
+  if (offsets.empty() || offsets.front() != 0 || offsets.back() != static_cast<int64_t>(ids.size()) ||
+      (!type_ids.empty() && type_ids.size() != ids.size())) {
+    throw Error(ErrorCode::invalid_argument, "engine: ids, type ids and offsets disagree");
+  }
+  const int64_t S = static_cast<int64_t>(offsets.size()) - 1;
+  int64_t L = 0;
+  for (int64_t s = 0; s < S; ++s) {
+    if (offsets[s + 1] < offsets[s]) throw Error(ErrorCode::invalid_argument, "engine: offsets decrease");
+    L = std::max(L, offsets[s + 1] - offsets[s]);
+  }
+  if (S == 0 || L == 0) return;
+  std::vector<int64_t> pids(S * L, 0), pmask(S * L, 0), ptypes(S * L, 0);
+  for (int64_t s = 0; s < S; ++s) {
+    for (int64_t t = offsets[s]; t < offsets[s + 1]; ++t) {
+      const int64_t at = s * L + (t - offsets[s]);
+      pids[at] = ids[t];
+      pmask[at] = 1;
+      ptypes[at] = type_ids.empty() ? 0 : type_ids[t];
+    }
+  }
+  interp::Interpreter::TensorMap feeds;
+  feeds[interpreted_->ids_name] = interp::Tensor::from_int64s({S, L}, pids);
+  if (!interpreted_->mask_name.empty()) feeds[interpreted_->mask_name] = interp::Tensor::from_int64s({S, L}, pmask);
+  if (!interpreted_->types_name.empty()) feeds[interpreted_->types_name] = interp::Tensor::from_int64s({S, L}, ptypes);
+  interp::Interpreter::TensorMap result = interpreted_->interpreter.run(feeds);
+  const interp::Tensor& h = result.at(interpreted_->output_name);
+  if (h.rank() != 3 || h.dim(0) != S || h.dim(1) != L || h.dtype() != onnx::DataType::float32) {
+    throw Error(ErrorCode::unsupported, "engine: output '" + interpreted_->output_name + "' is " +
+                                            interp::shape_string(h.shape()) + " " + interp::dtype_name(h.dtype()) +
+                                            ", expected float32 [batch, sequence, hidden]");
+  }
+  const int64_t H = h.dim(2);
+  if (static_cast<int64_t>(out.size()) != offsets.back() * H) {
+    throw Error(ErrorCode::invalid_argument, "engine: output buffer holds " + std::to_string(out.size()) +
+                                                 " floats, the batch needs " + std::to_string(offsets.back() * H));
+  }
+  std::span<const float> data = h.data<float>();
+  for (int64_t s = 0; s < S; ++s) {
+    const int64_t n = offsets[s + 1] - offsets[s];
+    std::copy_n(data.data() + s * L * H, n * H, out.data() + offsets[s] * H);
+  }
+}
+
+void Engine::release_work_memory() {
+  std::lock_guard<std::mutex> lock(mutex_);
+  if (fast_) fast_->encoder.release_arena();
+}
+
+}  // namespace leanembed::runtime

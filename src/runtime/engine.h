@@ -1,0 +1,76 @@
+// The runtime's front: one object that runs an encoder graph on a packed batch of token sequences,
+// on the fused fast path when the graph is a recognised encoder and on the interpreter otherwise
+// (or as forced). It says which path runs and why.
+//
+// Packed batch (as the fast path takes it): S sequences laid end to end, T tokens in all;
+// offsets has S + 1 entries (offsets[0] = 0, offsets[S] = T). The interpreter path pads the batch
+// to [S, Lmax] with attention_mask 0 on padding, runs the graph, and copies the real tokens' rows
+// back, so both paths fill the same packed output [T, hidden].
+//
+// Threading: run() may be called from several threads; runs are serialised inside.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <mutex>
+#include <span>
+#include <string>
+
+#include "onnx/model.h"
+
+namespace leanembed::runtime {
+
+enum class PathChoice { automatic, fast, interpreter };
+
+struct EngineOptions {
+  PathChoice path = PathChoice::automatic;
+  bool keep_arena = true;  // fast path: keep the work arena between runs
+};
+
+struct EngineDescription {
+  std::string path;         // "fast" or "interpreter"
+  std::string reason;       // why this path runs
+  int64_t hidden = 0;       // 0 when the interpreter path cannot tell before a run
+  int64_t layers = 0, heads = 0;
+  int64_t max_positions = 0;  // 0 when unknown
+};
+
+class Engine {
+ public:
+  // Prepares `model` for running. PathChoice::fast throws Error(unsupported) with the recognizer's
+  // reason when the graph is not a recognised encoder; the interpreter path throws
+  // Error(unsupported) for ops it lacks. `hidden_hint` (config.json's hidden_size, 0 if unknown)
+  // is used by the interpreter path for planning figures only.
+  Engine(onnx::Model model, const EngineOptions& options, int64_t hidden_hint = 0);
+  ~Engine();
+  Engine(const Engine&) = delete;
+  Engine& operator=(const Engine&) = delete;
+
+  const EngineDescription& description() const { return description_; }
+
+  // Work memory a run of this batch shape needs beyond the weights: exact for the fast path (its
+  // arena), an estimate for the interpreter (inputs + output; its intermediates come on top).
+  std::size_t planned_bytes(int64_t sequences, int64_t total_tokens, int64_t max_len) const;
+
+  // ids, type_ids: size T (type_ids may be empty = all 0); offsets: size S + 1; out: size T * hidden.
+  // Throws Error(invalid_argument) for inconsistent sizes or out-of-range ids.
+  void run(std::span<const int64_t> ids, std::span<const int64_t> type_ids, std::span<const int64_t> offsets,
+           std::span<float> out);
+
+  // Frees work memory held between runs (the fast path's arena).
+  void release_work_memory();
+
+ private:
+  struct Fast;
+  struct Interpreted;
+  void run_interpreter(std::span<const int64_t> ids, std::span<const int64_t> type_ids,
+                       std::span<const int64_t> offsets, std::span<float> out);
+
+  EngineDescription description_;
+  std::unique_ptr<Fast> fast_;
+  std::unique_ptr<Interpreted> interpreted_;
+  std::mutex mutex_;
+};
+
+}  // namespace leanembed::runtime
