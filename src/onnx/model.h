@@ -5,6 +5,14 @@
 // files. A TensorData's `bytes` is either a view into such a mapping (raw_data, packed float_data:
 // zero-copy) or into `owned` (fields that must be decoded, e.g. varint int64_data). Copying a
 // TensorData or a Model is cheap and keeps the storage alive.
+//
+// Alignment: a view into a file is only as aligned as the file makes it, and exporters do not align
+// (in the shared MiniLM model.onnx, 83 MB of the 90 MB of fp32 weights start at an address that is
+// not a multiple of 4). By default the reader copies every misaligned view into 64-byte-aligned
+// owned storage (counted in Model::bytes_copied), so `as<T>()` always gives aligned pointers; with
+// ReadOptions::copy_misaligned = false everything stays a view (zero-copy) and consumers must use
+// unaligned loads (memcpy / _mm256_loadu_ps) on tensors whose `aligned()` is false — `as<T>()`
+// refuses those with Error(runtime) instead of handing out a misaligned T*.
 #pragma once
 
 #include <cstddef>
@@ -14,6 +22,8 @@
 #include <span>
 #include <string>
 #include <vector>
+
+#include "leanembed/error.h"
 
 namespace leanembed::onnx {
 
@@ -46,14 +56,32 @@ struct TensorData {
   std::vector<int64_t> dims;                 // empty = scalar
   std::span<const std::byte> bytes;          // little-endian elements, size = numel * data_type_size
   std::shared_ptr<const void> owner;         // keeps `bytes` alive (a mapping or a decoded buffer)
+  bool mapped = false;                       // true: `bytes` is a view into the model bytes or an
+                                             // external-data mapping (zero-copy)
 
+  // Product of dims (1 for a scalar). The reader checks it does not overflow and that
+  // bytes.size() == numel() * data_type_size(dtype).
   int64_t numel() const {
     int64_t n = 1;
     for (int64_t d : dims) n *= d;
     return n;
   }
+  // True when `bytes` starts at a multiple of the element size (always true with the reader's
+  // default options; see the note on alignment above).
+  bool aligned() const {
+    std::size_t a = data_type_size(dtype);
+    return a <= 1 || reinterpret_cast<std::uintptr_t>(bytes.data()) % a == 0;
+  }
+  // The elements as T (T's size should match the dtype's). Throws Error(runtime) if the bytes are
+  // not a whole number of T or not aligned for T (only possible with copy_misaligned = false).
   template <typename T>
   std::span<const T> as() const {
+    if (bytes.size() % sizeof(T) != 0 || reinterpret_cast<std::uintptr_t>(bytes.data()) % alignof(T) != 0) {
+      throw Error(ErrorCode::runtime, "tensor '" + name + "' (" + std::to_string(bytes.size()) +
+                                          " bytes) cannot be viewed as elements of " + std::to_string(sizeof(T)) +
+                                          " bytes: size or alignment does not fit (read the model with "
+                                          "copy_misaligned, or use unaligned loads on `bytes`)");
+    }
     return {reinterpret_cast<const T*>(bytes.data()), bytes.size() / sizeof(T)};
   }
 };
@@ -76,6 +104,8 @@ struct Attribute {
   std::vector<int64_t> ints;
   std::vector<std::string> strings;
   std::shared_ptr<Graph> g;                 // subgraph (If/Loop); the interpreter rejects these
+  std::vector<TensorData> tensors;          // type tensors
+  std::vector<std::shared_ptr<Graph>> graphs;  // type graphs
 };
 
 struct Node {
@@ -108,7 +138,8 @@ struct ValueInfo {
 
 struct Graph {
   std::string name;
-  std::vector<Node> nodes;                  // in file order; the reader checks it is topologically sortable
+  std::vector<Node> nodes;                  // in a topological order: file order when that is one (as
+                                            // exporters write it), else the stable topological order
   std::vector<TensorData> initializers;
   std::vector<ValueInfo> inputs;            // graph inputs that are not initializers come first as in the file
   std::vector<ValueInfo> outputs;
@@ -129,6 +160,10 @@ struct Model {
   Graph graph;
   std::string path;                         // the file it was read from
   std::vector<std::shared_ptr<const void>> storage;  // mappings backing the tensors
+  std::span<const std::byte> file_bytes;    // the model file's mapping (or the bytes given to parse_model)
+  std::size_t bytes_copied = 0;             // bytes of views copied because they were misaligned
+  std::size_t tensors_copied = 0;           // how many tensors that was
+  std::size_t bytes_decoded = 0;            // bytes of owned storage decoded from typed fields (varints ...)
 
   int64_t opset(const std::string& domain = "") const {
     auto it = opset_imports.find(domain);
