@@ -165,3 +165,25 @@ TEST(Cli, ExitCodesForUsageAndRuntimeErrors) {
   EXPECT_EQ(corrupt.code, 1);
   EXPECT_NE(corrupt.err.find("model.onnx"), std::string::npos) << corrupt.err;
 }
+
+// Peak RSS (KB) of `leanembed embed` over `lines` copies of a line, measured by /usr/bin/time.
+static long embed_peak_rss_kb(int lines) {
+  fs::path in = work_dir() / "many.txt", rss = work_dir() / "rss.txt";
+  {
+    std::ofstream f(in);
+    for (int i = 0; i < lines; ++i) f << "line number " << i << " of a long input stream\n";
+  }
+  // Under ASan the allocator's quarantine would grow RSS with the number of frees: keep it tiny.
+  std::string cmd = "ASAN_OPTIONS=quarantine_size_mb=1:detect_leaks=0 /usr/bin/time -f %M -o " + rss.string() + " " + LEANEMBED_CLI + " embed --threads 1 --model " + tiny() +
+                    " --format f32 -o /dev/null --input " + in.string();
+  EXPECT_EQ(std::system(cmd.c_str()), 0);
+  return std::stol(leanembed::test::read_file(rss.string()));
+}
+
+TEST(Cli, MemoryDoesNotGrowWithTheNumberOfInputs) {
+  const long small = embed_peak_rss_kb(5000);
+  const long large = embed_peak_rss_kb(50000);
+  RecordProperty("peak_rss_kb_5000", std::to_string(small));
+  RecordProperty("peak_rss_kb_50000", std::to_string(large));
+  EXPECT_LT(large, small + 2048) << "5k lines: " << small << " KB, 50k lines: " << large << " KB";
+}
