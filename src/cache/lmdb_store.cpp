@@ -1,0 +1,453 @@
+#include "cache/lmdb_store.h"
+
+#include <fcntl.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <bit>
+#include <cerrno>
+#include <cstring>
+#include <ctime>
+#include <filesystem>
+
+#include "leanembed/error.h"
+
+namespace leanembed::cache {
+namespace {
+
+constexpr char kMagic[16] = {'l', 'e', 'a', 'n', 'e', 'm', 'b', 'e', 'd', '-', 'c', 'a', 'c', 'h', 'e', '\0'};
+constexpr char kHeaderKey[] = "header";
+constexpr std::uint32_t kValueFormatF32Le = 1;
+constexpr std::size_t kHeaderBytes = 16 + 4 + 4 + 4;  // magic, format version, key size, value format
+constexpr std::size_t kMinMapBytes = 256u << 10;      // room for the header and a few pages
+
+void put_u32(std::byte* p, std::uint32_t v) {
+  for (int i = 0; i < 4; ++i) p[i] = static_cast<std::byte>(v >> (8 * i));
+}
+std::uint32_t get_u32(const std::byte* p) {
+  std::uint32_t v = 0;
+  for (int i = 0; i < 4; ++i) v |= static_cast<std::uint32_t>(p[i]) << (8 * i);
+  return v;
+}
+
+// float32 little-endian; a memcpy on little-endian hosts.
+void encode_floats(std::byte* dst, const float* src, std::size_t n) {
+  if constexpr (std::endian::native == std::endian::little) {
+    std::memcpy(dst, src, n * sizeof(float));
+  } else {
+    for (std::size_t i = 0; i < n; ++i) put_u32(dst + 4 * i, std::bit_cast<std::uint32_t>(src[i]));
+  }
+}
+void decode_floats(float* dst, const std::byte* src, std::size_t n) {
+  if constexpr (std::endian::native == std::endian::little) {
+    std::memcpy(dst, src, n * sizeof(float));
+  } else {
+    for (std::size_t i = 0; i < n; ++i) dst[i] = std::bit_cast<float>(get_u32(src + 4 * i));
+  }
+}
+
+std::size_t value_bytes(std::int64_t dims) { return 4 + static_cast<std::size_t>(dims) * 4; }
+
+// LMDB's own error codes are negative (MDB_KEYEXIST .. MDB_LAST_ERRCODE); system errors positive.
+bool is_lmdb_code(int rc) { return rc >= MDB_KEYEXIST && rc <= MDB_LAST_ERRCODE; }
+
+std::string utc_timestamp() {
+  std::time_t now = std::time(nullptr);
+  std::tm tm{};
+  gmtime_r(&now, &tm);
+  char buf[32];
+  std::strftime(buf, sizeof buf, "%Y%m%dT%H%M%SZ", &tm);
+  return buf;
+}
+
+const char* reason_name(int reason) {
+  switch (reason) {
+    case 1: return "corrupt";
+    case 2: return "foreign";
+    default: return "version";
+  }
+}
+
+// Holds an exclusive flock on <dir>/open.lock for the duration of an open.
+class OpenLock {
+ public:
+  explicit OpenLock(const std::string& directory) {
+    std::string path = directory + "/open.lock";
+    fd_ = ::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+    if (fd_ < 0) throw Error(ErrorCode::io, "cache: cannot create '" + path + "': " + std::strerror(errno));
+    while (::flock(fd_, LOCK_EX) != 0) {
+      if (errno != EINTR) {
+        int err = errno;
+        ::close(fd_);
+        throw Error(ErrorCode::io, "cache: cannot lock '" + path + "': " + std::strerror(err));
+      }
+    }
+  }
+  ~OpenLock() { ::close(fd_); }  // closing releases the flock
+  OpenLock(const OpenLock&) = delete;
+  OpenLock& operator=(const OpenLock&) = delete;
+
+ private:
+  int fd_ = -1;
+};
+
+}  // namespace
+
+LmdbStore::LmdbStore(const StoreOptions& options, Warn warn) : options_(options), warn_(std::move(warn)) {
+  if (options_.initial_map_bytes > options_.max_map_bytes) {
+    throw Error(ErrorCode::invalid_argument, "cache: disk_initial_bytes (" +
+                                                 std::to_string(options_.initial_map_bytes) +
+                                                 ") is larger than disk_max_bytes (" +
+                                                 std::to_string(options_.max_map_bytes) + ")");
+  }
+  const std::size_t page = static_cast<std::size_t>(::sysconf(_SC_PAGESIZE));
+  auto round_up = [page](std::size_t n) { return (std::max(n, kMinMapBytes) + page - 1) / page * page; };
+  options_.initial_map_bytes = round_up(options_.initial_map_bytes);
+  options_.max_map_bytes = std::max(round_up(options_.max_map_bytes), options_.initial_map_bytes);
+
+  std::error_code ec;
+  std::filesystem::create_directories(options_.directory, ec);
+  if (ec) {
+    throw Error(ErrorCode::io, "cache: cannot create folder '" + options_.directory + "': " + ec.message());
+  }
+  OpenLock lock(options_.directory);
+  try {
+    for (int attempt = 0;; ++attempt) {
+      std::string why;
+      OpenResult result = try_open(why);
+      if (result == OpenResult::ok) break;
+      close_env();
+      if (attempt == 1) {
+        throw Error(ErrorCode::io, "cache: the new store in '" + options_.directory + "' is unusable too: " + why);
+      }
+      move_aside(result, why);
+    }
+  } catch (...) {
+    close_env();
+    throw;
+  }
+}
+
+LmdbStore::~LmdbStore() { close_env(); }
+
+void LmdbStore::close_env() noexcept {
+  if (env_ != nullptr) mdb_env_close(env_);
+  env_ = nullptr;
+}
+
+void LmdbStore::fail(const char* what, int rc) const {
+  throw Error(ErrorCode::io, std::string("cache: LMDB ") + what + " on '" + options_.directory +
+                                 "' failed: " + mdb_strerror(rc));
+}
+
+void LmdbStore::warn(CacheWarningKind kind, const std::string& message) {
+  if (!warn_) return;
+  try {
+    warn_(kind, message);
+  } catch (...) {
+    // A throwing callback must not break the cache.
+  }
+}
+
+LmdbStore::OpenResult LmdbStore::try_open(std::string& why) {
+  const std::string data_path = options_.directory + "/data.mdb";
+  int rc = mdb_env_create(&env_);
+  if (rc != 0) {
+    env_ = nullptr;
+    fail("mdb_env_create", rc);
+  }
+  mdb_env_set_maxdbs(env_, 4);
+  mdb_env_set_mapsize(env_, options_.initial_map_bytes);
+  const unsigned flags = MDB_NOTLS | (options_.sync ? MDB_NOMETASYNC : MDB_NOSYNC);
+  rc = mdb_env_open(env_, options_.directory.c_str(), flags, 0644);
+  if (rc != 0) {
+    if (is_lmdb_code(rc)) {  // MDB_INVALID (not an LMDB file), MDB_VERSION_MISMATCH, ...
+      why = std::string("LMDB cannot open it: ") + mdb_strerror(rc);
+      return OpenResult::corrupt;
+    }
+    fail("mdb_env_open", rc);
+  }
+  int dead = 0;
+  mdb_reader_check(env_, &dead);  // frees slots of readers whose process died
+
+  // A file shorter than its own last page would fault when that page is read.
+  MDB_envinfo info{};
+  MDB_stat env_stat{};
+  mdb_env_info(env_, &info);
+  mdb_env_stat(env_, &env_stat);
+  struct stat st {};
+  if (::stat(data_path.c_str(), &st) != 0) fail("stat data.mdb", errno);
+  const std::uint64_t needed = (static_cast<std::uint64_t>(info.me_last_pgno) + 1) * env_stat.ms_psize;
+  if (static_cast<std::uint64_t>(st.st_size) < needed) {
+    why = "truncated: " + std::to_string(st.st_size) + " bytes, its pages need " + std::to_string(needed);
+    return OpenResult::corrupt;
+  }
+
+  MDB_txn* txn = nullptr;
+  for (int attempt = 0;; ++attempt) {
+    rc = mdb_txn_begin(env_, nullptr, 0, &txn);
+    if (rc == MDB_MAP_RESIZED && attempt < 8) {
+      mdb_env_set_mapsize(env_, 0);
+      continue;
+    }
+    break;
+  }
+  if (rc != 0) {
+    if (is_lmdb_code(rc)) {
+      why = std::string("cannot start a transaction: ") + mdb_strerror(rc);
+      return OpenResult::corrupt;
+    }
+    fail("mdb_txn_begin", rc);
+  }
+  // From here on the transaction must end on every path.
+  auto lmdb_error = [&](const char* what, int code) -> OpenResult {
+    mdb_txn_abort(txn);
+    if (!is_lmdb_code(code)) fail(what, code);
+    why = std::string(what) + ": " + mdb_strerror(code);
+    return OpenResult::corrupt;
+  };
+  MDB_dbi main_dbi = 0, meta_dbi = 0;
+  if ((rc = mdb_dbi_open(txn, nullptr, 0, &main_dbi)) != 0) return lmdb_error("opening the main database", rc);
+  MDB_stat main_stat{};
+  if ((rc = mdb_stat(txn, main_dbi, &main_stat)) != 0) return lmdb_error("reading the main database", rc);
+
+  if (main_stat.ms_entries == 0) {
+    // A new (or empty) environment: make it ours.
+    if ((rc = mdb_dbi_open(txn, "meta", MDB_CREATE, &meta_dbi)) != 0) return lmdb_error("creating 'meta'", rc);
+    std::byte header[kHeaderBytes];
+    std::memcpy(header, kMagic, 16);
+    put_u32(header + 16, format_version);
+    put_u32(header + 20, static_cast<std::uint32_t>(CacheKey::size));
+    put_u32(header + 24, kValueFormatF32Le);
+    MDB_val k{sizeof kHeaderKey - 1, const_cast<char*>(kHeaderKey)};
+    MDB_val v{kHeaderBytes, header};
+    if ((rc = mdb_put(txn, meta_dbi, &k, &v, 0)) != 0) return lmdb_error("writing the header", rc);
+    if ((rc = mdb_dbi_open(txn, "vectors", MDB_CREATE, &vectors_)) != 0) return lmdb_error("creating 'vectors'", rc);
+  } else {
+    rc = mdb_dbi_open(txn, "meta", 0, &meta_dbi);
+    if (rc == MDB_NOTFOUND || rc == MDB_INCOMPATIBLE) {
+      mdb_txn_abort(txn);
+      why = "an LMDB environment without a leanembed header";
+      return OpenResult::foreign;
+    }
+    if (rc != 0) return lmdb_error("opening 'meta'", rc);
+    MDB_val k{sizeof kHeaderKey - 1, const_cast<char*>(kHeaderKey)};
+    MDB_val v{};
+    rc = mdb_get(txn, meta_dbi, &k, &v);
+    if (rc == MDB_NOTFOUND) {
+      mdb_txn_abort(txn);
+      why = "its 'meta' database has no header";
+      return OpenResult::foreign;
+    }
+    if (rc != 0) return lmdb_error("reading the header", rc);
+    const auto* h = static_cast<const std::byte*>(v.mv_data);
+    if (v.mv_size != kHeaderBytes || std::memcmp(h, kMagic, 16) != 0) {
+      mdb_txn_abort(txn);
+      why = "its header is not leanembed's (" + std::to_string(v.mv_size) + " bytes)";
+      return OpenResult::foreign;
+    }
+    const std::uint32_t version = get_u32(h + 16), key_size = get_u32(h + 20), value_format = get_u32(h + 24);
+    if (version != format_version || key_size != CacheKey::size || value_format != kValueFormatF32Le) {
+      mdb_txn_abort(txn);
+      why = "format version " + std::to_string(version) + " (key " + std::to_string(key_size) + " bytes, value format " +
+            std::to_string(value_format) + "); this build reads version " + std::to_string(format_version);
+      return OpenResult::version;
+    }
+    rc = mdb_dbi_open(txn, "vectors", 0, &vectors_);
+    if (rc == MDB_NOTFOUND || rc == MDB_INCOMPATIBLE) {
+      mdb_txn_abort(txn);
+      why = "its 'vectors' database is missing";
+      return OpenResult::foreign;
+    }
+    if (rc != 0) return lmdb_error("opening 'vectors'", rc);
+  }
+  // Committing keeps the database handles (read-only work commits without writing).
+  rc = mdb_txn_commit(txn);
+  if (rc != 0) {
+    if (!is_lmdb_code(rc)) fail("mdb_txn_commit", rc);
+    why = std::string("committing the header: ") + mdb_strerror(rc);
+    return OpenResult::corrupt;
+  }
+  return OpenResult::ok;
+}
+
+void LmdbStore::move_aside(OpenResult reason, const std::string& why) {
+  const std::string data_path = options_.directory + "/data.mdb";
+  const std::string base = data_path + "." + reason_name(static_cast<int>(reason)) + "-" + utc_timestamp();
+  std::string target = base;
+  std::error_code ec;
+  for (int n = 1; std::filesystem::exists(target, ec); ++n) target = base + "-" + std::to_string(n);
+  if (::rename(data_path.c_str(), target.c_str()) != 0) {
+    if (errno != ENOENT) {
+      throw Error(ErrorCode::io, "cache: store '" + data_path + "' is unusable (" + why + ") and cannot be moved to '" +
+                                     target + "': " + std::strerror(errno));
+    }
+    target.clear();  // only lock.mdb was bad
+  }
+  ::unlink((options_.directory + "/lock.mdb").c_str());
+  std::string message = "cache: store '" + data_path + "' is unusable (" + why + "); ";
+  if (!target.empty()) {
+    moved_aside_.push_back(target);
+    message += "moved it to '" + target + "' and started a new store";
+  } else {
+    message += "removed its lock file and started a new store";
+  }
+  warn(CacheWarningKind::store_moved_aside, message);
+}
+
+void LmdbStore::adopt_map_size() {
+  std::unique_lock lock(env_lock_);
+  int rc = mdb_env_set_mapsize(env_, 0);  // 0: the size another process committed
+  if (rc != 0) fail("mdb_env_set_mapsize", rc);
+}
+
+bool LmdbStore::grow_map() {
+  std::unique_lock lock(env_lock_);
+  MDB_envinfo info{};
+  mdb_env_info(env_, &info);
+  const std::size_t current = info.me_mapsize;
+  if (current >= options_.max_map_bytes) {
+    if (!full_.exchange(true)) {
+      warn(CacheWarningKind::store_full, "cache: store '" + options_.directory + "' reached its cap of " +
+                                             std::to_string(options_.max_map_bytes) +
+                                             " bytes; new vectors are no longer written to disk");
+    }
+    return false;
+  }
+  const std::size_t next = std::min(options_.max_map_bytes, current * 2);
+  int rc = mdb_env_set_mapsize(env_, next);
+  if (rc != 0) fail("mdb_env_set_mapsize", rc);
+  return true;
+}
+
+std::size_t LmdbStore::get_many(std::span<const CacheKey* const> keys, std::span<float* const> dst,
+                                std::span<std::uint8_t> found) {
+  for (int attempt = 0;; ++attempt) {
+    std::shared_lock lock(env_lock_);
+    MDB_txn* txn = nullptr;
+    int rc = mdb_txn_begin(env_, nullptr, MDB_RDONLY, &txn);
+    if (rc == MDB_MAP_RESIZED && attempt < 8) {
+      lock.unlock();
+      adopt_map_size();
+      continue;
+    }
+    if (rc == MDB_READERS_FULL && attempt < 8) {
+      int dead = 0;
+      mdb_reader_check(env_, &dead);  // a process died holding slots since we opened
+      if (dead > 0) continue;
+    }
+    if (rc == MDB_READERS_FULL) {
+      throw Error(ErrorCode::runtime, "cache: LMDB reader table of '" + options_.directory + "' is full");
+    }
+    if (rc != 0) fail("mdb_txn_begin (read)", rc);
+    std::size_t hits = 0;
+    for (std::size_t i = 0; i < keys.size(); ++i) {
+      const CacheKey& key = *keys[i];
+      MDB_val k{CacheKey::size, const_cast<std::uint8_t*>(key.bytes.data())};
+      MDB_val v{};
+      rc = mdb_get(txn, vectors_, &k, &v);
+      found[i] = 0;
+      if (rc == MDB_NOTFOUND) continue;
+      if (rc != 0) {
+        mdb_txn_abort(txn);
+        fail("mdb_get", rc);
+      }
+      const auto* p = static_cast<const std::byte*>(v.mv_data);
+      if (v.mv_size != value_bytes(key.dims) || get_u32(p) != static_cast<std::uint32_t>(key.dims)) continue;
+      decode_floats(dst[i], p + 4, static_cast<std::size_t>(key.dims));
+      found[i] = 1;
+      ++hits;
+    }
+    mdb_txn_abort(txn);
+    return hits;
+  }
+}
+
+std::size_t LmdbStore::put_many(std::span<const CacheKey* const> keys, std::span<const float* const> vectors) {
+  if (keys.empty() || full_.load()) return 0;
+  std::lock_guard writer(write_mutex_);
+  for (int attempt = 0; attempt < 64; ++attempt) {
+    std::shared_lock lock(env_lock_);
+    MDB_txn* txn = nullptr;
+    int rc = mdb_txn_begin(env_, nullptr, 0, &txn);
+    if (rc == MDB_MAP_RESIZED) {
+      lock.unlock();
+      adopt_map_size();
+      continue;
+    }
+    if (rc != 0) fail("mdb_txn_begin (write)", rc);
+    std::size_t added = 0;
+    bool map_full = false;
+    for (std::size_t i = 0; i < keys.size() && !map_full; ++i) {
+      const CacheKey& key = *keys[i];
+      MDB_val k{CacheKey::size, const_cast<std::uint8_t*>(key.bytes.data())};
+      MDB_val v{value_bytes(key.dims), nullptr};
+      rc = mdb_put(txn, vectors_, &k, &v, MDB_NOOVERWRITE | MDB_RESERVE);
+      if (rc == 0) {
+        auto* p = static_cast<std::byte*>(v.mv_data);
+        put_u32(p, static_cast<std::uint32_t>(key.dims));
+        encode_floats(p + 4, vectors[i], static_cast<std::size_t>(key.dims));
+        ++added;
+      } else if (rc == MDB_MAP_FULL) {
+        map_full = true;
+      } else if (rc != MDB_KEYEXIST) {
+        mdb_txn_abort(txn);
+        if (rc == ENOSPC) break;
+        fail("mdb_put", rc);
+      }
+    }
+    if (rc == ENOSPC) {
+      if (!full_.exchange(true)) warn(CacheWarningKind::store_full, "cache: no space left for '" + options_.directory + "'");
+      return 0;
+    }
+    if (!map_full) {
+      rc = mdb_txn_commit(txn);  // frees txn whatever the outcome
+      if (rc == 0) return added;
+      if (rc == ENOSPC) {
+        if (!full_.exchange(true)) warn(CacheWarningKind::store_full, "cache: no space left for '" + options_.directory + "'");
+        return 0;
+      }
+      if (rc != MDB_MAP_FULL) fail("mdb_txn_commit", rc);
+    } else {
+      mdb_txn_abort(txn);
+    }
+    lock.unlock();
+    if (!grow_map()) return 0;
+  }
+  throw Error(ErrorCode::io, "cache: could not commit to '" + options_.directory + "' after 64 attempts");
+}
+
+StoreStats LmdbStore::stats() {
+  StoreStats s;
+  s.full = full_.load();
+  for (int attempt = 0;; ++attempt) {
+    std::shared_lock lock(env_lock_);
+    MDB_txn* txn = nullptr;
+    int rc = mdb_txn_begin(env_, nullptr, MDB_RDONLY, &txn);
+    if (rc == MDB_MAP_RESIZED && attempt < 8) {
+      lock.unlock();
+      adopt_map_size();
+      continue;
+    }
+    if (rc != 0) fail("mdb_txn_begin (stats)", rc);
+    MDB_stat db{};
+    rc = mdb_stat(txn, vectors_, &db);
+    MDB_envinfo info{};
+    mdb_env_info(env_, &info);
+    MDB_stat env_stat{};
+    mdb_env_stat(env_, &env_stat);
+    mdb_txn_abort(txn);
+    if (rc != 0) fail("mdb_stat", rc);
+    s.entries = db.ms_entries;
+    s.used_bytes = (static_cast<std::uint64_t>(info.me_last_pgno) + 1) * env_stat.ms_psize;
+    s.map_bytes = info.me_mapsize;
+    break;
+  }
+  struct stat st {};
+  if (::stat((options_.directory + "/data.mdb").c_str(), &st) == 0) s.file_bytes = static_cast<std::uint64_t>(st.st_size);
+  return s;
+}
+
+}  // namespace leanembed::cache

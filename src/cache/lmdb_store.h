@@ -1,0 +1,98 @@
+// The disk level: CacheKey → float32 vector in an LMDB environment shared by processes.
+//
+// Layout: named database "meta" holds one header entry (magic "leanembed-cache\0", format
+// version, key size, value format); named database "vectors" maps the 72-byte key to
+// u32 dims (LE) followed by dims float32 (LE).
+//
+// Opening (under an flock on <dir>/open.lock so that processes do not race each other):
+// stale reader slots of dead processes are cleared (mdb_reader_check); a data.mdb that LMDB
+// rejects, that is shorter than its own last page, that holds data but no header, or a header of
+// another format version, is renamed to data.mdb.<corrupt|foreign|version>-<UTC time>, lock.mdb
+// is removed, and a new store is made.
+//
+// Growth: on MDB_MAP_FULL the map doubles (never past max_map_bytes) and the batch is retried;
+// at the cap the store stops inserting (full() turns true, one warning). A map grown by another
+// process (MDB_MAP_RESIZED) is adopted.
+//
+// Errors after opening throw Error(io) (LMDB failure; the caller should stop using the store) or
+// Error(runtime) (transient: reader table full even after clearing dead readers).
+//
+// Threads: get_many/put_many/stats may be called concurrently; writes are serialised inside.
+#pragma once
+
+#include <lmdb.h>
+
+#include <atomic>
+#include <cstddef>
+#include <cstdint>
+#include <functional>
+#include <mutex>
+#include <shared_mutex>
+#include <span>
+#include <string>
+#include <vector>
+
+#include "leanembed/cache.h"
+
+namespace leanembed::cache {
+
+struct StoreOptions {
+  std::string directory;
+  std::size_t initial_map_bytes = 16u << 20;
+  std::size_t max_map_bytes = 1u << 30;
+  bool sync = true;  // MDB_NOMETASYNC when true (one fsync per commit), MDB_NOSYNC when false
+};
+
+struct StoreStats {
+  std::uint64_t entries = 0, used_bytes = 0, file_bytes = 0, map_bytes = 0;
+  bool full = false;
+};
+
+class LmdbStore {
+ public:
+  static constexpr std::uint32_t format_version = 1;
+  using Warn = std::function<void(CacheWarningKind, const std::string&)>;
+
+  // Opens or makes the store (see above). Throws Error(io) naming the folder and the reason when
+  // the folder, the environment or a replacement store cannot be made; Error(invalid_argument)
+  // if initial_map_bytes > max_map_bytes. warn may be empty.
+  LmdbStore(const StoreOptions& options, Warn warn);
+  ~LmdbStore();
+  LmdbStore(const LmdbStore&) = delete;
+  LmdbStore& operator=(const LmdbStore&) = delete;
+
+  // One read transaction: for each i, on a hit copies keys[i]->dims floats to dst[i] and sets
+  // found[i] = 1 (else 0). A stored value of the wrong length is a miss. Returns the hits.
+  std::size_t get_many(std::span<const CacheKey* const> keys, std::span<float* const> dst,
+                       std::span<std::uint8_t> found);
+  // One write transaction (retried after growing the map): stores vectors[i] (keys[i]->dims
+  // floats) under keys[i] unless present. Returns how many were new; 0 once full().
+  std::size_t put_many(std::span<const CacheKey* const> keys, std::span<const float* const> vectors);
+
+  StoreStats stats();
+  bool full() const { return full_.load(); }
+  // Where bad stores found at open were moved.
+  const std::vector<std::string>& moved_aside() const { return moved_aside_; }
+  const std::string& directory() const { return options_.directory; }
+
+ private:
+  enum class OpenResult { ok, corrupt, foreign, version };
+  OpenResult try_open(std::string& why);
+  void close_env() noexcept;
+  void move_aside(OpenResult reason, const std::string& why);
+  bool grow_map();      // false at the cap
+  void adopt_map_size();
+  void warn(CacheWarningKind kind, const std::string& message);
+  [[noreturn]] void fail(const char* what, int rc) const;
+
+  StoreOptions options_;
+  Warn warn_;
+  MDB_env* env_ = nullptr;
+  MDB_dbi vectors_ = 0;
+  std::shared_mutex env_lock_;  // shared: a transaction is open; unique: the map is being resized
+  std::mutex write_mutex_;      // one writer of this process at a time
+  std::atomic<bool> full_{false};
+  std::vector<std::string> moved_aside_;
+};
+
+}  // namespace leanembed::cache
