@@ -13,12 +13,15 @@
 // and normalises as the model folder's sentence-transformers metadata says, and returns vectors in
 // input order.
 //
+// With a cache (cache_dir / cache_memory_bytes), texts whose vectors are cached skip the encoder.
+//
 // Threads: every member function may be called from many threads at once; encoder runs are
 // serialised inside (each one uses `threads` cores). Memory: weights are a read-only mapping of the
 // model file; the work arena is planned per batch and bounded by batch_tokens (see info()).
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <span>
@@ -44,6 +47,13 @@ struct EmbedderOptions {
                                         // this still runs, alone)
   bool keep_arena = true;               // keep the work arena between calls (off: free after each)
   ExecutionPath path = ExecutionPath::automatic;  // force a path (fast fails if not recognised)
+
+  // Embedding cache (cache.h): vectors already computed for the same model file, dtype, pooling,
+  // normalisation, max length, dims, tokenizer and text are returned instead of recomputed.
+  std::string cache_dir;                // persistent LMDB store shared by processes; "" = none
+  std::size_t cache_memory_bytes = 0;   // in-memory LRU level, bounded in bytes; 0 = none
+  // Cache warnings (a corrupt store set aside, a full store) go here; default: stderr.
+  std::function<void(const std::string&)> on_warning;
 };
 
 struct EmbedderInfo {
@@ -61,6 +71,12 @@ struct EmbedderInfo {
   std::size_t model_file_bytes = 0;
   std::size_t planned_arena_bytes = 0;  // for a batch of batch_size texts of max_length tokens
                                         // bounded by batch_tokens
+  // Cache (all zero when there is none).
+  bool cache_enabled = false;
+  std::string cache_problem;            // why the disk level is off, when it was asked for
+  uint64_t cache_hits = 0, cache_misses = 0, cache_entries_memory = 0, cache_entries_disk = 0;
+  uint64_t cache_bytes_memory = 0, cache_bytes_disk = 0;
+  double cache_hit_rate = 0;
 };
 
 struct Tokenized {

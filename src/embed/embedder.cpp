@@ -3,10 +3,12 @@
 #include "leanembed/embedder.h"
 
 #include <algorithm>
+#include <cstdio>
 #include <numeric>
 #include <sys/stat.h>
 
 #include "embed/model_folder.h"
+#include "leanembed/cache.h"
 #include "embed/pooling.h"
 #include "kernels/kernels.h"
 #include "kernels/threads.h"
@@ -28,12 +30,63 @@ struct Embedder::Impl {
   Pooling pooling = Pooling::mean;
   bool normalize = true;
   std::size_t model_file_bytes = 0;
+  std::unique_ptr<Cache> cache;                // null without a cache
+  std::unique_ptr<CacheKeyMaker> cache_keys;
 
   Impl(const EmbedderOptions& o, ModelFolder f, Tokenizer t)
       : options(o), folder(std::move(f)), tokenizer(std::move(t)) {}
 
+  void open_cache();
   void embed_sorted_batches(std::span<const std::string_view> texts, std::span<float> out);
+  void embed_through_cache(std::span<const std::string_view> texts, std::span<float> out);
 };
+
+// The cache's scope is everything but the text that decides a vector: the model file's and the
+// tokenizer's bytes, dtype, pooling, normalisation, max length, dims.
+void Embedder::Impl::open_cache() {
+  if (options.cache_dir.empty() && options.cache_memory_bytes == 0) return;
+  CacheScope scope;
+  scope.model = fingerprint_file(folder.onnx_path);
+  scope.dtype = options.location.model_file.empty() ? dtype_name(options.location.dtype) : "file";
+  scope.pooling = pooling_name(pooling);
+  scope.normalize = normalize;
+  scope.max_length = max_length;
+  scope.dims = dims;
+  scope.extra = fingerprint_hex(fingerprint_file(tokenizer.source()));
+  cache_keys = std::make_unique<CacheKeyMaker>(scope);
+  CacheOptions co;
+  co.memory_bytes = options.cache_memory_bytes;
+  co.directory = options.cache_dir;
+  auto warn = options.on_warning;
+  co.on_warning = [warn](const CacheWarning& w) {
+    if (warn) warn(w.message);
+    else std::fprintf(stderr, "leanembed: cache: %s\n", w.message.c_str());
+  };
+  cache = std::make_unique<Cache>(co);
+}
+
+// Looks every text up; embeds the misses only (in one sorted, batched pass) and stores them.
+void Embedder::Impl::embed_through_cache(std::span<const std::string_view> texts, std::span<float> out) {
+  std::vector<CacheKey> keys;
+  keys.reserve(texts.size());
+  for (std::string_view t : texts) keys.push_back(cache_keys->key(t));
+  std::vector<uint8_t> found(texts.size(), 0);
+  if (cache->get_many(keys, out, found) == texts.size()) return;
+  std::vector<std::string_view> missing;
+  std::vector<CacheKey> missing_keys;
+  std::vector<std::size_t> where;
+  for (std::size_t i = 0; i < texts.size(); ++i) {
+    if (found[i]) continue;
+    missing.push_back(texts[i]);
+    missing_keys.push_back(keys[i]);
+    where.push_back(i);
+  }
+  std::vector<float> vectors(missing.size() * static_cast<std::size_t>(dims));
+  embed_sorted_batches(missing, vectors);
+  for (std::size_t k = 0; k < where.size(); ++k)
+    std::copy_n(vectors.begin() + k * dims, dims, out.begin() + where[k] * dims);
+  cache->put_many(missing_keys, vectors);
+}
 
 namespace {
 
@@ -103,6 +156,7 @@ Embedder::Embedder(const EmbedderOptions& options) {
                                                  std::to_string(m.hidden) + " dimensions");
   }
   m.dims = options.dims > 0 ? options.dims : m.hidden;
+  m.open_cache();
 }
 
 Embedder::~Embedder() = default;
@@ -115,7 +169,11 @@ void Embedder::embed(std::span<const std::string_view> texts, std::span<float> o
                                                  std::to_string(texts.size()) + " texts need " +
                                                  std::to_string(texts.size() * impl_->dims));
   }
-  impl_->embed_sorted_batches(texts, out);
+  if (impl_->cache) {
+    impl_->embed_through_cache(texts, out);
+  } else {
+    impl_->embed_sorted_batches(texts, out);
+  }
 }
 
 // Memory per call: the texts' token ids (8 bytes per token, all texts of the call), then per batch
@@ -215,6 +273,18 @@ EmbedderInfo Embedder::info() const {
   const int64_t tokens = std::min(m.options.batch_tokens, m.options.batch_size * m.max_length);
   const int64_t seqs = std::min<int64_t>(m.options.batch_size, tokens);
   i.planned_arena_bytes = m.engine->planned_bytes(seqs, tokens, std::min(m.max_length, tokens));
+  if (m.cache) {
+    const CacheStats c = m.cache->stats();
+    i.cache_enabled = true;
+    i.cache_problem = m.cache->status().disk_problem;
+    i.cache_hits = c.memory_hits + c.disk_hits;
+    i.cache_misses = c.misses;
+    i.cache_hit_rate = c.hit_rate;
+    i.cache_entries_memory = c.memory_entries;
+    i.cache_entries_disk = c.disk_entries;
+    i.cache_bytes_memory = c.memory_bytes;
+    i.cache_bytes_disk = c.disk_used_bytes;
+  }
   return i;
 }
 

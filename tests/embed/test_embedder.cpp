@@ -2,6 +2,8 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <filesystem>
+#include <fstream>
 #include <nlohmann/json.hpp>
 #include <atomic>
 #include <random>
@@ -205,4 +207,60 @@ TEST(Embedder, ConcurrentCallersGetTheSameVectors) {
   }
   for (auto& th : threads) th.join();
   EXPECT_EQ(mismatches.load(), 0);
+}
+
+TEST(Embedder, CacheReturnsTheSameVectorsAndSkipsTheEncoder) {
+  namespace fs = std::filesystem;
+  fs::path dir = fs::path(test::binary_dir()) / "test_embedder_cache";
+  fs::remove_all(dir);
+  Reference ref = load_reference("tiny-bert-synthetic", "torch_fp32");
+  EmbedderOptions plain = options_for("tiny-bert-synthetic");
+  std::vector<std::vector<float>> want = Embedder(plain).embed(ref.sentences);
+
+  EmbedderOptions cached = plain;
+  cached.cache_dir = dir.string();
+  cached.cache_memory_bytes = 1 << 20;
+  {
+    Embedder cold(cached);
+    EXPECT_EQ(cold.embed(ref.sentences), want);
+    EXPECT_EQ(cold.info().cache_misses, ref.sentences.size());
+    EXPECT_EQ(cold.embed(ref.sentences), want);  // now from memory
+    EXPECT_EQ(cold.info().cache_hits, ref.sentences.size());
+  }
+  {
+    Embedder warm(cached);  // a new embedder: the disk level has them
+    EXPECT_EQ(warm.embed(ref.sentences), want);
+    EXPECT_EQ(warm.info().cache_hits, ref.sentences.size());
+    EXPECT_EQ(warm.info().cache_misses, 0u);
+    EXPECT_EQ(warm.info().cache_entries_disk, ref.sentences.size());
+  }
+  {
+    EmbedderOptions other = cached;  // other dims: other vectors, never the cached ones
+    other.dims = 32;
+    Embedder e(other);
+    std::vector<std::vector<float>> got = e.embed({ref.sentences[0]});
+    EXPECT_EQ(e.info().cache_misses, 1u);
+    EXPECT_EQ(got[0].size(), 32u);
+  }
+}
+
+TEST(Embedder, CorruptCacheIsSetAsideAndEmbeddingGoesOn) {
+  namespace fs = std::filesystem;
+  fs::path dir = fs::path(test::binary_dir()) / "test_embedder_cache_corrupt";
+  fs::remove_all(dir);
+  fs::create_directories(dir);
+  { std::ofstream(dir / "data.mdb", std::ios::binary) << std::string(70000, 'x'); }
+  EmbedderOptions o = options_for("tiny-bert-synthetic");
+  o.cache_dir = dir.string();
+  std::vector<std::string> warnings;
+  o.on_warning = [&](const std::string& w) { warnings.push_back(w); };
+  Embedder e(o);
+  std::vector<float> v = e.embed_one("still embedded");
+  EXPECT_EQ(v.size(), 64u);
+  ASSERT_FALSE(warnings.empty());
+  EXPECT_NE(warnings[0].find("data.mdb"), std::string::npos) << warnings[0];
+  bool moved = false;
+  for (const auto& entry : fs::directory_iterator(dir))
+    moved |= entry.path().filename().string().starts_with("data.mdb.");
+  EXPECT_TRUE(moved);
 }

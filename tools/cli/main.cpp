@@ -36,6 +36,8 @@ struct CommonFlags {
   int threads = 0;
   int64_t max_length = 0;
   std::string path = "auto";
+  std::string embedding_cache;    // persistent embedding cache (LMDB folder); --cache-dir is the model cache
+  std::size_t cache_memory = 0;   // in-memory embedding cache level, bytes
 };
 
 void add_model_flags(CLI::App* cmd, CommonFlags& f) {
@@ -49,6 +51,12 @@ void add_model_flags(CLI::App* cmd, CommonFlags& f) {
       ->envname("LEANEMBED_MODEL_FILE");
   cmd->add_option("--max-length", f.max_length, "Truncate texts to N tokens (default: the model folder's)")
       ->envname("LEANEMBED_MAX_LENGTH")->check(CLI::NonNegativeNumber);
+}
+
+void add_cache_flags(CLI::App* cmd, CommonFlags& f) {
+  cmd->add_option("--cache", f.embedding_cache, "Embedding cache folder (LMDB, shared by processes)")->envname("LEANEMBED_CACHE");
+  cmd->add_option("--cache-memory", f.cache_memory, "In-memory cache level, bytes (0 = none)")
+      ->envname("LEANEMBED_CACHE_MEMORY")->check(CLI::NonNegativeNumber);
 }
 
 void add_run_flags(CLI::App* cmd, CommonFlags& f) {
@@ -66,6 +74,8 @@ EmbedderOptions options_from(const CommonFlags& f) {
   o.location.model_file = f.model_file;
   o.threads = f.threads;
   o.max_length = f.max_length;
+  o.cache_dir = f.embedding_cache;
+  o.cache_memory_bytes = f.cache_memory;
   o.path = f.path == "fast" ? leanembed::ExecutionPath::fast
            : f.path == "interpreter" ? leanembed::ExecutionPath::interpreter
                                      : leanembed::ExecutionPath::automatic;
@@ -173,7 +183,8 @@ struct EmbedFlags {
   std::vector<std::string> texts;
 };
 
-int run_embed(EmbedFlags& f) {
+// Embeds the texts of `f` and writes them; returns what the embedder knows afterwards (cache figures).
+leanembed::EmbedderInfo embed_and_write(EmbedFlags& f) {
   EmbedderOptions o = options_from(f.common);
   o.batch_size = f.batch_size;
   o.batch_tokens = f.batch_tokens;
@@ -237,6 +248,29 @@ int run_embed(EmbedFlags& f) {
   if (out != stdout && std::fclose(out) != 0) {
     throw leanembed::Error(leanembed::ErrorCode::io, "cannot finish writing '" + f.output + "'");
   }
+  return embedder.info();
+}
+
+int run_embed(EmbedFlags& f) {
+  embed_and_write(f);
+  return 0;
+}
+
+// Fills the cache with the vectors of every line of `input` (the seed's pre-computed embeddings,
+// made with the real model and keyed by it, so they are never reused across models).
+int run_precompute(EmbedFlags& f) {
+  if (f.common.embedding_cache.empty()) {
+    throw leanembed::Error(leanembed::ErrorCode::invalid_argument, "precompute needs --cache DIR");
+  }
+  f.format = "f32";
+  f.output = "/dev/null";
+  leanembed::EmbedderInfo i = embed_and_write(f);
+  std::fprintf(stderr, "leanembed: cache '%s' holds %llu vectors (%.1f MB); %llu were there already, %llu computed\n",
+               f.common.embedding_cache.c_str(), static_cast<unsigned long long>(i.cache_entries_disk), i.cache_bytes_disk / 1e6,
+               static_cast<unsigned long long>(i.cache_hits), static_cast<unsigned long long>(i.cache_misses));
+  if (!i.cache_problem.empty()) {
+    throw leanembed::Error(leanembed::ErrorCode::io, "the cache could not be written: " + i.cache_problem);
+  }
   return 0;
 }
 
@@ -272,6 +306,13 @@ int run_info(CommonFlags& f) {
   std::printf("execution      %s path: %s\n", i.path.c_str(), i.path_reason.c_str());
   std::printf("kernels        %s, %d threads\n", i.kernels.c_str(), i.threads);
   std::printf("planned arena  %.2f MB for a default batch\n", i.planned_arena_bytes / 1e6);
+  if (i.cache_enabled) {
+    std::printf("cache          %llu entries on disk (%.1f MB), %llu in memory; this process: %llu hits, %llu misses\n",
+                static_cast<unsigned long long>(i.cache_entries_disk), i.cache_bytes_disk / 1e6,
+                static_cast<unsigned long long>(i.cache_entries_memory), static_cast<unsigned long long>(i.cache_hits),
+                static_cast<unsigned long long>(i.cache_misses));
+    if (!i.cache_problem.empty()) std::printf("cache problem  %s\n", i.cache_problem.c_str());
+  }
   return 0;
 }
 
@@ -335,6 +376,18 @@ int main(int argc, char** argv) {
   embed->add_option("-i,--input", ef.input, "Read texts from this file (one per line) instead of stdin")
       ->envname("LEANEMBED_INPUT");
   embed->add_option("texts", ef.texts, "Texts to embed");
+  add_cache_flags(embed, ef.common);
+
+  EmbedFlags pf;
+  CLI::App* precompute = app.add_subcommand("precompute", "Fill an embedding cache with the vectors of a file's lines");
+  add_model_flags(precompute, pf.common);
+  add_run_flags(precompute, pf.common);
+  add_cache_flags(precompute, pf.common);
+  precompute->add_option("-i,--input", pf.input, "Texts, one per line")->required()->envname("LEANEMBED_INPUT");
+  precompute->add_option("--batch-size", pf.batch_size, "Texts per encoder run at most")
+      ->envname("LEANEMBED_BATCH_SIZE")->check(CLI::PositiveNumber);
+  precompute->add_option("--batch-tokens", pf.batch_tokens, "Tokens per encoder run at most")
+      ->envname("LEANEMBED_BATCH_TOKENS")->check(CLI::PositiveNumber);
 
   CommonFlags tf;
   std::vector<std::string> tokenize_texts;
@@ -346,6 +399,7 @@ int main(int argc, char** argv) {
   CLI::App* info = app.add_subcommand("info", "Files, architecture, execution path, planned memory");
   add_model_flags(info, inf);
   add_run_flags(info, inf);
+  add_cache_flags(info, inf);
 
   CommonFlags bf;
   int64_t bench_batch = 32, bench_tokens = 8192, bench_limit = 0;
@@ -366,6 +420,7 @@ int main(int argc, char** argv) {
   }
   try {
     if (embed->parsed()) return run_embed(ef);
+    if (precompute->parsed()) return run_precompute(pf);
     if (tokenize->parsed()) return run_tokenize(tf, tokenize_texts);
     if (info->parsed()) return run_info(inf);
     if (bench->parsed()) return run_bench(bf, bench_batch, bench_tokens, bench_input, bench_limit);
