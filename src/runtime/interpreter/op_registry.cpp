@@ -15,6 +15,7 @@ const std::vector<OpSpec>& all_ops() {
     add_shape_ops(t);
     add_constant_ops(t);
     add_microsoft_ops(t);
+    add_quantized_ops(t);
     return t;
   }();
   return table;

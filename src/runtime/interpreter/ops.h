@@ -61,5 +61,6 @@ void add_normalization_ops(std::vector<OpSpec>& table);
 void add_shape_ops(std::vector<OpSpec>& table);
 void add_constant_ops(std::vector<OpSpec>& table);
 void add_microsoft_ops(std::vector<OpSpec>& table);
+void add_quantized_ops(std::vector<OpSpec>& table);
 
 }  // namespace leanembed::interp
