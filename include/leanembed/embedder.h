@@ -15,6 +15,9 @@
 //
 // With a cache (cache_dir / cache_memory_bytes), texts whose vectors are cached skip the encoder.
 //
+// Life cycle: after idle_unload_seconds without calls the model is unloaded by a watcher thread and
+// the next call reloads it; unload() and dispose() do it on demand; info() never wakes the model.
+//
 // Threads: every member function may be called from many threads at once; encoder runs are
 // serialised inside (each one uses `threads` cores). Memory: weights are a read-only mapping of the
 // model file; the work arena is planned per batch and bounded by batch_tokens (see info()).
@@ -48,6 +51,15 @@ struct EmbedderOptions {
   bool keep_arena = true;               // keep the work arena between calls (off: free after each)
   ExecutionPath path = ExecutionPath::automatic;  // force a path (fast fails if not recognised)
 
+  // Memory budget for the whole model (weights + work memory), bytes; 0 = none. Loading refuses
+  // (Error(out_of_memory), naming both figures) when the model file alone does not fit, or one text of
+  // max_length tokens would not; while running, batches are cut so weights + planned work memory
+  // stay inside it.
+  std::size_t max_memory_bytes = 0;
+  // Unload the model (unmap weights, free arenas, drop the tokenizer) after this many seconds
+  // without a call; the next call reloads it transparently. 0 = never.
+  double idle_unload_seconds = 300;
+
   // Embedding cache (cache.h): vectors already computed for the same model file, dtype, pooling,
   // normalisation, max length, dims, tokenizer and text are returned instead of recomputed.
   std::string cache_dir;                // persistent LMDB store shared by processes; "" = none
@@ -71,6 +83,12 @@ struct EmbedderInfo {
   std::size_t model_file_bytes = 0;
   std::size_t planned_arena_bytes = 0;  // for a batch of batch_size texts of max_length tokens
                                         // bounded by batch_tokens
+  std::size_t memory_budget_bytes = 0;  // max_memory_bytes (0 = none)
+  // Life cycle.
+  bool loaded = false;                  // the model is in memory now
+  bool disposed = false;
+  uint64_t loads = 0, unloads = 0;      // how often the model was loaded / unloaded
+  double last_load_seconds = 0;         // how long the last (re)load took
   // Cache (all zero when there is none).
   bool cache_enabled = false;
   std::string cache_problem;            // why the disk level is off, when it was asked for
@@ -105,7 +123,14 @@ class Embedder {
   // Token ids and token strings as the encoder sees them (after truncation).
   Tokenized tokenize(std::string_view text) const;
 
+  // Status: never loads the model (reports loaded = false when it is unloaded).
   EmbedderInfo info() const;
+
+  // Frees the model now (weights unmapped, arenas freed, tokenizer dropped); the next call that
+  // needs it reloads it. Waits for calls in flight. Safe to call at any time, from any thread.
+  void unload();
+  // Unloads for good: later calls throw Error(invalid_argument). The idle watcher stops.
+  void dispose();
 
  private:
   struct Impl;

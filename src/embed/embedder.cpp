@@ -1,94 +1,34 @@
 // The public embedder (include/leanembed/embedder.h): model folder → tokenizer + engine → pooled,
-// normalised vectors in input order.
+// normalised vectors in input order; plus the model's life cycle (idle unload, reload, dispose), the
+// memory budget and the embedding cache.
 #include "leanembed/embedder.h"
 
-#include <algorithm>
-#include <cstdio>
-#include <numeric>
+#include <malloc.h>
 #include <sys/stat.h>
 
+#include <algorithm>
+#include <atomic>
+#include <chrono>
+#include <condition_variable>
+#include <cstdio>
+#include <numeric>
+#include <shared_mutex>
+#include <thread>
+
 #include "embed/model_folder.h"
-#include "leanembed/cache.h"
 #include "embed/pooling.h"
 #include "kernels/kernels.h"
 #include "kernels/threads.h"
+#include "leanembed/cache.h"
 #include "leanembed/error.h"
 #include "leanembed/tokenizer.h"
 #include "onnx/reader.h"
 #include "runtime/engine.h"
 
 namespace leanembed {
-
-struct Embedder::Impl {
-  EmbedderOptions options;
-  ModelFolder folder;
-  Tokenizer tokenizer;
-  std::unique_ptr<runtime::Engine> engine;
-  int64_t hidden = 0;
-  int64_t dims = 0;
-  int64_t max_length = 0;
-  Pooling pooling = Pooling::mean;
-  bool normalize = true;
-  std::size_t model_file_bytes = 0;
-  std::unique_ptr<Cache> cache;                // null without a cache
-  std::unique_ptr<CacheKeyMaker> cache_keys;
-
-  Impl(const EmbedderOptions& o, ModelFolder f, Tokenizer t)
-      : options(o), folder(std::move(f)), tokenizer(std::move(t)) {}
-
-  void open_cache();
-  void embed_sorted_batches(std::span<const std::string_view> texts, std::span<float> out);
-  void embed_through_cache(std::span<const std::string_view> texts, std::span<float> out);
-};
-
-// The cache's scope is everything but the text that decides a vector: the model file's and the
-// tokenizer's bytes, dtype, pooling, normalisation, max length, dims.
-void Embedder::Impl::open_cache() {
-  if (options.cache_dir.empty() && options.cache_memory_bytes == 0) return;
-  CacheScope scope;
-  scope.model = fingerprint_file(folder.onnx_path);
-  scope.dtype = options.location.model_file.empty() ? dtype_name(options.location.dtype) : "file";
-  scope.pooling = pooling_name(pooling);
-  scope.normalize = normalize;
-  scope.max_length = max_length;
-  scope.dims = dims;
-  scope.extra = fingerprint_hex(fingerprint_file(tokenizer.source()));
-  cache_keys = std::make_unique<CacheKeyMaker>(scope);
-  CacheOptions co;
-  co.memory_bytes = options.cache_memory_bytes;
-  co.directory = options.cache_dir;
-  auto warn = options.on_warning;
-  co.on_warning = [warn](const CacheWarning& w) {
-    if (warn) warn(w.message);
-    else std::fprintf(stderr, "leanembed: cache: %s\n", w.message.c_str());
-  };
-  cache = std::make_unique<Cache>(co);
-}
-
-// Looks every text up; embeds the misses only (in one sorted, batched pass) and stores them.
-void Embedder::Impl::embed_through_cache(std::span<const std::string_view> texts, std::span<float> out) {
-  std::vector<CacheKey> keys;
-  keys.reserve(texts.size());
-  for (std::string_view t : texts) keys.push_back(cache_keys->key(t));
-  std::vector<uint8_t> found(texts.size(), 0);
-  if (cache->get_many(keys, out, found) == texts.size()) return;
-  std::vector<std::string_view> missing;
-  std::vector<CacheKey> missing_keys;
-  std::vector<std::size_t> where;
-  for (std::size_t i = 0; i < texts.size(); ++i) {
-    if (found[i]) continue;
-    missing.push_back(texts[i]);
-    missing_keys.push_back(keys[i]);
-    where.push_back(i);
-  }
-  std::vector<float> vectors(missing.size() * static_cast<std::size_t>(dims));
-  embed_sorted_batches(missing, vectors);
-  for (std::size_t k = 0; k < where.size(); ++k)
-    std::copy_n(vectors.begin() + k * dims, dims, out.begin() + where[k] * dims);
-  cache->put_many(missing_keys, vectors);
-}
-
 namespace {
+
+using Clock = std::chrono::steady_clock;
 
 void check_options(const EmbedderOptions& o) {
   auto bad = [](const std::string& what) { throw Error(ErrorCode::invalid_argument, what); };
@@ -97,6 +37,7 @@ void check_options(const EmbedderOptions& o) {
   if (o.batch_tokens < 1) bad("batch_tokens must be >= 1, got " + std::to_string(o.batch_tokens));
   if (o.max_length < 0) bad("max_length must be >= 0 (0 = the model's), got " + std::to_string(o.max_length));
   if (o.dims < 0) bad("dims must be >= 0 (0 = all), got " + std::to_string(o.dims));
+  if (!(o.idle_unload_seconds >= 0)) bad("idle_unload_seconds must be >= 0 (0 = never)");
 }
 
 Tokenizer load_tokenizer(const ModelFolder& f) {
@@ -116,34 +57,199 @@ runtime::PathChoice path_choice(ExecutionPath p) {
   return runtime::PathChoice::automatic;
 }
 
+double mb(std::size_t bytes) { return static_cast<double>(bytes) / 1048576.0; }
+
 }  // namespace
 
-Embedder::Embedder(const EmbedderOptions& options) {
-  check_options(options);
-  kernels::threads_set(options.threads);
-  ModelFolder folder = resolve_model_folder(options.location);
-  Tokenizer tokenizer = load_tokenizer(folder);
-  impl_ = std::make_unique<Impl>(options, std::move(folder), std::move(tokenizer));
-  Impl& m = *impl_;
+// What exists only while the model is loaded: unload() frees all of it.
+struct Loaded {
+  Tokenizer tokenizer;
+  std::unique_ptr<runtime::Engine> engine;
+};
 
-  onnx::Model model = onnx::read_model(m.folder.onnx_path);
-  struct stat st {};
-  if (::stat(m.folder.onnx_path.c_str(), &st) == 0) m.model_file_bytes = static_cast<std::size_t>(st.st_size);
+struct Embedder::Impl {
+  EmbedderOptions options;
+  ModelFolder folder;
+
+  // Fixed once the first load has decided them.
+  int64_t hidden = 0, dims = 0, max_length = 0;
+  Pooling pooling = Pooling::mean;
+  bool normalize = true;
+  std::size_t model_file_bytes = 0;
+  std::size_t work_budget = 0;  // bytes for one batch's work memory; 0 = no budget
+  EmbedderInfo description;     // the parts of info() that do not change
+
+  std::unique_ptr<Cache> cache;  // null without a cache
+  std::unique_ptr<CacheKeyMaker> cache_keys;
+
+  // Life cycle. `lifecycle` is held shared by every call that uses `loaded` and exclusively to
+  // load or unload it, so an unload waits for calls in flight and calls wait for a reload.
+  // glibc's rwlock prefers readers, so a steady stream of calls would starve an unload: every
+  // lock of `lifecycle` first passes `gate`, which an unloader holds while it waits.
+  std::mutex gate;
+  std::shared_mutex lifecycle;
+  std::unique_ptr<Loaded> loaded;
+  bool disposed = false;
+  std::atomic<int64_t> last_use_ms{0};
+  std::atomic<uint64_t> loads{0}, unloads{0};
+  std::atomic<double> last_load_seconds{0};
+
+  // The idle watcher: a thread that unloads the model after idle_unload_seconds without calls.
+  std::mutex idle_mutex;
+  std::condition_variable idle_cv;
+  bool idle_stop = false;
+  std::thread idle_thread;
+
+  explicit Impl(const EmbedderOptions& o) : options(o) {}
+
+  std::unique_ptr<Loaded> load();
+  void touch() {
+    last_use_ms = std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now().time_since_epoch()).count();
+  }
+  template <typename F>
+  auto with_loaded(F&& f);
+  void unload_locked();
+  void watch_idle();
+  void stop_idle_watcher();
+
+  std::size_t batch_work_bytes(const runtime::Engine& engine, int64_t sequences, int64_t tokens, int64_t longest) const;
+  void open_cache(const Loaded& l);
+  void embed_sorted_batches(Loaded& l, std::span<const std::string_view> texts, std::span<float> out);
+  void embed_through_cache(Loaded& l, std::span<const std::string_view> texts, std::span<float> out);
+};
+
+std::unique_ptr<Loaded> Embedder::Impl::load() {
+  const auto t0 = Clock::now();
+  auto l = std::make_unique<Loaded>(Loaded{load_tokenizer(folder), nullptr});
   runtime::EngineOptions eo;
   eo.path = path_choice(options.path);
   eo.keep_arena = options.keep_arena;
-  m.engine = std::make_unique<runtime::Engine>(std::move(model), eo, m.folder.hidden_size);
+  l->engine = std::make_unique<runtime::Engine>(onnx::read_model(folder.onnx_path), eo, folder.hidden_size);
+  last_load_seconds = std::chrono::duration<double>(Clock::now() - t0).count();
+  ++loads;
+  return l;
+}
 
-  const runtime::EngineDescription& d = m.engine->description();
+// Runs f(Loaded&) with the model loaded (loading it first if it was unloaded) and held loaded until
+// f returns.
+template <typename F>
+auto Embedder::Impl::with_loaded(F&& f) {
+  for (;;) {
+    {
+      std::shared_lock lock(lifecycle, std::defer_lock);
+      {
+        std::lock_guard pass(gate);
+        lock.lock();
+      }
+      if (disposed) throw Error(ErrorCode::invalid_argument, "this embedder was disposed");
+      if (loaded) {
+        struct Touch {
+          Impl* m;
+          ~Touch() { m->touch(); }
+        } at_end{this};
+        touch();
+        return f(*loaded);
+      }
+    }
+    std::lock_guard pass(gate);
+    std::unique_lock lock(lifecycle);
+    if (disposed) throw Error(ErrorCode::invalid_argument, "this embedder was disposed");
+    if (!loaded) loaded = load();
+  }
+}
+
+void Embedder::Impl::unload_locked() {
+  if (!loaded) return;
+  loaded.reset();
+  ++unloads;
+  malloc_trim(0);  // hand freed heap pages back to the system now, not at the next large free
+}
+
+void Embedder::Impl::watch_idle() {
+  const double idle = options.idle_unload_seconds;
+  const auto interval = std::chrono::milliseconds(std::clamp<int64_t>(static_cast<int64_t>(idle * 250), 5, 1000));
+  std::unique_lock lock(idle_mutex);
+  while (!idle_stop) {
+    idle_cv.wait_for(lock, interval);
+    if (idle_stop) break;
+    const int64_t now = std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now().time_since_epoch()).count();
+    if (static_cast<double>(now - last_use_ms.load()) < idle * 1000.0) continue;
+    std::unique_lock pass(gate, std::try_to_lock);  // busy callers mean "not idle"
+    if (!pass.owns_lock()) continue;
+    std::unique_lock life(lifecycle, std::try_to_lock);
+    if (!life.owns_lock()) continue;
+    const int64_t again = std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now().time_since_epoch()).count();
+    if (static_cast<double>(again - last_use_ms.load()) >= idle * 1000.0) unload_locked();
+  }
+}
+
+void Embedder::Impl::stop_idle_watcher() {
+  {
+    std::lock_guard lock(idle_mutex);
+    idle_stop = true;
+  }
+  idle_cv.notify_all();
+  if (idle_thread.joinable()) idle_thread.join();
+}
+
+// Work memory of one batch: the engine's plan plus the packed ids/offsets, hidden states and pooled
+// vectors this file keeps for it.
+std::size_t Embedder::Impl::batch_work_bytes(const runtime::Engine& engine, int64_t sequences, int64_t tokens,
+                                             int64_t longest) const {
+  return engine.planned_bytes(sequences, tokens, longest) +
+         static_cast<std::size_t>(tokens) * (sizeof(int64_t) + static_cast<std::size_t>(hidden) * sizeof(float)) +
+         static_cast<std::size_t>(sequences) * (sizeof(int64_t) + static_cast<std::size_t>(dims) * sizeof(float));
+}
+
+// The cache's scope is everything but the text that decides a vector: the model file's and the
+// tokenizer's bytes, dtype, pooling, normalisation, max length, dims.
+void Embedder::Impl::open_cache(const Loaded& l) {
+  if (options.cache_dir.empty() && options.cache_memory_bytes == 0) return;
+  CacheScope scope;
+  scope.model = fingerprint_file(folder.onnx_path);
+  scope.dtype = options.location.model_file.empty() ? dtype_name(options.location.dtype) : "file";
+  scope.pooling = pooling_name(pooling);
+  scope.normalize = normalize;
+  scope.max_length = max_length;
+  scope.dims = dims;
+  scope.extra = fingerprint_hex(fingerprint_file(l.tokenizer.source()));
+  cache_keys = std::make_unique<CacheKeyMaker>(scope);
+  CacheOptions co;
+  co.memory_bytes = options.cache_memory_bytes;
+  co.directory = options.cache_dir;
+  auto warn = options.on_warning;
+  co.on_warning = [warn](const CacheWarning& w) {
+    if (warn) warn(w.message);
+    else std::fprintf(stderr, "leanembed: cache: %s\n", w.message.c_str());
+  };
+  cache = std::make_unique<Cache>(co);
+}
+
+Embedder::Embedder(const EmbedderOptions& options) : impl_(std::make_unique<Impl>(options)) {
+  check_options(options);
+  Impl& m = *impl_;
+  kernels::threads_set(options.threads);
+  m.folder = resolve_model_folder(options.location);
+  struct stat st {};
+  if (::stat(m.folder.onnx_path.c_str(), &st) == 0) m.model_file_bytes = static_cast<std::size_t>(st.st_size);
+  if (options.max_memory_bytes > 0 && m.model_file_bytes >= options.max_memory_bytes) {
+    throw Error(ErrorCode::out_of_memory,
+                "the model file '" + m.folder.onnx_path + "' alone needs " + std::to_string(mb(m.model_file_bytes)) +
+                    " MB, which does not fit the memory budget of " + std::to_string(mb(options.max_memory_bytes)) +
+                    " MB (max_memory); raise the budget or choose a smaller dtype");
+  }
+  m.loaded = m.load();
+  const Loaded& l = *m.loaded;
+  const runtime::EngineDescription& d = l.engine->description();
+
   m.max_length = options.max_length > 0 ? options.max_length : m.folder.max_length;
   if (d.max_positions > 0) m.max_length = std::min(m.max_length, d.max_positions);
-  if (m.max_length < static_cast<int64_t>(m.tokenizer.num_special_tokens()) + 1) {
+  if (m.max_length < static_cast<int64_t>(l.tokenizer.num_special_tokens()) + 1) {
     throw Error(ErrorCode::invalid_argument, "max_length " + std::to_string(m.max_length) +
                                                  " leaves no room for a token beside the special tokens");
   }
   m.pooling = options.pooling.value_or(m.folder.pooling);
   m.normalize = options.normalize.value_or(m.folder.normalize);
-
   // The fast path knows the hidden size from the weights; the interpreter path takes config.json's
   // (a run checks the output against it).
   m.hidden = d.hidden;
@@ -156,10 +262,54 @@ Embedder::Embedder(const EmbedderOptions& options) {
                                                  std::to_string(m.hidden) + " dimensions");
   }
   m.dims = options.dims > 0 ? options.dims : m.hidden;
-  m.open_cache();
+
+  // Memory budget: what is left beside the weights is the work memory of one batch; the longest
+  // single text must fit it.
+  if (options.max_memory_bytes > 0) {
+    m.work_budget = options.max_memory_bytes - m.model_file_bytes;
+    const std::size_t one_text = m.batch_work_bytes(*l.engine, 1, m.max_length, m.max_length);
+    if (one_text > m.work_budget) {
+      throw Error(ErrorCode::out_of_memory,
+                  "the memory budget of " + std::to_string(mb(options.max_memory_bytes)) + " MB leaves " +
+                      std::to_string(mb(m.work_budget)) + " MB beside the model's " + std::to_string(mb(m.model_file_bytes)) +
+                      " MB, but one text of " + std::to_string(m.max_length) + " tokens needs " +
+                      std::to_string(mb(one_text)) + " MB of work memory; raise max_memory or lower max_length");
+    }
+  }
+
+  // What info() reports without waking the model.
+  EmbedderInfo& i = m.description;
+  i.folder = m.folder.folder;
+  i.onnx_path = m.folder.onnx_path;
+  i.tokenizer_path = l.tokenizer.source();
+  i.model_type = m.folder.model_type;
+  i.hidden_size = m.hidden;
+  i.layers = d.layers;
+  i.heads = d.heads;
+  i.max_length = m.max_length;
+  i.max_length_source = options.max_length > 0 ? "option" : m.folder.max_length_source;
+  i.dims = m.dims;
+  i.pooling = m.pooling;
+  i.normalize = m.normalize;
+  i.dtype = options.location.model_file.empty() ? dtype_name(options.location.dtype) : "from --model-file";
+  i.path = d.path;
+  i.path_reason = d.reason;
+  i.kernels = std::string(kernels::row_kernels().isa) + " row kernels + oneDNN matmul";
+  i.threads = kernels::threads_get();
+  i.model_file_bytes = m.model_file_bytes;
+  const int64_t tokens = std::min(options.batch_tokens, options.batch_size * m.max_length);
+  const int64_t seqs = std::min<int64_t>(options.batch_size, tokens);
+  i.planned_arena_bytes = l.engine->planned_bytes(seqs, tokens, std::min(m.max_length, tokens));
+  i.memory_budget_bytes = options.max_memory_bytes;
+
+  m.open_cache(l);
+  m.touch();
+  if (options.idle_unload_seconds > 0) m.idle_thread = std::thread([&m] { m.watch_idle(); });
 }
 
-Embedder::~Embedder() = default;
+Embedder::~Embedder() {
+  if (impl_) impl_->stop_idle_watcher();
+}
 
 int64_t Embedder::dims() const { return impl_->dims; }
 
@@ -169,23 +319,49 @@ void Embedder::embed(std::span<const std::string_view> texts, std::span<float> o
                                                  std::to_string(texts.size()) + " texts need " +
                                                  std::to_string(texts.size() * impl_->dims));
   }
-  if (impl_->cache) {
-    impl_->embed_through_cache(texts, out);
-  } else {
-    impl_->embed_sorted_batches(texts, out);
+  Impl& m = *impl_;
+  m.with_loaded([&](Loaded& l) {
+    if (m.cache) {
+      m.embed_through_cache(l, texts, out);
+    } else {
+      m.embed_sorted_batches(l, texts, out);
+    }
+  });
+}
+
+// Looks every text up; embeds the misses only (in one sorted, batched pass) and stores them.
+void Embedder::Impl::embed_through_cache(Loaded& l, std::span<const std::string_view> texts, std::span<float> out) {
+  std::vector<CacheKey> keys;
+  keys.reserve(texts.size());
+  for (std::string_view t : texts) keys.push_back(cache_keys->key(t));
+  std::vector<uint8_t> found(texts.size(), 0);
+  if (cache->get_many(keys, out, found) == texts.size()) return;
+  std::vector<std::string_view> missing;
+  std::vector<CacheKey> missing_keys;
+  std::vector<std::size_t> where;
+  for (std::size_t i = 0; i < texts.size(); ++i) {
+    if (found[i]) continue;
+    missing.push_back(texts[i]);
+    missing_keys.push_back(keys[i]);
+    where.push_back(i);
   }
+  std::vector<float> vectors(missing.size() * static_cast<std::size_t>(dims));
+  embed_sorted_batches(l, missing, vectors);
+  for (std::size_t k = 0; k < where.size(); ++k)
+    std::copy_n(vectors.begin() + k * dims, dims, out.begin() + where[k] * dims);
+  cache->put_many(missing_keys, vectors);
 }
 
 // Memory per call: the texts' token ids (8 bytes per token, all texts of the call), then per batch
-// the packed ids/offsets and the hidden states (batch tokens × hidden × 4 bytes, bounded by
-// batch_tokens, or by one text's max_length when a single text is longer) — reused across batches.
-void Embedder::Impl::embed_sorted_batches(std::span<const std::string_view> texts, std::span<float> out) {
+// the packed ids/offsets, hidden states and pooled vectors (batch_work_bytes), bounded by
+// batch_size / batch_tokens and, with a budget, by work_budget — reused across batches.
+void Embedder::Impl::embed_sorted_batches(Loaded& l, std::span<const std::string_view> texts, std::span<float> out) {
   const std::size_t n = texts.size();
   std::vector<std::vector<int64_t>> ids(n);
   {
     Encoding e;
     for (std::size_t i = 0; i < n; ++i) {
-      tokenizer.encode_into(texts[i], static_cast<std::size_t>(max_length), e);
+      l.tokenizer.encode_into(texts[i], static_cast<std::size_t>(max_length), e);
       ids[i] = e.ids;
     }
   }
@@ -197,12 +373,20 @@ void Embedder::Impl::embed_sorted_batches(std::span<const std::string_view> text
   std::vector<float> hidden_states, pooled;
   std::size_t next = 0;
   while (next < n) {
-    // One batch: at least one text, then as many as fit batch_size and batch_tokens.
+    // One batch: at least one text, then as many as fit batch_size, batch_tokens and the budget.
+    // Texts come shortest first, so the text being added is the batch's longest.
     std::size_t end = next;
     int64_t tokens = 0;
-    while (end < n && static_cast<int64_t>(end - next) < options.batch_size &&
-           (end == next || tokens + static_cast<int64_t>(ids[order[end]].size()) <= options.batch_tokens)) {
-      tokens += static_cast<int64_t>(ids[order[end]].size());
+    while (end < n && static_cast<int64_t>(end - next) < options.batch_size) {
+      const int64_t len = static_cast<int64_t>(ids[order[end]].size());
+      if (end > next) {
+        if (tokens + len > options.batch_tokens) break;
+        if (work_budget > 0 &&
+            batch_work_bytes(*l.engine, static_cast<int64_t>(end - next) + 1, tokens + len, len) > work_budget) {
+          break;
+        }
+      }
+      tokens += len;
       ++end;
     }
     packed.clear();
@@ -213,7 +397,7 @@ void Embedder::Impl::embed_sorted_batches(std::span<const std::string_view> text
       offsets.push_back(static_cast<int64_t>(packed.size()));
     }
     hidden_states.resize(packed.size() * static_cast<std::size_t>(hidden));
-    engine->run(packed, {}, offsets, hidden_states);
+    l.engine->run(packed, {}, offsets, hidden_states);
     const std::size_t count = end - next;
     pooled.resize(count * static_cast<std::size_t>(dims));
     pool_sequences(pooling, hidden_states, hidden, offsets, dims, pooled);
@@ -224,7 +408,7 @@ void Embedder::Impl::embed_sorted_batches(std::span<const std::string_view> text
     }
     next = end;
   }
-  if (!options.keep_arena) engine->release_work_memory();
+  if (!options.keep_arena) l.engine->release_work_memory();
 }
 
 std::vector<std::vector<float>> Embedder::embed(const std::vector<std::string>& texts) {
@@ -244,47 +428,50 @@ std::vector<float> Embedder::embed_one(std::string_view text) {
 }
 
 Tokenized Embedder::tokenize(std::string_view text) const {
-  Encoding e = impl_->tokenizer.encode(text, static_cast<std::size_t>(impl_->max_length), /*with_tokens=*/true);
-  return {std::move(e.ids), std::move(e.tokens)};
+  return impl_->with_loaded([&](Loaded& l) {
+    Encoding e = l.tokenizer.encode(text, static_cast<std::size_t>(impl_->max_length), /*with_tokens=*/true);
+    return Tokenized{std::move(e.ids), std::move(e.tokens)};
+  });
+}
+
+void Embedder::unload() {
+  std::lock_guard pass(impl_->gate);
+  std::unique_lock lock(impl_->lifecycle);
+  impl_->unload_locked();
+}
+
+void Embedder::dispose() {
+  impl_->stop_idle_watcher();
+  std::lock_guard pass(impl_->gate);
+  std::unique_lock lock(impl_->lifecycle);
+  impl_->unload_locked();
+  impl_->disposed = true;
+  impl_->cache.reset();
 }
 
 EmbedderInfo Embedder::info() const {
   const Impl& m = *impl_;
-  const runtime::EngineDescription& d = m.engine->description();
-  EmbedderInfo i;
-  i.folder = m.folder.folder;
-  i.onnx_path = m.folder.onnx_path;
-  i.tokenizer_path = m.tokenizer.source();
-  i.model_type = m.folder.model_type;
-  i.hidden_size = m.hidden;
-  i.layers = d.layers;
-  i.heads = d.heads;
-  i.max_length = m.max_length;
-  i.max_length_source = m.options.max_length > 0 ? "option" : m.folder.max_length_source;
-  i.dims = m.dims;
-  i.pooling = m.pooling;
-  i.normalize = m.normalize;
-  i.dtype = m.options.location.model_file.empty() ? dtype_name(m.options.location.dtype) : "from --model-file";
-  i.path = d.path;
-  i.path_reason = d.reason;
-  i.kernels = std::string(kernels::row_kernels().isa) + " row kernels + oneDNN matmul";
-  i.threads = kernels::threads_get();
-  i.model_file_bytes = m.model_file_bytes;
-  const int64_t tokens = std::min(m.options.batch_tokens, m.options.batch_size * m.max_length);
-  const int64_t seqs = std::min<int64_t>(m.options.batch_size, tokens);
-  i.planned_arena_bytes = m.engine->planned_bytes(seqs, tokens, std::min(m.max_length, tokens));
-  if (m.cache) {
-    const CacheStats c = m.cache->stats();
-    i.cache_enabled = true;
-    i.cache_problem = m.cache->status().disk_problem;
-    i.cache_hits = c.memory_hits + c.disk_hits;
-    i.cache_misses = c.misses;
-    i.cache_hit_rate = c.hit_rate;
-    i.cache_entries_memory = c.memory_entries;
-    i.cache_entries_disk = c.disk_entries;
-    i.cache_bytes_memory = c.memory_bytes;
-    i.cache_bytes_disk = c.disk_used_bytes;
+  EmbedderInfo i = m.description;
+  {
+    std::shared_lock lock(impl_->lifecycle);
+    i.loaded = m.loaded != nullptr;
+    i.disposed = m.disposed;
+    if (m.cache) {
+      const CacheStats c = m.cache->stats();
+      i.cache_enabled = true;
+      i.cache_problem = m.cache->status().disk_problem;
+      i.cache_hits = c.memory_hits + c.disk_hits;
+      i.cache_misses = c.misses;
+      i.cache_hit_rate = c.hit_rate;
+      i.cache_entries_memory = c.memory_entries;
+      i.cache_entries_disk = c.disk_entries;
+      i.cache_bytes_memory = c.memory_bytes;
+      i.cache_bytes_disk = c.disk_used_bytes;
+    }
   }
+  i.loads = m.loads;
+  i.unloads = m.unloads;
+  i.last_load_seconds = m.last_load_seconds;
   return i;
 }
 

@@ -58,6 +58,9 @@ struct GemmArgs {
   const float* bias = nullptr;
 };
 
+// Threading: one Matmul object must not be used by two threads at once (implementations cache
+// state such as oneDNN primitives); give each calling thread its own. Each call itself runs on up
+// to threads_get() threads.
 class Matmul {
  public:
   virtual ~Matmul() = default;

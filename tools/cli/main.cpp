@@ -38,6 +38,7 @@ struct CommonFlags {
   std::string path = "auto";
   std::string embedding_cache;    // persistent embedding cache (LMDB folder); --cache-dir is the model cache
   std::size_t cache_memory = 0;   // in-memory embedding cache level, bytes
+  std::size_t max_memory = 0;     // memory budget, bytes
 };
 
 void add_model_flags(CLI::App* cmd, CommonFlags& f) {
@@ -62,6 +63,8 @@ void add_cache_flags(CLI::App* cmd, CommonFlags& f) {
 void add_run_flags(CLI::App* cmd, CommonFlags& f) {
   cmd->add_option("-t,--threads", f.threads, "Intra-op threads (0 = all cores)")
       ->envname("LEANEMBED_THREADS")->check(CLI::NonNegativeNumber);
+  cmd->add_option("--max-memory", f.max_memory, "Memory budget for weights + work memory, bytes (0 = none)")
+      ->envname("LEANEMBED_MAX_MEMORY")->check(CLI::NonNegativeNumber);
   cmd->add_option("--path", f.path, "Execution path: auto, fast, interpreter")
       ->envname("LEANEMBED_PATH")->check(CLI::IsMember({"auto", "fast", "interpreter"}));
 }
@@ -76,6 +79,8 @@ EmbedderOptions options_from(const CommonFlags& f) {
   o.max_length = f.max_length;
   o.cache_dir = f.embedding_cache;
   o.cache_memory_bytes = f.cache_memory;
+  o.max_memory_bytes = f.max_memory;
+  o.idle_unload_seconds = 0;  // one command, one model: nothing to unload while it runs
   o.path = f.path == "fast" ? leanembed::ExecutionPath::fast
            : f.path == "interpreter" ? leanembed::ExecutionPath::interpreter
                                      : leanembed::ExecutionPath::automatic;
@@ -306,6 +311,8 @@ int run_info(CommonFlags& f) {
   std::printf("execution      %s path: %s\n", i.path.c_str(), i.path_reason.c_str());
   std::printf("kernels        %s, %d threads\n", i.kernels.c_str(), i.threads);
   std::printf("planned arena  %.2f MB for a default batch\n", i.planned_arena_bytes / 1e6);
+  if (i.memory_budget_bytes) std::printf("memory budget  %.1f MB\n", i.memory_budget_bytes / 1e6);
+  std::printf("load time      %.3f s\n", i.last_load_seconds);
   if (i.cache_enabled) {
     std::printf("cache          %llu entries on disk (%.1f MB), %llu in memory; this process: %llu hits, %llu misses\n",
                 static_cast<unsigned long long>(i.cache_entries_disk), i.cache_bytes_disk / 1e6,

@@ -1,0 +1,45 @@
+// The reference matrix product: plain loops with double accumulation, the spec the oneDNN one is
+// tested against. Rows of C are split over threads_get() OpenMP threads; it is slow (no blocking)
+// and meant for tests and small checks.
+#include "kernels/gemm_args.h"
+#include "kernels/kernels.h"
+#include "kernels/threads.h"
+
+namespace leanembed::kernels {
+namespace {
+
+class ReferenceMatmul final : public Matmul {
+ public:
+  const char* name() const override { return "reference"; }
+
+  std::size_t scratch_bytes(int64_t, int64_t, int64_t, bool, bool) const override { return 0; }
+
+  void gemm(const GemmArgs& g, void* /*scratch*/) override {
+    gemm_args_check(g, "reference gemm");
+    if (g.m == 0 || g.n == 0) return;
+    if (g.k == 0) return gemm_empty_k(g);
+    const int64_t m = g.m, n = g.n, k = g.k;
+#pragma omp parallel for num_threads(threads_get()) if (m * n * k >= (1 << 20)) schedule(static)
+    for (int64_t i = 0; i < m; ++i) {
+      for (int64_t j = 0; j < n; ++j) {
+        double acc = 0;
+        for (int64_t p = 0; p < k; ++p) {
+          const double a = g.trans_a ? g.a[p * g.lda + i] : g.a[i * g.lda + p];
+          const double b = g.trans_b ? g.b[j * g.ldb + p] : g.b[p * g.ldb + j];
+          acc += a * b;
+        }
+        float& c = g.c[i * g.ldc + j];
+        double v = static_cast<double>(g.alpha) * acc;
+        if (g.beta != 0.0f) v += static_cast<double>(g.beta) * c;  // C is not read when beta == 0
+        if (g.bias) v += g.bias[j];
+        c = static_cast<float>(v);
+      }
+    }
+  }
+};
+
+}  // namespace
+
+std::unique_ptr<Matmul> matmul_create_reference() { return std::make_unique<ReferenceMatmul>(); }
+
+}  // namespace leanembed::kernels

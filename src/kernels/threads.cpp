@@ -1,0 +1,71 @@
+#include "kernels/threads.h"
+
+#include <omp.h>
+
+#include <algorithm>
+#include <atomic>
+#include <cstdlib>
+
+#include "kernels/row_parallel.h"
+
+namespace leanembed::kernels {
+namespace {
+
+std::atomic<int> g_threads{0};  // 0 = never set: the start-up default applies
+std::atomic<int64_t> g_gemm_parallel_min{kGemmParallelMinMacs};
+std::atomic<int64_t> g_row_parallel_min{kRowParallelMinElements};
+
+int cores() {
+  int n = omp_get_num_procs();
+  return n > 0 ? n : 1;
+}
+
+// OMP_NUM_THREADS if it is a positive number, else the number of cores; read once.
+int startup_default() {
+  static const int value = [] {
+    if (const char* env = std::getenv("OMP_NUM_THREADS")) {
+      char* end = nullptr;
+      long n = std::strtol(env, &end, 10);
+      if (end != env && n > 0 && n <= 4096) return static_cast<int>(n);
+    }
+    return cores();
+  }();
+  return value;
+}
+
+}  // namespace
+
+void threads_set(int n) { g_threads.store(n > 0 ? n : cores(), std::memory_order_relaxed); }
+
+int threads_get() {
+  int n = g_threads.load(std::memory_order_relaxed);
+  return n > 0 ? n : startup_default();
+}
+
+void threads_apply_to_caller() { threads_apply_to_caller(threads_get()); }
+
+void threads_apply_to_caller(int n) {
+  if (n < 1) n = 1;
+  if (omp_get_max_threads() != n) omp_set_num_threads(n);
+}
+
+void gemm_parallel_set_min_macs(int64_t n) {
+  g_gemm_parallel_min.store(n < 0 ? kGemmParallelMinMacs : n, std::memory_order_relaxed);
+}
+
+int gemm_threads(int64_t m, int64_t n, int64_t k) {
+  // In double so that no product of the three sizes can overflow.
+  const double macs = static_cast<double>(m) * static_cast<double>(n) * static_cast<double>(k);
+  return macs < static_cast<double>(g_gemm_parallel_min.load(std::memory_order_relaxed)) ? 1 : threads_get();
+}
+
+void row_parallel_set_min_elements(int64_t n) {
+  g_row_parallel_min.store(n < 0 ? kRowParallelMinElements : n, std::memory_order_relaxed);
+}
+
+int row_threads(int64_t rows, int64_t cols) {
+  if (rows < 2 || rows * cols < g_row_parallel_min.load(std::memory_order_relaxed)) return 1;
+  return static_cast<int>(std::min<int64_t>(threads_get(), rows));
+}
+
+}  // namespace leanembed::kernels

@@ -1,0 +1,82 @@
+// Plain loops blocked for registers — 4 query rows x 16 keys (scores) and 4 rows x 16 dims
+// (context) of accumulators — that the compiler vectorises. The compiler builds the function for
+// AVX-512, AVX2 and baseline x86-64 (target_clones); the dynamic loader picks one once, from the
+// CPU's features, when the library is loaded (ifunc). No code here tests CPU features.
+#include "runtime/encoder/attention.h"
+
+#include <algorithm>
+
+namespace leanembed::runtime::encoder {
+namespace {
+constexpr int64_t kRows = 4;    // query rows per block
+constexpr int64_t kLanes = 16;  // keys (scores) or head dims (context) per block
+int64_t padded(int64_t n) { return (n + kLanes - 1) / kLanes * kLanes; }
+}  // namespace
+
+int64_t attention_scratch_floats(int64_t L, int64_t d) { return (L + d) * padded(L); }
+
+#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__) && !defined(__SANITIZE_ADDRESS__)
+#define LEANEMBED_ATTENTION_CLONES __attribute__((target_clones("avx512f", "avx2", "default")))
+#else
+#define LEANEMBED_ATTENTION_CLONES
+#endif
+
+LEANEMBED_ATTENTION_CLONES
+void attention_head(int64_t L, int64_t d, const float* q, const float* k, const float* v, int64_t ld,
+                    float scale, float* ctx, int64_t ld_ctx, float* scratch, const kernels::RowKernels& rows) {
+  if (L <= 0) return;
+  const int64_t Lp = padded(L);
+  float* scores = scratch;       // [L, Lp]
+  float* kt = scratch + L * Lp;  // [d, Lp]: K^T, zero-padded to Lp keys
+  for (int64_t c = 0; c < d; ++c) {
+    for (int64_t j = 0; j < L; ++j) kt[c * Lp + j] = k[j * ld + c];
+    for (int64_t j = L; j < Lp; ++j) kt[c * Lp + j] = 0.0f;
+  }
+
+  // scores[i, j] = q_i . k_j, blocks of kRows rows x kLanes keys held in accumulators. Rows past
+  // the end repeat the last row (computed, not stored).
+  for (int64_t i0 = 0; i0 < L; i0 += kRows) {
+    const float* qr[kRows];
+    for (int64_t r = 0; r < kRows; ++r) qr[r] = q + std::min(i0 + r, L - 1) * ld;
+    for (int64_t j0 = 0; j0 < Lp; j0 += kLanes) {
+      float acc[kRows][kLanes] = {};
+      for (int64_t c = 0; c < d; ++c) {
+        const float* kc = kt + c * Lp + j0;
+        for (int64_t r = 0; r < kRows; ++r) {
+          const float a = qr[r][c];
+          for (int64_t x = 0; x < kLanes; ++x) acc[r][x] += a * kc[x];
+        }
+      }
+      for (int64_t r = 0; r < kRows && i0 + r < L; ++r)
+        for (int64_t x = 0; x < kLanes; ++x) scores[(i0 + r) * Lp + j0 + x] = acc[r][x];
+    }
+  }
+  rows.softmax(L, L, scores, Lp, scale, nullptr);
+
+  // ctx[i, :] = sum_j P[i, j] v_j, blocks of kRows rows x kLanes dims; then the dims left over.
+  const int64_t d_blocked = d / kLanes * kLanes;
+  for (int64_t i0 = 0; i0 < L; i0 += kRows) {
+    const float* pr[kRows];
+    for (int64_t r = 0; r < kRows; ++r) pr[r] = scores + std::min(i0 + r, L - 1) * Lp;
+    for (int64_t c0 = 0; c0 < d_blocked; c0 += kLanes) {
+      float acc[kRows][kLanes] = {};
+      for (int64_t j = 0; j < L; ++j) {
+        const float* vj = v + j * ld + c0;
+        for (int64_t r = 0; r < kRows; ++r) {
+          const float p = pr[r][j];
+          for (int64_t x = 0; x < kLanes; ++x) acc[r][x] += p * vj[x];
+        }
+      }
+      for (int64_t r = 0; r < kRows && i0 + r < L; ++r)
+        for (int64_t x = 0; x < kLanes; ++x) ctx[(i0 + r) * ld_ctx + c0 + x] = acc[r][x];
+    }
+    for (int64_t r = 0; r < kRows && i0 + r < L; ++r)
+      for (int64_t c = d_blocked; c < d; ++c) {
+        float sum = 0.0f;
+        for (int64_t j = 0; j < L; ++j) sum += pr[r][j] * v[j * ld + c];
+        ctx[(i0 + r) * ld_ctx + c] = sum;
+      }
+  }
+}
+
+}  // namespace leanembed::runtime::encoder

@@ -1,0 +1,84 @@
+// What the recognizer (recognize_encoder.h) extracts from a BERT-family ONNX graph and what the
+// fast path (fast_encoder.h) runs: the configuration and read-only views of every weight.
+//
+// Ownership: the views point into the onnx::Model's storage (the mapped file, or the reader's
+// aligned copies) or, for a tensor the reader left misaligned, into an aligned copy made by the
+// recognizer. `owners` keeps all of that alive, so an EncoderWeights stays valid after the Model is
+// gone. Copying an EncoderWeights is cheap (views and shared_ptrs).
+//
+// Layouts are those of the ONNX graph: a linear layer y = x W + b has W stored row-major as
+// [in, out] (what torch exports as the MatMul's second input) and b as [out].
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+namespace leanembed::runtime::encoder {
+
+// A read-only, float-aligned view of `size` fp32 values (a matrix is row-major).
+struct FloatView {
+  const float* data = nullptr;
+  int64_t size = 0;
+};
+
+struct LayerNormWeights {
+  FloatView gamma;  // size hidden
+  FloatView beta;   // size hidden
+  float eps = 0.0f; // read from the graph (LayerNormalization.epsilon or the Add before Sqrt)
+};
+
+struct LinearWeights {
+  FloatView weight;  // size in * out, row-major [in, out]
+  FloatView bias;    // size out
+  int64_t in = 0, out = 0;
+};
+
+struct EncoderLayerWeights {
+  LinearWeights query, key, value;  // [hidden, hidden] each
+  LinearWeights attention_output;   // [hidden, hidden]
+  LayerNormWeights attention_norm;  // LayerNorm(attention_output(ctx) + layer input)
+  LinearWeights ffn_in;             // [hidden, ffn]
+  LinearWeights ffn_out;            // [ffn, hidden]
+  LayerNormWeights output_norm;     // LayerNorm(ffn_out(gelu(ffn_in(x))) + x)
+};
+
+// How the graph computes position ids; both give 0, 1, ..., L-1 for a sequence of length L.
+enum class PositionIdsForm {
+  sliced_buffer,  // Slice of a constant arange buffer [1, P] up to the sequence length (torch BERT)
+  range,          // Range(0, sequence length, 1)
+};
+
+struct EncoderConfig {
+  int64_t hidden = 0;             // H
+  int64_t layers = 0;
+  int64_t heads = 0;
+  int64_t head_size = 0;          // heads * head_size == hidden
+  int64_t ffn = 0;                // intermediate size F
+  int64_t vocab = 0;              // rows of the word embedding table
+  int64_t max_positions = 0;      // longest sequence the position ids can address
+  int64_t type_vocab = 0;         // rows of the token-type table (0 = the graph has none)
+  float attention_scale = 0.0f;   // multiplier applied to Q K^T (1/d when the graph divides by d)
+  float attention_scale_divisor = 0.0f;  // the graph's divisor (0 if it multiplies instead)
+  bool has_attention_mask = false;       // the graph builds an additive mask from attention_mask
+  float mask_fill = 0.0f;         // the value added for masked keys: (1 - mask) * mask_fill
+  PositionIdsForm position_ids = PositionIdsForm::sliced_buffer;
+  std::string input_ids_name, token_type_ids_name, attention_mask_name, output_name;
+};
+
+struct EncoderWeights {
+  EncoderConfig config;
+  FloatView word_embeddings;        // [vocab, hidden]
+  FloatView position_embeddings;    // [max_positions (or more), hidden]
+  FloatView token_type_embeddings;  // [type_vocab, hidden]; empty if type_vocab == 0
+  LayerNormWeights embedding_norm;
+  std::vector<EncoderLayerWeights> layers;  // config.layers entries
+
+  std::vector<std::shared_ptr<const void>> owners;  // keeps the views alive
+  std::size_t bytes_copied = 0;     // bytes the recognizer copied to align them (0 with the reader's defaults)
+  std::size_t weight_bytes = 0;     // bytes of all the views above
+};
+
+}  // namespace leanembed::runtime::encoder

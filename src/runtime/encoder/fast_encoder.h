@@ -1,0 +1,111 @@
+// The fused, padding-free encoder: runs a recognized BERT-family encoder (recognize_encoder.h) on a
+// packed batch and returns last_hidden_state for the real tokens only.
+//
+// Usage:
+//   onnx::Model model = onnx::read_model(path);
+//   RecognizeResult r = recognize_encoder(model);
+//   if (!r.weights) { /* fall back to the interpreter; r.reason says why */ }
+//   FastEncoder encoder(std::move(*r.weights));
+//   // two sequences of 3 and 2 tokens:
+//   std::vector<int64_t> ids{101, 7592, 102, 101, 102}, types(5, 0), offsets{0, 3, 5};
+//   std::vector<float> out(5 * encoder.config().hidden);
+//   encoder.run(ids, types, offsets, out);  // out row t = hidden state of token t
+//
+// Packed batch: S sequences laid end to end, T tokens in all; offsets[s] .. offsets[s+1] are the
+// tokens of sequence s (offsets has S + 1 entries, offsets[0] = 0, non-decreasing, offsets[S] = T).
+// Position ids restart at 0 in every sequence. There is no padding and no mask: each token attends
+// to the tokens of its own sequence only, which is what the ONNX graph computes for the real tokens
+// of a padded batch (masked keys get exp(fill) = 0). Empty sequences are allowed (no rows).
+//
+// Compute: the linear layers run once over all T tokens (kernels::Matmul, M = T or a chunk);
+// attention runs per (sequence, head) spread over kernels::threads_get() threads (own loops for
+// short sequences, gemms for long ones: Options::attention_gemm_min_len); residual + bias +
+// LayerNorm and bias + GELU are fused row kernels (kernels::row_kernels(), so kernels_force_isa
+// applies). The hidden state lives in the caller's `out`.
+//
+// Memory: besides the weights (views, see encoder_weights.h) a run uses one arena of exactly
+// planned_bytes(S, T, Lmax) bytes (memory_plan.h has the formula); nothing else is allocated by
+// this code during a run once the arena is there. With Options::keep_arena the arena is kept for
+// the next run and reallocated only when a run needs more (to exactly that size); otherwise it is
+// freed before run() returns. The oneDNN matmul may allocate small descriptors per call (see
+// kernels/README.md); the reference matmul allocates nothing.
+//
+// Threading: one FastEncoder serves one call at a time; run(), planned_bytes() and
+// release_arena() lock an internal mutex, so concurrent calls are safe but serialised. For
+// parallel requests use one FastEncoder per worker (they can share the same EncoderWeights views).
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <mutex>
+#include <span>
+#include <vector>
+
+#include "kernels/kernels.h"
+#include "runtime/encoder/encoder_weights.h"
+#include "runtime/encoder/memory_plan.h"
+
+namespace leanembed::runtime::encoder {
+
+enum class MatmulBackend { onednn, reference };
+
+struct FastEncoderOptions {
+  bool keep_arena = true;                        // keep the arena between runs
+  MatmulBackend matmul = MatmulBackend::onednn;  // reference = plain loops (tests)
+  int64_t chunk_tokens = 1024;  // rows per attention-output/FFN chunk; 0 = all T (smaller chunks run slower gemms)
+  // Sequences at least this long compute attention with two gemms of the Matmul backend (one Matmul
+  // object per thread); shorter ones with the register-blocked loops of attention.h, which win below
+  // about 48 tokens (one call costs less than the gemm's set-up). 0 = always gemms.
+  int64_t attention_gemm_min_len = 48;
+};
+
+class FastEncoder {
+ public:
+  // Takes the weights (views stay valid through their owners). Throws Error(invalid_argument) if
+  // the config is inconsistent (heads * head_size != hidden, empty tables ...).
+  explicit FastEncoder(EncoderWeights weights, FastEncoderOptions options = {});
+  ~FastEncoder();
+  FastEncoder(const FastEncoder&) = delete;
+  FastEncoder& operator=(const FastEncoder&) = delete;
+
+  const EncoderConfig& config() const { return weights_.config; }
+  const EncoderWeights& weights() const { return weights_; }
+
+  // The arena bytes a run of this batch shape uses (threads = kernels::threads_get() now).
+  std::size_t planned_bytes(int64_t sequences, int64_t total_tokens, int64_t max_len) const;
+  MemoryPlan plan(int64_t sequences, int64_t total_tokens, int64_t max_len) const;
+
+  // ids, type_ids: size total_tokens (type_ids may be empty = all 0); offsets: size sequences + 1;
+  // out: size total_tokens * hidden, overwritten with last_hidden_state rows.
+  // Throws Error(invalid_argument) — before computing anything — when the sizes disagree, offsets
+  // are not as described, a token id is outside [0, vocab), a type id outside [0, type_vocab), or a
+  // sequence is longer than max_positions; Error(out_of_memory) if the arena cannot be allocated.
+  void run(std::span<const int64_t> ids, std::span<const int64_t> type_ids, std::span<const int64_t> offsets,
+           std::span<float> out);
+
+  // Bytes of the arena held now (0 after a run with keep_arena off, or after release_arena()).
+  std::size_t arena_bytes() const;
+  void release_arena();
+
+ private:
+  struct ArenaDeleter {
+    void operator()(std::byte* p) const;
+  };
+  MemoryPlan plan_locked(const BatchShape& shape) const;
+  std::unique_ptr<kernels::Matmul> make_matmul() const;
+  void embed(std::span<const int64_t> ids, std::span<const int64_t> type_ids, std::span<const int64_t> offsets,
+             float* x) const;
+  void run_layer(const EncoderLayerWeights& layer, const MemoryPlan& plan, std::span<const int64_t> offsets,
+                 float* x, std::byte* arena);
+
+  EncoderWeights weights_;
+  FastEncoderOptions options_;
+  std::unique_ptr<kernels::Matmul> matmul_;
+  std::vector<std::unique_ptr<kernels::Matmul>> attention_matmuls_;  // one per attention thread (>= 1)
+  mutable std::mutex mutex_;
+  std::unique_ptr<std::byte, ArenaDeleter> arena_;
+  std::size_t arena_size_ = 0;
+};
+
+}  // namespace leanembed::runtime::encoder

@@ -1,0 +1,39 @@
+// The recognizer: decides whether an ONNX graph is a BERT-family encoder that the fused fast path
+// (fast_encoder.h) computes exactly, and if so extracts its configuration and weight views.
+//
+// What is recognised (opset 14 exports with LayerNorm decomposed into ReduceMean/Sub/Pow/ReduceMean/
+// Add(eps)/Sqrt/Div/Mul/Add, and opset 17 exports with LayerNormalization; torch.onnx.export of
+// transformers' BertModel and models of the same form, e.g. sentence-transformers MiniLM):
+//   embeddings  LayerNorm(Gather(word, input_ids) + Gather(type, token_type_ids) + Gather(pos, ids))
+//               with position ids 0..L-1 (a sliced arange buffer, or Range(0, L, 1));
+//   each layer  Q/K/V = x W + b reshaped to [B, L, heads, head_size]; softmax(Q K^T / d (or * s)
+//               + (1 - mask) * fill) V; LayerNorm(ctx Wo + bo + x); GELU (erf form) FFN;
+//               LayerNorm(ffn + x);
+//   output      the graph's single output, the last LayerNorm.
+// The match runs backwards from the graph output, so every node the output depends on is accounted
+// for; every weight is checked to be an fp32 constant of the expected shape, every constant (eps,
+// scale, mask fill, GELU's sqrt(2) and 0.5, the position buffer) is read from the graph and checked.
+// Anything else — com.microsoft fused ops, quantized weights, tanh GELU, extra outputs — gives
+// "not recognised" with the node and what was expected.
+//
+// Threading: reentrant; `model` is only read.
+#pragma once
+
+#include <optional>
+#include <string>
+
+#include "onnx/model.h"
+#include "runtime/encoder/encoder_weights.h"
+
+namespace leanembed::runtime::encoder {
+
+struct RecognizeResult {
+  std::optional<EncoderWeights> weights;  // set when recognised
+  std::string reason;                     // why not, when not recognised (names the node, the expectation)
+};
+
+// Never throws for a model the reader produced (failures are reasons); allocation failure may throw
+// std::bad_alloc. Weight views share ownership of the model's storage.
+RecognizeResult recognize_encoder(const onnx::Model& model);
+
+}  // namespace leanembed::runtime::encoder

@@ -1,0 +1,149 @@
+// The model's life cycle: unload and reload under concurrent callers, idle unload, dispose, and
+// the memory budget.
+#include <gtest/gtest.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <cmath>
+#include <filesystem>
+#include <fstream>
+#include <thread>
+
+#include "leanembed/embedder.h"
+#include "leanembed/error.h"
+#include "test_support.h"
+
+using namespace leanembed;
+
+namespace {
+
+std::string model_dir(const std::string& name) { return test::shared_dir() + "/models/" + name; }
+
+// Resident set size of this process now, bytes (/proc/self/statm).
+std::size_t rss_now() {
+  std::ifstream f("/proc/self/statm");
+  std::size_t pages_total = 0, pages_resident = 0;
+  f >> pages_total >> pages_resident;
+  return pages_resident * static_cast<std::size_t>(sysconf(_SC_PAGESIZE));
+}
+
+EmbedderOptions options_for(const std::string& model) {
+  EmbedderOptions o;
+  o.location.model = model_dir(model);
+  o.threads = 2;
+  o.idle_unload_seconds = 0;
+  return o;
+}
+
+bool same(const std::vector<float>& a, const std::vector<float>& b) {
+  if (a.size() != b.size()) return false;
+  for (size_t i = 0; i < a.size(); ++i)
+    if (std::fabs(a[i] - b[i]) > 1e-6f) return false;
+  return true;
+}
+
+}  // namespace
+
+TEST(Lifecycle, HundredUnloadReloadCyclesUnderConcurrentCallers) {
+  Embedder e(options_for("tiny-bert-synthetic"));
+  const std::vector<std::string> texts = {"first text", "a second, longer text with more words", ""};
+  std::vector<std::vector<float>> want = e.embed(texts);
+  std::atomic<bool> stop{false};
+  std::atomic<int> failures{0}, calls{0};
+  std::vector<std::thread> callers;
+  for (int t = 0; t < 3; ++t) {
+    callers.emplace_back([&, t] {
+      while (!stop) {
+        try {
+          if (!same(e.embed_one(texts[t]), want[t])) ++failures;
+          ++calls;
+        } catch (const std::exception&) {
+          ++failures;
+        }
+      }
+    });
+  }
+  for (int cycle = 0; cycle < 100; ++cycle) {
+    e.unload();
+    EmbedderInfo i = e.info();  // never wakes the model
+    EXPECT_TRUE(i.unloads >= static_cast<uint64_t>(cycle + 1));
+    std::this_thread::sleep_for(std::chrono::milliseconds(2));
+  }
+  stop = true;
+  for (auto& th : callers) th.join();
+  EXPECT_EQ(failures.load(), 0);
+  EXPECT_GT(calls.load(), 0);
+  EXPECT_GE(e.info().loads, 2u);
+}
+
+TEST(Lifecycle, InfoDoesNotWakeTheModelAndDisposeIsFinal) {
+  Embedder e(options_for("tiny-bert-synthetic"));
+  e.unload();
+  EmbedderInfo i = e.info();
+  EXPECT_FALSE(i.loaded);
+  EXPECT_EQ(i.dims, 64);
+  EXPECT_FALSE(e.info().loaded);
+  EXPECT_EQ(e.embed_one("wake up").size(), 64u);
+  EXPECT_TRUE(e.info().loaded);
+  EXPECT_EQ(e.info().loads, 2u);
+  e.dispose();
+  EXPECT_TRUE(e.info().disposed);
+  EXPECT_FALSE(e.info().loaded);
+  EXPECT_THROW(e.embed_one("too late"), Error);
+}
+
+TEST(Lifecycle, IdleUnloadFreesTheModelAndTheNextCallReloads) {
+  EmbedderOptions o = options_for("tiny-bert-synthetic");
+  o.idle_unload_seconds = 0.05;
+  Embedder e(o);
+  std::vector<float> before = e.embed_one("idle test");
+  for (int i = 0; i < 200 && e.info().loaded; ++i) std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  EXPECT_FALSE(e.info().loaded);
+  EXPECT_TRUE(same(e.embed_one("idle test"), before));
+  EXPECT_GE(e.info().loads, 2u);
+}
+
+TEST(Lifecycle, UnloadGivesTheMemoryBack) {
+  // The bare process: everything but a model (libraries loaded, kernels' threads started).
+  {
+    Embedder warm_up(options_for("tiny-bert-synthetic"));
+    warm_up.embed_one("warm up the libraries");
+  }
+  const std::size_t bare = rss_now();
+  Embedder e(options_for("minilm-l6-synthetic"));
+  std::vector<float> v = e.embed_one("load every weight of the full-size model");
+  const std::size_t loaded = rss_now();
+  EXPECT_GT(loaded, bare + (60u << 20)) << "the model should be resident while loaded";
+  for (int cycle = 0; cycle < 3; ++cycle) {
+    e.unload();
+    const std::size_t after = rss_now();
+    RecordProperty("rss_after_unload_" + std::to_string(cycle), std::to_string(after));
+    EXPECT_LE(after, bare + bare / 20 + (1u << 20)) << "bare " << bare << " B, loaded " << loaded << " B, after unload " << after << " B";
+    EXPECT_TRUE(same(e.embed_one("load every weight of the full-size model"), v));
+  }
+  RecordProperty("reload_seconds", std::to_string(e.info().last_load_seconds));
+}
+
+TEST(Lifecycle, MemoryBudgetRefusesWhatCannotFitAndCutsBatches) {
+  EmbedderOptions o = options_for("minilm-l6-synthetic");
+  o.max_memory_bytes = 50u << 20;  // less than the 90 MB file
+  try {
+    Embedder e(o);
+    FAIL() << "a budget below the model file must be refused";
+  } catch (const Error& err) {
+    EXPECT_EQ(err.code(), ErrorCode::out_of_memory);
+    EXPECT_NE(std::string(err.what()).find("MB"), std::string::npos);
+  }
+  const std::size_t file = std::filesystem::file_size(model_dir("minilm-l6-synthetic") + "/onnx/model.onnx");
+  o.max_memory_bytes = file + (64u << 10);  // the file plus almost nothing: one 256-token text needs more
+  EXPECT_THROW(Embedder e(o), Error);
+  // A budget that fits: same vectors as without one, smaller batches.
+  EmbedderOptions tiny = options_for("tiny-bert-synthetic");
+  std::vector<std::string> texts;
+  for (int i = 0; i < 40; ++i) texts.push_back("sentence number " + std::to_string(i) + " with some words in it");
+  std::vector<std::vector<float>> want = Embedder(tiny).embed(texts);
+  tiny.max_memory_bytes = std::filesystem::file_size(model_dir("tiny-bert-synthetic") + "/onnx/model.onnx") + (2u << 20);
+  Embedder budgeted(tiny);
+  std::vector<std::vector<float>> got = budgeted.embed(texts);
+  for (size_t i = 0; i < texts.size(); ++i) EXPECT_TRUE(same(got[i], want[i])) << i;
+}

@@ -1,0 +1,326 @@
+// The recognizer on the shared models: accepts the torch exports (opset 14 and 17), extracts the
+// configuration from the graph, and rejects altered graphs with a reason naming what differs.
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <cstring>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "onnx/reader.h"
+#include "runtime/encoder/recognize_encoder.h"
+#include "test_support.h"
+
+namespace leanembed::runtime::encoder {
+namespace {
+
+std::string model_path(const std::string& model, const std::string& file) {
+  return test::shared_dir() + "/models/" + model + "/onnx/" + file;
+}
+
+const onnx::Node& node_named(const onnx::Model& m, const std::string& name) {
+  for (const auto& n : m.graph.nodes)
+    if (n.name == name) return n;
+  throw std::runtime_error("test: no node " + name);
+}
+onnx::Node& node_named(onnx::Model& m, const std::string& name) {
+  return const_cast<onnx::Node&>(node_named(static_cast<const onnx::Model&>(m), name));
+}
+
+// The data pointer of the initializer feeding input `input` of node `name`.
+const void* initializer_data(const onnx::Model& m, const std::string& node, std::size_t input) {
+  const onnx::Node& n = node_named(m, node);
+  const onnx::TensorData* t = m.graph.initializer(n.inputs.at(input));
+  if (!t) throw std::runtime_error("test: input " + std::to_string(input) + " of " + node + " is no initializer");
+  return t->bytes.data();
+}
+
+struct Expected {
+  const char* model;
+  const char* file;
+  int64_t hidden, layers, heads, ffn;
+};
+
+class RecognizeShared : public ::testing::TestWithParam<Expected> {};
+
+TEST_P(RecognizeShared, ExtractsTheConfigurationAndTheRightWeights) {
+  const Expected& e = GetParam();
+  onnx::Model model = onnx::read_model(model_path(e.model, e.file));
+  RecognizeResult r = recognize_encoder(model);
+  ASSERT_TRUE(r.weights) << r.reason;
+  const EncoderWeights& w = *r.weights;
+  const EncoderConfig& c = w.config;
+  EXPECT_EQ(c.hidden, e.hidden);
+  EXPECT_EQ(c.layers, e.layers);
+  EXPECT_EQ(c.heads, e.heads);
+  EXPECT_EQ(c.head_size, e.hidden / e.heads);
+  EXPECT_EQ(c.ffn, e.ffn);
+  EXPECT_EQ(c.vocab, 30522);
+  EXPECT_EQ(c.max_positions, 512);
+  EXPECT_EQ(c.type_vocab, 2);
+  EXPECT_EQ(c.position_ids, PositionIdsForm::sliced_buffer);
+  EXPECT_TRUE(c.has_attention_mask);
+  EXPECT_FLOAT_EQ(c.mask_fill, -3.4028234663852886e+38f);
+  // torch divides the scores by sqrt(head_size).
+  EXPECT_FLOAT_EQ(c.attention_scale_divisor, std::sqrt(static_cast<float>(e.hidden / e.heads)));
+  EXPECT_FLOAT_EQ(c.attention_scale, 1.0f / std::sqrt(static_cast<float>(e.hidden / e.heads)));
+  EXPECT_EQ(c.output_name, "last_hidden_state");
+  EXPECT_EQ(c.token_type_ids_name, "token_type_ids");
+  EXPECT_EQ(c.attention_mask_name, "attention_mask");
+  ASSERT_EQ(static_cast<int64_t>(w.layers.size()), e.layers);
+  EXPECT_FLOAT_EQ(w.embedding_norm.eps, 1e-12f);
+  for (const auto& layer : w.layers) {
+    EXPECT_FLOAT_EQ(layer.attention_norm.eps, 1e-12f);
+    EXPECT_FLOAT_EQ(layer.output_norm.eps, 1e-12f);
+    EXPECT_EQ(layer.ffn_in.out, e.ffn);
+    EXPECT_EQ(layer.ffn_out.in, e.ffn);
+  }
+
+  // Zero-copy views of the right tensors, in the right places.
+  EXPECT_EQ(w.bytes_copied, 0u);
+  EXPECT_EQ(static_cast<const void*>(w.word_embeddings.data), model.graph.initializer("embeddings.word_embeddings.weight")->bytes.data());
+  EXPECT_EQ(static_cast<const void*>(w.position_embeddings.data), model.graph.initializer("embeddings.position_embeddings.weight")->bytes.data());
+  EXPECT_EQ(static_cast<const void*>(w.token_type_embeddings.data), model.graph.initializer("embeddings.token_type_embeddings.weight")->bytes.data());
+  for (int64_t i = 0; i < e.layers; ++i) {
+    const std::string p = "/encoder/layer." + std::to_string(i);
+    const EncoderLayerWeights& l = w.layers[static_cast<std::size_t>(i)];
+    EXPECT_EQ(l.query.weight.data, initializer_data(model, p + "/attention/self/query/MatMul", 1));
+    EXPECT_EQ(l.key.weight.data, initializer_data(model, p + "/attention/self/key/MatMul", 1));
+    EXPECT_EQ(l.value.weight.data, initializer_data(model, p + "/attention/self/value/MatMul", 1));
+    EXPECT_EQ(l.attention_output.weight.data, initializer_data(model, p + "/attention/output/dense/MatMul", 1));
+    EXPECT_EQ(l.ffn_in.weight.data, initializer_data(model, p + "/intermediate/dense/MatMul", 1));
+    EXPECT_EQ(l.ffn_out.weight.data, initializer_data(model, p + "/output/dense/MatMul", 1));
+    const std::string q = "encoder.layer." + std::to_string(i);
+    EXPECT_EQ(static_cast<const void*>(l.query.bias.data), model.graph.initializer(q + ".attention.self.query.bias")->bytes.data());
+    EXPECT_EQ(static_cast<const void*>(l.key.bias.data), model.graph.initializer(q + ".attention.self.key.bias")->bytes.data());
+    EXPECT_EQ(static_cast<const void*>(l.value.bias.data), model.graph.initializer(q + ".attention.self.value.bias")->bytes.data());
+    EXPECT_EQ(static_cast<const void*>(l.attention_norm.gamma.data), model.graph.initializer(q + ".attention.output.LayerNorm.weight")->bytes.data());
+    EXPECT_EQ(static_cast<const void*>(l.output_norm.beta.data), model.graph.initializer(q + ".output.LayerNorm.bias")->bytes.data());
+    EXPECT_EQ(static_cast<const void*>(l.ffn_out.bias.data), model.graph.initializer(q + ".output.dense.bias")->bytes.data());
+  }
+  // Every initializer of these graphs is a weight of the encoder, and all are accounted for.
+  std::size_t initializer_bytes = 0;
+  for (const auto& t : model.graph.initializers) initializer_bytes += t.bytes.size();
+  EXPECT_EQ(w.weight_bytes, initializer_bytes);
+}
+
+INSTANTIATE_TEST_SUITE_P(
+    SharedModels, RecognizeShared,
+    ::testing::Values(Expected{"tiny-bert-synthetic", "model.onnx", 64, 2, 4, 128},
+                      Expected{"tiny-bert-synthetic", "model_opset17.onnx", 64, 2, 4, 128},
+                      Expected{"minilm-l6-synthetic", "model.onnx", 384, 6, 12, 1536}),
+    [](const auto& info) {
+      std::string s = std::string(info.param.model) + "_" + info.param.file;
+      for (char& ch : s)
+        if (!std::isalnum(static_cast<unsigned char>(ch))) ch = '_';
+      return s;
+    });
+
+TEST(RecognizeEncoder, ViewsOutliveTheModel) {
+  RecognizeResult r = recognize_encoder(onnx::read_model(model_path("tiny-bert-synthetic", "model.onnx")));
+  ASSERT_TRUE(r.weights) << r.reason;
+  // The model is gone; the views must still read the weights (ASan would flag a dangling view).
+  float sum = 0;
+  for (int64_t i = 0; i < r.weights->word_embeddings.size; i += 997) sum += r.weights->word_embeddings.data[i];
+  EXPECT_TRUE(std::isfinite(sum));
+}
+
+TEST(RecognizeEncoder, CopiesMisalignedViewsWhenTheReaderDidNot) {
+  onnx::ReadOptions options;
+  options.copy_misaligned = false;
+  onnx::Model model = onnx::read_model(model_path("tiny-bert-synthetic", "model.onnx"), options);
+  RecognizeResult r = recognize_encoder(model);
+  ASSERT_TRUE(r.weights) << r.reason;
+  EXPECT_GT(r.weights->bytes_copied, 0u);
+  const onnx::TensorData* q = model.graph.initializer(node_named(model, "/encoder/layer.0/attention/self/query/MatMul").inputs[1]);
+  ASSERT_EQ(r.weights->layers[0].query.weight.size * 4, static_cast<int64_t>(q->bytes.size()));
+  EXPECT_EQ(std::memcmp(r.weights->layers[0].query.weight.data, q->bytes.data(), q->bytes.size()), 0);
+  EXPECT_EQ(reinterpret_cast<std::uintptr_t>(r.weights->layers[0].query.weight.data) % alignof(float), 0u);
+}
+
+TEST(RecognizeEncoder, RejectsOrtOptimizedGraphsNamingTheFusedOperator) {
+  RecognizeResult r = recognize_encoder(onnx::read_model(model_path("tiny-bert-synthetic", "model_ort_optimized.onnx")));
+  EXPECT_FALSE(r.weights);
+  EXPECT_NE(r.reason.find("com.microsoft"), std::string::npos) << r.reason;
+}
+
+TEST(RecognizeEncoder, RejectsQuantizedGraphs) {
+  for (const char* file : {"model_quantized.onnx", "model_fp16.onnx", "model_q4.onnx"}) {
+    RecognizeResult r = recognize_encoder(onnx::read_model(model_path("tiny-bert-synthetic", file)));
+    EXPECT_FALSE(r.weights) << file;
+    EXPECT_FALSE(r.reason.empty()) << file;
+    std::cout << file << ": " << r.reason << "\n";
+  }
+}
+
+// ---- altered graphs ------------------------------------------------------------------------------
+
+class Mutilated : public ::testing::Test {
+ protected:
+  void SetUp() override { model = onnx::read_model(model_path("tiny-bert-synthetic", "model.onnx")); }
+  std::string reason() {
+    RecognizeResult r = recognize_encoder(model);
+    EXPECT_FALSE(r.weights) << "the altered graph was recognised";
+    std::cout << "reason: " << r.reason << "\n";
+    return r.reason;
+  }
+  // Replaces the `value` tensor of Constant node `name` by an int64 vector or a float scalar.
+  void set_constant(const std::string& name, onnx::DataType dtype, const void* data, std::size_t bytes,
+                    std::vector<int64_t> dims) {
+    onnx::Node& n = node_named(model, name);
+    auto storage = std::make_shared<std::vector<std::byte>>(bytes);
+    std::memcpy(storage->data(), data, bytes);
+    for (auto& a : n.attributes)
+      if (a.name == "value") {
+        a.t.dtype = dtype;
+        a.t.dims = std::move(dims);
+        a.t.bytes = {storage->data(), storage->size()};
+        a.t.owner = storage;
+        a.t.mapped = false;
+        return;
+      }
+    throw std::runtime_error("test: constant " + name + " has no value");
+  }
+  onnx::Model model;
+};
+
+TEST_F(Mutilated, UnmodifiedIsRecognised) { EXPECT_TRUE(recognize_encoder(model).weights); }
+
+TEST_F(Mutilated, TanhInsteadOfErf) {
+  node_named(model, "/encoder/layer.1/intermediate/Erf").op_type = "Tanh";
+  std::string r = reason();
+  EXPECT_NE(r.find("GELU"), std::string::npos);
+  EXPECT_NE(r.find("/encoder/layer.1/intermediate/Erf"), std::string::npos);
+}
+
+TEST_F(Mutilated, MissingSqrtInALayerNorm) {
+  auto& nodes = model.graph.nodes;
+  nodes.erase(std::find_if(nodes.begin(), nodes.end(),
+                           [](const onnx::Node& n) { return n.name == "/encoder/layer.0/attention/output/LayerNorm/Sqrt"; }));
+  std::string r = reason();
+  EXPECT_NE(r.find("Sqrt"), std::string::npos);
+  EXPECT_NE(r.find("/encoder/layer.0/attention/output/LayerNorm/Sqrt_output_0"), std::string::npos);
+}
+
+TEST_F(Mutilated, SoftmaxOverTheWrongAxis) {
+  for (auto& a : node_named(model, "/encoder/layer.0/attention/self/Softmax").attributes)
+    if (a.name == "axis") a.i = 2;
+  std::string r = reason();
+  EXPECT_NE(r.find("Softmax"), std::string::npos);
+}
+
+TEST_F(Mutilated, KeyNotTransposedForQKt) {
+  for (auto& a : node_named(model, "/encoder/layer.1/attention/self/Transpose_2").attributes)
+    if (a.name == "perm") a.ints = {0, 2, 1, 3};
+  std::string r = reason();
+  EXPECT_NE(r.find("perm"), std::string::npos);
+  EXPECT_NE(r.find("Transpose_2"), std::string::npos);
+}
+
+TEST_F(Mutilated, HeadSplitThatDoesNotMatchTheHiddenSize) {
+  int64_t eight = 8;
+  set_constant("/encoder/layer.0/attention/self/Constant_2", onnx::DataType::int64, &eight, 8, {1});
+  std::string r = reason();
+  EXPECT_NE(r.find("/encoder/layer.0/attention/self/Reshape"), std::string::npos);
+}
+
+TEST_F(Mutilated, PositionBufferNotStartingAtZero) {
+  std::vector<int64_t> shifted(512);
+  for (int64_t i = 0; i < 512; ++i) shifted[static_cast<std::size_t>(i)] = i + 1;
+  const onnx::Node& slice = node_named(model, "/embeddings/Slice");
+  for (auto& n : model.graph.nodes)
+    if (!n.outputs.empty() && n.outputs[0] == slice.inputs[0])
+      set_constant(n.name, onnx::DataType::int64, shifted.data(), shifted.size() * 8, {1, 512});
+  std::string r = reason();
+  EXPECT_NE(r.find("position ids"), std::string::npos);
+}
+
+TEST_F(Mutilated, MaskFillThatDoesNotHide) {
+  float small = -1.0f;
+  set_constant("/Constant_3", onnx::DataType::float32, &small, 4, {});
+  std::string r = reason();
+  EXPECT_NE(r.find("mask"), std::string::npos);
+}
+
+TEST_F(Mutilated, WeightOfTheWrongShape) {
+  // Point layer 0's FFN-out MatMul at the [64, 128] FFN-in weight.
+  onnx::Node& ffn_out = node_named(model, "/encoder/layer.0/output/dense/MatMul");
+  ffn_out.inputs[1] = node_named(model, "/encoder/layer.0/intermediate/dense/MatMul").inputs[1];
+  std::string r = reason();
+  EXPECT_NE(r.find("has shape [64, 128]"), std::string::npos);
+}
+
+TEST_F(Mutilated, ASecondOutput) {
+  model.graph.outputs.push_back(model.graph.outputs[0]);
+  model.graph.outputs.back().name = "/embeddings/LayerNorm/Add_1_output_0";
+  std::string r = reason();
+  EXPECT_NE(r.find("2 outputs"), std::string::npos);
+}
+
+TEST_F(Mutilated, ResidualFromTheWrongPlace) {
+  // Layer 1's attention residual reads the embeddings instead of layer 0's output.
+  onnx::Node& add = node_named(model, "/encoder/layer.1/attention/output/Add");
+  add.inputs[1] = "/embeddings/LayerNorm/Add_1_output_0";
+  std::string r = reason();
+  EXPECT_NE(r.find("residual"), std::string::npos);
+}
+
+// The other form of the attention scale, Mul by 1/sqrt(d), is recognised with the same multiplier.
+TEST_F(Mutilated, ScaleAsMultiplication) {
+  for (int layer = 0; layer < 2; ++layer) {
+    const std::string p = "/encoder/layer." + std::to_string(layer) + "/attention/self/";
+    node_named(model, p + "Div").op_type = "Mul";
+    float quarter = 0.25f;
+    set_constant(p + "Constant_12", onnx::DataType::float32, &quarter, 4, {});
+  }
+  RecognizeResult r = recognize_encoder(model);
+  ASSERT_TRUE(r.weights) << r.reason;
+  EXPECT_EQ(r.weights->config.attention_scale, 0.25f);
+  EXPECT_EQ(r.weights->config.attention_scale_divisor, 0.0f);
+  // Layers that scale differently are refused.
+  float third = 1.0f / 3.0f;
+  set_constant("/encoder/layer.1/attention/self/Constant_12", onnx::DataType::float32, &third, 4, {});
+  EXPECT_NE(reason().find("scales differently"), std::string::npos);
+}
+
+// Position ids from Range(0, L, 1) instead of a sliced buffer.
+TEST_F(Mutilated, PositionIdsFromRange) {
+  auto add_scalar = [&](const std::string& name, int64_t value) {
+    onnx::Node c;
+    c.name = name;
+    c.op_type = "Constant";
+    c.outputs = {name + "_output"};
+    onnx::Attribute a;
+    a.name = "value";
+    a.type = onnx::AttributeType::tensor;
+    c.attributes.push_back(a);
+    model.graph.nodes.insert(model.graph.nodes.begin(), c);
+    set_constant(name, onnx::DataType::int64, &value, 8, {});
+    return name + "_output";
+  };
+  const std::string zero = add_scalar("test_zero", 0), one = add_scalar("test_one", 1);
+  onnx::Node& slice = node_named(model, "/embeddings/Slice");
+  slice.op_type = "Range";
+  slice.inputs = {zero, "/embeddings/Gather_output_0", one};
+  RecognizeResult r = recognize_encoder(model);
+  ASSERT_TRUE(r.weights) << r.reason;
+  EXPECT_EQ(r.weights->config.position_ids, PositionIdsForm::range);
+  EXPECT_EQ(r.weights->config.max_positions, 512);  // the table's rows
+  // Range(1, L, 1) does not give 0..L-1.
+  const std::string also_one = add_scalar("test_one_again", 1);
+  node_named(model, "/embeddings/Slice").inputs[0] = also_one;
+  EXPECT_NE(reason().find("Range(0, L, 1)"), std::string::npos);
+}
+
+TEST_F(Mutilated, NodeWithoutInputs) {
+  node_named(model, "/encoder/layer.1/attention/self/query/MatMul").inputs.resize(1);
+  std::string r = reason();
+  EXPECT_NE(r.find("/encoder/layer.1/attention/self/query/MatMul' (output"), std::string::npos);
+  EXPECT_NE(r.find("has 1 inputs, expected 2"), std::string::npos);
+  node_named(model, "/encoder/layer.0/attention/self/Softmax").inputs.clear();
+  EXPECT_FALSE(reason().empty());
+}
+
+}  // namespace
+}  // namespace leanembed::runtime::encoder
