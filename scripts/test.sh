@@ -8,6 +8,9 @@ root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
 stages=${LEANEMBED_TEST_STAGES:-"release sanitize fuzz"}
 jobs=$(nproc)
+# Tests run in parallel on few cores: OpenMP threads that spin while another test holds the core
+# slow everything down many times over; let them sleep instead.
+export OMP_WAIT_POLICY=${OMP_WAIT_POLICY:-passive}
 gen=(); command -v ninja >/dev/null && gen=(-G Ninja)
 
 run_stage() {  # name, build dir, ctest args, cmake args...

@@ -13,6 +13,7 @@
 #include <CLI/CLI.hpp>
 #include <charconv>
 #include <chrono>
+#include <cstdlib>
 #include <cstdio>
 #include <fstream>
 #include <iostream>
@@ -359,7 +360,20 @@ int run_bench(CommonFlags& f, int64_t batch_size, int64_t batch_tokens, const st
 
 }  // namespace
 
+// libgomp (the OpenMP runtime oneDNN and our kernels share) lets idle threads spin ~300k rounds
+// after every parallel region: milliseconds of burnt CPU after each call, and a 2-10x slowdown when
+// another process wants the cores. It reads its setting only once, when it loads, so unless the user
+// chose one, the CLI restarts itself once with a short spin (GOMP_SPINCOUNT=10000): the same speed on
+// an idle machine, ~0.07 ms of spinning after a call. On a machine shared with other busy processes
+// OMP_WAIT_POLICY=passive is faster still (measured in src/kernels/README.md).
+void limit_openmp_spinning(char** argv) {
+  if (std::getenv("OMP_WAIT_POLICY") || std::getenv("GOMP_SPINCOUNT")) return;
+  ::setenv("GOMP_SPINCOUNT", "10000", 1);
+  ::execv("/proc/self/exe", argv);  // returns only on failure: then run as we are
+}
+
 int main(int argc, char** argv) {
+  limit_openmp_spinning(argv);
   CLI::App app{"leanembed: sentence embeddings from Hugging Face ONNX model folders"};
   app.require_subcommand(1);
   app.set_version_flag("--version", "leanembed 0.1.0");
