@@ -7,7 +7,7 @@ secs=${2:-20}
 here=$(cd "$(dirname "$0")" && pwd)
 shopt -s nullglob
 targets=("$build"/fuzz/fuzz_*)
-if ((${#targets[@]} == 0)); then echo "fuzz: no targets built in $build/fuzz"; exit 0; fi
+if ((${#targets[@]} == 0)); then echo "fuzz: no targets built in $build/fuzz" >&2; exit 1; fi
 for t in "${targets[@]}"; do
   [ -x "$t" ] || continue
   name=$(basename "$t")

@@ -29,14 +29,14 @@ for stage in $stages; do
       # Tests labelled "heavy" run the full-size model through the slow interpreter; under the
       # sanitizers they take minutes and add no coverage the tiny model does not give.
       ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1 \
-      run_stage sanitize build/sanitize "-LE heavy" -DCMAKE_BUILD_TYPE=Debug -DLEANEMBED_SANITIZERS=ON \
+      run_stage sanitize build/sanitize "-LE heavy|memory" -DCMAKE_BUILD_TYPE=Debug -DLEANEMBED_SANITIZERS=ON \
         -DLEANEMBED_BENCH=OFF ;;
     fuzz)
       echo "=== test stage: fuzz (build/fuzz)"
       CXX=clang++-14 CC=clang-14 cmake -S . -B build/fuzz "${gen[@]}" -DCMAKE_BUILD_TYPE=RelWithDebInfo \
         -DLEANEMBED_FUZZ=ON -DLEANEMBED_TESTS=OFF -DLEANEMBED_BENCH=OFF >/dev/null
-      cmake --build build/fuzz -j "$jobs"
-      "$root/fuzz/run_all.sh" build/fuzz "${LEANEMBED_FUZZ_SECONDS:-20}" ;;
+      cmake --build build/fuzz -j "$jobs" --target fuzz_targets
+      "$root/fuzz/run_all.sh" build/fuzz "${LEANEMBED_FUZZ_SECONDS:-15}" ;;
     *) echo "unknown stage '$stage'" >&2; exit 2 ;;
   esac
 done

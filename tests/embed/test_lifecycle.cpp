@@ -19,14 +19,6 @@ namespace {
 
 std::string model_dir(const std::string& name) { return test::shared_dir() + "/models/" + name; }
 
-// Resident set size of this process now, bytes (/proc/self/statm).
-std::size_t rss_now() {
-  std::ifstream f("/proc/self/statm");
-  std::size_t pages_total = 0, pages_resident = 0;
-  f >> pages_total >> pages_resident;
-  return pages_resident * static_cast<std::size_t>(sysconf(_SC_PAGESIZE));
-}
-
 EmbedderOptions options_for(const std::string& model) {
   EmbedderOptions o;
   o.location.model = model_dir(model);
@@ -101,27 +93,6 @@ TEST(Lifecycle, IdleUnloadFreesTheModelAndTheNextCallReloads) {
   EXPECT_FALSE(e.info().loaded);
   EXPECT_TRUE(same(e.embed_one("idle test"), before));
   EXPECT_GE(e.info().loads, 2u);
-}
-
-TEST(Lifecycle, UnloadGivesTheMemoryBack) {
-  // The bare process: everything but a model (libraries loaded, kernels' threads started).
-  {
-    Embedder warm_up(options_for("tiny-bert-synthetic"));
-    warm_up.embed_one("warm up the libraries");
-  }
-  const std::size_t bare = rss_now();
-  Embedder e(options_for("minilm-l6-synthetic"));
-  std::vector<float> v = e.embed_one("load every weight of the full-size model");
-  const std::size_t loaded = rss_now();
-  EXPECT_GT(loaded, bare + (60u << 20)) << "the model should be resident while loaded";
-  for (int cycle = 0; cycle < 3; ++cycle) {
-    e.unload();
-    const std::size_t after = rss_now();
-    RecordProperty("rss_after_unload_" + std::to_string(cycle), std::to_string(after));
-    EXPECT_LE(after, bare + bare / 20 + (1u << 20)) << "bare " << bare << " B, loaded " << loaded << " B, after unload " << after << " B";
-    EXPECT_TRUE(same(e.embed_one("load every weight of the full-size model"), v));
-  }
-  RecordProperty("reload_seconds", std::to_string(e.info().last_load_seconds));
 }
 
 TEST(Lifecycle, MemoryBudgetRefusesWhatCannotFitAndCutsBatches) {
