@@ -40,6 +40,7 @@ struct CommonFlags {
   std::string embedding_cache;    // persistent embedding cache (LMDB folder); --cache-dir is the model cache
   std::size_t cache_memory = 0;   // in-memory embedding cache level, bytes
   std::size_t max_memory = 0;     // memory budget, bytes
+  double idle_unload = 300;       // seconds without work before the model is unloaded; 0 = never
 };
 
 void add_model_flags(CLI::App* cmd, CommonFlags& f) {
@@ -66,6 +67,9 @@ void add_run_flags(CLI::App* cmd, CommonFlags& f) {
       ->envname("LEANEMBED_THREADS")->check(CLI::NonNegativeNumber);
   cmd->add_option("--max-memory", f.max_memory, "Memory budget for weights + work memory, bytes (0 = none)")
       ->envname("LEANEMBED_MAX_MEMORY")->check(CLI::NonNegativeNumber);
+  cmd->add_option("--idle-unload", f.idle_unload,
+                  "Unload the model after this many seconds without work (a slow stdin); 0 = never")
+      ->envname("LEANEMBED_IDLE_UNLOAD")->check(CLI::NonNegativeNumber)->capture_default_str();
   cmd->add_option("--path", f.path, "Execution path: auto, fast, interpreter")
       ->envname("LEANEMBED_PATH")->check(CLI::IsMember({"auto", "fast", "interpreter"}));
 }
@@ -81,7 +85,7 @@ EmbedderOptions options_from(const CommonFlags& f) {
   o.cache_dir = f.embedding_cache;
   o.cache_memory_bytes = f.cache_memory;
   o.max_memory_bytes = f.max_memory;
-  o.idle_unload_seconds = 0;  // one command, one model: nothing to unload while it runs
+  o.idle_unload_seconds = f.idle_unload;
   o.path = f.path == "fast" ? leanembed::ExecutionPath::fast
            : f.path == "interpreter" ? leanembed::ExecutionPath::interpreter
                                      : leanembed::ExecutionPath::automatic;
