@@ -84,7 +84,7 @@ int main(int argc, char** argv) try {
   eo.path = path == "fast" ? runtime::PathChoice::fast
             : path == "interpreter" ? runtime::PathChoice::interpreter : runtime::PathChoice::automatic;
   eo.keep_arena = arena;
-  runtime::Engine engine(onnx::read_model(folder.onnx_path), eo, folder.hidden_size);
+  runtime::Engine engine(onnx::read_model(folder.onnx_path, onnx::ReadOptions{.copy_misaligned = false}), eo, folder.hidden_size);
   const double load_ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
   const int64_t hidden = engine.description().hidden;
 

@@ -124,7 +124,7 @@ std::unique_ptr<Loaded> Embedder::Impl::load() {
   runtime::EngineOptions eo;
   eo.path = path_choice(options.path);
   eo.keep_arena = options.keep_arena;
-  l->engine = std::make_unique<runtime::Engine>(onnx::read_model(folder.onnx_path), eo, folder.hidden_size);
+  l->engine = std::make_unique<runtime::Engine>(onnx::read_model(folder.onnx_path, onnx::ReadOptions{.copy_misaligned = false}), eo, folder.hidden_size);
   last_load_seconds = std::chrono::duration<double>(Clock::now() - t0).count();
   ++loads;
   return l;

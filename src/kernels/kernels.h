@@ -49,6 +49,10 @@ bool kernels_force_isa(const std::string& name);
 // ---- Matrix products -----------------------------------------------------------------------------
 // C[m, n] = alpha * sum_k op(A)[m, k] * op(B)[k, n] + beta * C[m, n] (+ bias[n] if bias != null),
 // row-major; op(X) = X or X^T. lda/ldb/ldc are row strides in elements of A, B, C as stored.
+// Alignment: `a` and `b` may start at any byte address (e.g. weights viewed in place in an ONNX file
+// whose raw_data is not 4-byte aligned); every Matmul reads them without assuming float alignment
+// (the reference through std::memcpy, oneDNN with unaligned loads). `c` and `bias` must be
+// float-aligned.
 struct GemmArgs {
   int64_t m = 0, n = 0, k = 0;
   const float* a = nullptr; int64_t lda = 0; bool trans_a = false;

@@ -1,12 +1,23 @@
 // The reference matrix product: plain loops with double accumulation, the spec the oneDNN one is
 // tested against. Rows of C are split over threads_get() OpenMP threads; it is slow (no blocking)
-// and meant for tests and small checks.
+// and meant for tests and small checks. A and B may start at any byte address (GemmArgs), so their
+// elements are read with std::memcpy, never through a float*.
+#include <cstddef>
+#include <cstring>
+
 #include "kernels/gemm_args.h"
 #include "kernels/kernels.h"
 #include "kernels/threads.h"
 
 namespace leanembed::kernels {
 namespace {
+
+// Element i of the float array starting at `base`, which need not be float-aligned.
+double element(const float* base, int64_t i) {
+  float v;
+  std::memcpy(&v, reinterpret_cast<const std::byte*>(base) + i * static_cast<int64_t>(sizeof(float)), sizeof v);
+  return v;
+}
 
 class ReferenceMatmul final : public Matmul {
  public:
@@ -24,8 +35,8 @@ class ReferenceMatmul final : public Matmul {
       for (int64_t j = 0; j < n; ++j) {
         double acc = 0;
         for (int64_t p = 0; p < k; ++p) {
-          const double a = g.trans_a ? g.a[p * g.lda + i] : g.a[i * g.lda + p];
-          const double b = g.trans_b ? g.b[j * g.ldb + p] : g.b[p * g.ldb + j];
+          const double a = element(g.a, g.trans_a ? p * g.lda + i : i * g.lda + p);
+          const double b = element(g.b, g.trans_b ? j * g.ldb + p : p * g.ldb + j);
           acc += a * b;
         }
         float& c = g.c[i * g.ldc + j];

@@ -3,7 +3,9 @@
 // argument errors.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
+#include <cstring>
 #include <limits>
 #include <memory>
 #include <random>
@@ -143,6 +145,42 @@ TEST(MatmulOnednn, MatchesReferenceOverShapes) {
         ++cases;
       }
   EXPECT_EQ(cases, 5 * 7 * 4);
+}
+
+// A and B as weights viewed in place in an ONNX file: starting 1, 2 or 3 bytes past a float
+// boundary. The reference reads them with memcpy and must give exactly its aligned result (UBSan's
+// alignment check would flag a misaligned float load); oneDNN must agree with it.
+TEST(Matmul, MisalignedAAndBAreReadCorrectly) {
+  auto fast = matmul_create_onednn();
+  auto ref = matmul_create_reference();
+  const int64_t m = 7, n = 384, k = 384;
+  const std::vector<float> a = random_values(m * k, 11), b = random_values(k * n, 12), bias = random_values(n, 13);
+  for (bool trans_b : {false, true})
+    for (bool with_bias : {false, true}) {  // oneDNN: sgemm without bias, the matmul primitive with it
+      GemmArgs g{.m = m, .n = n, .k = k, .a = a.data(), .lda = k, .b = b.data(), .ldb = trans_b ? k : n,
+                 .trans_b = trans_b, .ldc = n, .bias = with_bias ? bias.data() : nullptr};
+      std::vector<float> want(m * n);
+      g.c = want.data();
+      ref->gemm(g, nullptr);
+      for (std::size_t shift : {1u, 2u, 3u}) {
+        std::vector<unsigned char> a_bytes(a.size() * sizeof(float) + 8), b_bytes(b.size() * sizeof(float) + 8);
+        // Start each copy `shift` bytes past a 4-byte boundary (vector storage is at least 8-aligned).
+        std::memcpy(a_bytes.data() + shift, a.data(), a.size() * sizeof(float));
+        std::memcpy(b_bytes.data() + shift, b.data(), b.size() * sizeof(float));
+        GemmArgs mis = g;
+        mis.a = reinterpret_cast<const float*>(a_bytes.data() + shift);
+        mis.b = reinterpret_cast<const float*>(b_bytes.data() + shift);
+        std::vector<float> by_ref(m * n), by_fast(m * n);
+        mis.c = by_ref.data();
+        ref->gemm(mis, nullptr);
+        EXPECT_EQ(by_ref, want) << "reference, shift " << shift << " trans_b " << trans_b;
+        mis.c = by_fast.data();
+        run_with_exact_scratch(*fast, mis);
+        double worst = 0;
+        for (std::size_t i = 0; i < want.size(); ++i) worst = std::max(worst, std::fabs(double(by_fast[i]) - want[i]));
+        EXPECT_LE(worst, 1e-4) << "oneDNN, shift " << shift << " trans_b " << trans_b << " bias " << with_bias;
+      }
+    }
 }
 
 TEST(MatmulOnednn, AlphaWithBiasDoesNotScaleTheBias) {

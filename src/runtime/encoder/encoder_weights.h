@@ -1,10 +1,20 @@
 // What the recognizer (recognize_encoder.h) extracts from a BERT-family ONNX graph and what the
 // fast path (fast_encoder.h) runs: the configuration and read-only views of every weight.
 //
+// Zero-copy and alignment: exporters do not align raw_data, so a weight in a mapped file may start
+// at any byte address (torch's MiniLM export: 57 of 101 fp32 initializers, 83 of 90 MB). The two
+// view types make the difference visible in the type:
+//  - UnalignedFloatView — the big matrices (linear weights, embedding tables): always a view of the
+//    model's bytes, wherever they start. It holds a std::byte pointer and offers only memcpy-based
+//    reads (load, copy_to) and gemm_operand() for kernels::Matmul (whose a/b accept any address).
+//  - AlignedFloatView — the small vectors (biases, LayerNorm gamma/beta) the row kernels read as
+//    float*: a view when the bytes are float-aligned, else an aligned copy made by the recognizer
+//    (counted in EncoderWeights::bytes_copied; ~20 KB per MiniLM layer).
+//
 // Ownership: the views point into the onnx::Model's storage (the mapped file, or the reader's
-// aligned copies) or, for a tensor the reader left misaligned, into an aligned copy made by the
-// recognizer. `owners` keeps all of that alive, so an EncoderWeights stays valid after the Model is
-// gone. Copying an EncoderWeights is cheap (views and shared_ptrs).
+// aligned copies) or into the recognizer's copies; `owners` keeps all of that alive, so an
+// EncoderWeights stays valid after the Model is gone. Copying an EncoderWeights is cheap (views and
+// shared_ptrs).
 //
 // Layouts are those of the ONNX graph: a linear layer y = x W + b has W stored row-major as
 // [in, out] (what torch exports as the MatMul's second input) and b as [out].
@@ -12,27 +22,52 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <cstring>
 #include <memory>
 #include <string>
 #include <vector>
 
 namespace leanembed::runtime::encoder {
 
-// A read-only, float-aligned view of `size` fp32 values (a matrix is row-major).
-struct FloatView {
+// A read-only view of `size` little-endian fp32 values starting at any byte address (a matrix is
+// row-major). Never cast `bytes` to float* and dereference it: use load / copy_to, or hand
+// gemm_operand() to kernels::Matmul.
+struct UnalignedFloatView {
+  const std::byte* bytes = nullptr;
+  int64_t size = 0;
+
+  bool empty() const { return size == 0; }
+  // Value i (0 <= i < size; not checked), read with std::memcpy.
+  float load(int64_t i) const {
+    float v;
+    std::memcpy(&v, bytes + i * static_cast<int64_t>(sizeof(float)), sizeof v);
+    return v;
+  }
+  // Copies values [first, first + n) to dst (size n, any float-aligned buffer). Not checked.
+  void copy_to(int64_t first, int64_t n, float* dst) const {
+    std::memcpy(dst, bytes + first * static_cast<int64_t>(sizeof(float)), static_cast<std::size_t>(n) * sizeof(float));
+  }
+  // The address as the `a` / `b` operand of kernels::GemmArgs, which are read without assuming
+  // alignment (kernels.h). For that use only.
+  const float* gemm_operand() const { return reinterpret_cast<const float*>(bytes); }
+};
+
+// A read-only view of `size` fp32 values whose address is a multiple of alignof(float), so `data`
+// may be dereferenced (row kernels take it as float*).
+struct AlignedFloatView {
   const float* data = nullptr;
   int64_t size = 0;
 };
 
 struct LayerNormWeights {
-  FloatView gamma;  // size hidden
-  FloatView beta;   // size hidden
+  AlignedFloatView gamma;  // size hidden
+  AlignedFloatView beta;   // size hidden
   float eps = 0.0f; // read from the graph (LayerNormalization.epsilon or the Add before Sqrt)
 };
 
 struct LinearWeights {
-  FloatView weight;  // size in * out, row-major [in, out]
-  FloatView bias;    // size out
+  UnalignedFloatView weight;  // size in * out, row-major [in, out]; a view of the model's bytes
+  AlignedFloatView bias;      // size out
   int64_t in = 0, out = 0;
 };
 
@@ -70,14 +105,15 @@ struct EncoderConfig {
 
 struct EncoderWeights {
   EncoderConfig config;
-  FloatView word_embeddings;        // [vocab, hidden]
-  FloatView position_embeddings;    // [max_positions (or more), hidden]
-  FloatView token_type_embeddings;  // [type_vocab, hidden]; empty if type_vocab == 0
+  UnalignedFloatView word_embeddings;        // [vocab, hidden]
+  UnalignedFloatView position_embeddings;    // [max_positions (or more), hidden]
+  UnalignedFloatView token_type_embeddings;  // [type_vocab, hidden]; empty if type_vocab == 0
   LayerNormWeights embedding_norm;
   std::vector<EncoderLayerWeights> layers;  // config.layers entries
 
   std::vector<std::shared_ptr<const void>> owners;  // keeps the views alive
-  std::size_t bytes_copied = 0;     // bytes the recognizer copied to align them (0 with the reader's defaults)
+  std::size_t bytes_copied = 0;     // bytes of vectors the recognizer copied to align them (0 when the
+                                    // reader already aligned everything); matrices are never copied
   std::size_t weight_bytes = 0;     // bytes of all the views above
 };
 

@@ -3,6 +3,7 @@
 #include <omp.h>
 
 #include <algorithm>
+#include <cstdint>
 #include <exception>
 #include <new>
 #include <string>
@@ -16,10 +17,25 @@ namespace {
 
 constexpr std::align_val_t kArenaAlign{64};
 
-void check_view(const FloatView& v, int64_t expected, const std::string& what) {
-  if (v.size != expected || (expected > 0 && v.data == nullptr))
-    throw Error(ErrorCode::invalid_argument, "FastEncoder: " + what + " has " + std::to_string(v.size) +
+void check_size(int64_t size, bool null, int64_t expected, const std::string& what) {
+  if (size != expected || (expected > 0 && null))
+    throw Error(ErrorCode::invalid_argument, "FastEncoder: " + what + " has " + std::to_string(size) +
                                                  " values, expected " + std::to_string(expected));
+}
+
+void check_view(const UnalignedFloatView& v, int64_t expected, const std::string& what) {
+  check_size(v.size, v.bytes == nullptr, expected, what);
+}
+
+void check_view(const AlignedFloatView& v, int64_t expected, const std::string& what) {
+  check_size(v.size, v.data == nullptr, expected, what);
+  if (reinterpret_cast<std::uintptr_t>(v.data) % alignof(float) != 0)
+    throw Error(ErrorCode::invalid_argument, "FastEncoder: " + what + " is not float-aligned");
+}
+
+// row[c] += table value (r * H + c) for c < H; the table is read with memcpy loads (any alignment).
+void add_row(const UnalignedFloatView& table, int64_t r, int64_t H, float* row) {
+  for (int64_t c = 0; c < H; ++c) row[c] += table.load(r * H + c);
 }
 
 void check_linear(const LinearWeights& l, int64_t in, int64_t out, const std::string& what) {
@@ -106,22 +122,19 @@ void FastEncoder::release_arena() {
 
 void FastEncoder::embed(std::span<const int64_t> ids, std::span<const int64_t> type_ids,
                         std::span<const int64_t> offsets, float* x) const {
+  // The tables are views of the model file at any alignment: rows are copied / added with memcpy
+  // loads. The sum keeps the graph's order, (word + type) + position.
   const int64_t H = weights_.config.hidden;
   const int64_t S = static_cast<int64_t>(offsets.size()) - 1;
-  const float* word = weights_.word_embeddings.data;
-  const float* type = weights_.token_type_embeddings.data;
-  const float* pos = weights_.position_embeddings.data;
+  const UnalignedFloatView& word = weights_.word_embeddings;
+  const UnalignedFloatView& type = weights_.token_type_embeddings;
+  const UnalignedFloatView& pos = weights_.position_embeddings;
   for (int64_t s = 0; s < S; ++s) {
     for (int64_t t = offsets[s]; t < offsets[s + 1]; ++t) {
-      const float* w = word + ids[t] * H;
-      const float* p = pos + (t - offsets[s]) * H;
       float* row = x + t * H;
-      if (type) {
-        const float* ty = type + (type_ids.empty() ? 0 : type_ids[t]) * H;
-        for (int64_t c = 0; c < H; ++c) row[c] = (w[c] + ty[c]) + p[c];
-      } else {
-        for (int64_t c = 0; c < H; ++c) row[c] = w[c] + p[c];
-      }
+      word.copy_to(ids[t] * H, H, row);
+      if (!type.empty()) add_row(type, type_ids.empty() ? 0 : type_ids[t], H, row);
+      add_row(pos, t - offsets[s], H, row);
     }
   }
   const LayerNormWeights& n = weights_.embedding_norm;
@@ -144,7 +157,7 @@ void FastEncoder::run_layer(const EncoderLayerWeights& layer, const MemoryPlan& 
     kernels::GemmArgs g;
     g.m = T, g.n = H, g.k = H;
     g.a = x, g.lda = H;
-    g.b = proj[i]->weight.data, g.ldb = H;
+    g.b = proj[i]->weight.gemm_operand(), g.ldb = H;
     g.c = qkv + i * T * H, g.ldc = ld;
     g.bias = proj[i]->bias.data;
     matmul_->gemm(g, buffer(Buffer::scratch_qkv));
@@ -204,7 +217,7 @@ void FastEncoder::run_layer(const EncoderLayerWeights& layer, const MemoryPlan& 
     kernels::GemmArgs g;
     g.m = n, g.n = H, g.k = H;
     g.a = qkv + r0 * ld, g.lda = ld;
-    g.b = layer.attention_output.weight.data, g.ldb = H;
+    g.b = layer.attention_output.weight.gemm_operand(), g.ldb = H;
     g.c = dense, g.ldc = H;
     matmul_->gemm(g, buffer(Buffer::scratch_dense));
     const LayerNormWeights& ln = layer.attention_norm;
@@ -220,14 +233,14 @@ void FastEncoder::run_layer(const EncoderLayerWeights& layer, const MemoryPlan& 
     kernels::GemmArgs up;
     up.m = n, up.n = F, up.k = H;
     up.a = x + r0 * H, up.lda = H;
-    up.b = layer.ffn_in.weight.data, up.ldb = F;
+    up.b = layer.ffn_in.weight.gemm_operand(), up.ldb = F;
     up.c = hidden, up.ldc = F;
     matmul_->gemm(up, buffer(Buffer::scratch_ffn_in));
     rows.bias_gelu_erf(n, F, hidden, F, layer.ffn_in.bias.data);
     kernels::GemmArgs down;
     down.m = n, down.n = H, down.k = F;
     down.a = hidden, down.lda = F;
-    down.b = layer.ffn_out.weight.data, down.ldb = H;
+    down.b = layer.ffn_out.weight.gemm_operand(), down.ldb = H;
     down.c = ffn_out, down.ldc = H;
     matmul_->gemm(down, buffer(Buffer::scratch_ffn_out));
     const LayerNormWeights& ln = layer.output_norm;

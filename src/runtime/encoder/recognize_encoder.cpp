@@ -49,8 +49,12 @@ class Matcher {
  private:
   const onnx::Node& node_of(const std::string& value, const char* op, const std::string& role) const;
   std::pair<std::string, std::string> split_constant(const onnx::Node& n, const std::string& role) const;
-  FloatView take_float(const std::string& value, const std::vector<int64_t>& dims, const std::string& role,
-                       std::vector<int64_t>* actual = nullptr);
+  const onnx::TensorData& float_constant(const std::string& value, const std::vector<int64_t>& dims,
+                                         const std::string& role, std::vector<int64_t>* actual);
+  void keep_owner(const onnx::TensorData& t);
+  UnalignedFloatView take_matrix(const std::string& value, const std::vector<int64_t>& dims, const std::string& role,
+                                 std::vector<int64_t>* actual = nullptr);
+  AlignedFloatView take_vector(const std::string& value, const std::vector<int64_t>& dims, const std::string& role);
   float take_scalar(const std::string& value, const std::string& role) const;
   void check_reduce_mean(const onnx::Node& n, const std::string& role) const;
 
@@ -103,8 +107,9 @@ std::pair<std::string, std::string> Matcher::split_constant(const onnx::Node& n,
   return c0 ? std::pair{n.inputs[0], n.inputs[1]} : std::pair{n.inputs[1], n.inputs[0]};
 }
 
-FloatView Matcher::take_float(const std::string& value, const std::vector<int64_t>& dims, const std::string& role,
-                              std::vector<int64_t>* actual) {
+// The fp32 initializer `value`, checked against `dims` (-1 = any) and its byte size.
+const onnx::TensorData& Matcher::float_constant(const std::string& value, const std::vector<int64_t>& dims,
+                                                const std::string& role, std::vector<int64_t>* actual) {
   const onnx::TensorData* t = g_.constant(value);
   if (!t)
     not_recognised(role + ": expected an fp32 weight initializer, found " + g_.describe_value(value) +
@@ -116,24 +121,44 @@ FloatView Matcher::take_float(const std::string& value, const std::vector<int64_
   for (std::size_t i = 0; ok && i < dims.size(); ++i) ok = dims[i] < 0 || dims[i] == t->dims[i];
   if (!ok) not_recognised(role + ": weight '" + value + "' has shape " + dims_text(t->dims) + ", expected " + dims_text(dims));
   if (actual) *actual = t->dims;
-  std::size_t n = static_cast<std::size_t>(t->numel());
-  if (t->bytes.size() != n * sizeof(float)) not_recognised(role + ": weight '" + value + "' has a wrong byte size");
-  FloatView view;
-  view.size = static_cast<int64_t>(n);
-  if (t->aligned()) {
-    view.data = t->as<float>().data();
-    if (t->owner && owner_set_.insert(t->owner.get()).second) w_.owners.push_back(t->owner);
-  } else {
-    // Only with ReadOptions::copy_misaligned = false: make an aligned copy we own.
-    std::size_t bytes = (n * sizeof(float) + 63) / 64 * 64;
-    void* p = std::aligned_alloc(64, bytes ? bytes : 64);
-    if (!p) throw std::bad_alloc();
-    std::memcpy(p, t->bytes.data(), n * sizeof(float));
-    w_.owners.push_back(std::shared_ptr<const void>(p, [](const void* q) { std::free(const_cast<void*>(q)); }));
-    w_.bytes_copied += n * sizeof(float);
-    view.data = static_cast<const float*>(p);
+  if (t->bytes.size() != static_cast<std::size_t>(t->numel()) * sizeof(float))
+    not_recognised(role + ": weight '" + value + "' has a wrong byte size");
+  w_.weight_bytes += t->bytes.size();
+  return *t;
+}
+
+void Matcher::keep_owner(const onnx::TensorData& t) {
+  if (t.owner && owner_set_.insert(t.owner.get()).second) w_.owners.push_back(t.owner);
+}
+
+// A matrix or table: always a view of the tensor's bytes, whatever their alignment (never copied).
+UnalignedFloatView Matcher::take_matrix(const std::string& value, const std::vector<int64_t>& dims,
+                                        const std::string& role, std::vector<int64_t>* actual) {
+  const onnx::TensorData& t = float_constant(value, dims, role, actual);
+  keep_owner(t);
+  return {t.bytes.data(), t.numel()};
+}
+
+// A small vector the row kernels read as float*: a view if aligned, else a 64-byte-aligned copy
+// (only with ReadOptions::copy_misaligned = false), counted in bytes_copied.
+AlignedFloatView Matcher::take_vector(const std::string& value, const std::vector<int64_t>& dims,
+                                      const std::string& role) {
+  const onnx::TensorData& t = float_constant(value, dims, role, nullptr);
+  AlignedFloatView view;
+  view.size = t.numel();
+  if (t.aligned()) {
+    view.data = t.as<float>().data();
+    keep_owner(t);
+    return view;
   }
-  w_.weight_bytes += n * sizeof(float);
+  const std::size_t n = t.bytes.size();
+  const std::size_t rounded = (n + 63) / 64 * 64;
+  void* p = std::aligned_alloc(64, rounded ? rounded : 64);
+  if (!p) throw std::bad_alloc();
+  std::memcpy(p, t.bytes.data(), n);
+  w_.owners.push_back(std::shared_ptr<const void>(p, [](const void* q) { std::free(const_cast<void*>(q)); }));
+  w_.bytes_copied += n;
+  view.data = static_cast<const float*>(p);
   return view;
 }
 
@@ -172,9 +197,9 @@ LayerNormMatch Matcher::match_layer_norm(const std::string& out, const std::stri
         not_recognised(role + ": " + GraphIndex::describe(*n) + " has Mean/InvStdDev outputs, not recognised");
     const onnx::Attribute* eps = n->attribute("epsilon");
     m.weights.eps = eps ? eps->f : 1e-5f;
-    m.weights.gamma = take_float(n->inputs[1], hidden_dims, role + " scale");
+    m.weights.gamma = take_vector(n->inputs[1], hidden_dims, role + " scale");
     if (hidden_ == 0) hidden_ = m.weights.gamma.size;
-    m.weights.beta = take_float(n->inputs[2], {hidden_}, role + " bias");
+    m.weights.beta = take_vector(n->inputs[2], {hidden_}, role + " bias");
     m.input = n->inputs[0];
     return m;
   }
@@ -202,9 +227,9 @@ LayerNormMatch Matcher::match_layer_norm(const std::string& out, const std::stri
     not_recognised(role + ": " + GraphIndex::describe(mean) + " should average the Sub's input '" + sub.inputs[0] + "'");
   m.weights.eps = take_scalar(eps, role + " (LayerNorm eps)");
   if (!(m.weights.eps >= 0.0f)) not_recognised(role + ": LayerNorm eps is negative");
-  m.weights.gamma = take_float(gamma, hidden_dims, role + " scale");
+  m.weights.gamma = take_vector(gamma, hidden_dims, role + " scale");
   if (hidden_ == 0) hidden_ = m.weights.gamma.size;
-  m.weights.beta = take_float(beta, {hidden_}, role + " bias");
+  m.weights.beta = take_vector(beta, {hidden_}, role + " bias");
   m.input = sub.inputs[0];
   return m;
 }
@@ -237,10 +262,10 @@ LinearMatch Matcher::match_linear(const std::string& out, int64_t in, int64_t ou
     not_recognised(role + ": " + GraphIndex::describe(mm) + " should multiply activations by a weight");
   LinearMatch m;
   std::vector<int64_t> dims;
-  m.weights.weight = take_float(mm.inputs[1], {in, out_dim}, role + " weight", &dims);
+  m.weights.weight = take_matrix(mm.inputs[1], {in, out_dim}, role + " weight", &dims);
   m.weights.in = dims[0];
   m.weights.out = dims[1];
-  m.weights.bias = take_float(bias, {m.weights.out}, role + " bias");
+  m.weights.bias = take_vector(bias, {m.weights.out}, role + " bias");
   m.input = mm.inputs[0];
   return m;
 }
@@ -578,19 +603,19 @@ void Matcher::match_embeddings(const LayerNormMatch& norm) {
     std::vector<int64_t> dims;
     if (indices == w_.config.input_ids_name) {
       if (word) not_recognised(role + ": two word-embedding lookups");
-      w_.word_embeddings = take_float(gather.inputs[0], {-1, H}, role + " word table", &dims);
+      w_.word_embeddings = take_matrix(gather.inputs[0], {-1, H}, role + " word table", &dims);
       w_.config.vocab = dims[0];
       word = true;
     } else if (g_.is_graph_input(indices)) {
       if (type) not_recognised(role + ": two lookups by graph inputs other than input_ids");
-      w_.token_type_embeddings = take_float(gather.inputs[0], {-1, H}, role + " token-type table", &dims);
+      w_.token_type_embeddings = take_matrix(gather.inputs[0], {-1, H}, role + " token-type table", &dims);
       w_.config.type_vocab = dims[0];
       w_.config.token_type_ids_name = indices;
       type = true;
     } else {
       if (position) not_recognised(role + ": two position lookups");
       match_position_ids(indices);
-      w_.position_embeddings = take_float(gather.inputs[0], {-1, H}, role + " position table", &dims);
+      w_.position_embeddings = take_matrix(gather.inputs[0], {-1, H}, role + " position table", &dims);
       w_.config.max_positions = std::min(w_.config.max_positions, dims[0]);
       position = true;
     }

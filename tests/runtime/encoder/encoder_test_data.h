@@ -57,8 +57,13 @@ inline Packed pack(const Reference& r, std::size_t first, std::size_t count) {
   return p;
 }
 
-inline EncoderWeights recognized(const std::string& model, const std::string& file) {
-  RecognizeResult r = recognize_encoder(onnx::read_model(test::shared_dir() + "/models/" + model + "/onnx/" + file));
+// zero_copy: read with ReadOptions::copy_misaligned = false, as the Embedder does (weights stay
+// views of the mapped file at whatever alignment the exporter left them).
+inline EncoderWeights recognized(const std::string& model, const std::string& file, bool zero_copy = false) {
+  onnx::ReadOptions options;
+  options.copy_misaligned = !zero_copy;
+  RecognizeResult r =
+      recognize_encoder(onnx::read_model(test::shared_dir() + "/models/" + model + "/onnx/" + file, options));
   if (!r.weights) throw std::runtime_error("test: " + model + "/" + file + " not recognised: " + r.reason);
   return std::move(*r.weights);
 }
@@ -100,12 +105,12 @@ inline double max_abs_diff(const float* a, const float* b, std::size_t n) {
 // Runs the first 4 sentences with the reference row kernels and the plain-loop matmul and expects
 // them within 1e-4 of ONNX Runtime's last_hidden_state (gtest assertions; restores the ISA).
 inline void expect_reference_kernels_match_ort(const std::string& model, const std::string& file,
-                                               const std::string& expected) {
+                                               const std::string& expected, bool zero_copy = false) {
   Reference ref = load_reference(model, expected);
   ASSERT_TRUE(kernels::kernels_force_isa("ref"));
   FastEncoderOptions options;
   options.matmul = MatmulBackend::reference;
-  FastEncoder encoder(recognized(model, file), options);
+  FastEncoder encoder(recognized(model, file, zero_copy), options);
   Packed batch = pack(ref, 0, 4);
   std::vector<float> out;
   try {
@@ -120,7 +125,8 @@ inline void expect_reference_kernels_match_ort(const std::string& model, const s
   for (std::size_t s = 0; s < 4; ++s)
     worst = std::max(worst, max_abs_diff(out.data() + batch.offsets[s] * H, ref.last_hidden_state[s].data(),
                                          ref.last_hidden_state[s].size()));
-  std::cout << model << "/" << file << ": reference kernels, max |fast - ORT| " << worst << "\n";
+  std::cout << model << "/" << file << (zero_copy ? " (zero-copy)" : "") << ": reference kernels, max |fast - ORT| "
+            << worst << "\n";
   EXPECT_LE(worst, 1e-4);
 }
 

@@ -11,5 +11,9 @@ TEST(FastEncoderReferenceKernels, MiniLM) {
   test_data::expect_reference_kernels_match_ort("minilm-l6-synthetic", "model.onnx", "model");
 }
 
+TEST(FastEncoderReferenceKernels, MiniLMZeroCopy) {
+  test_data::expect_reference_kernels_match_ort("minilm-l6-synthetic", "model.onnx", "model", true);
+}
+
 }  // namespace
 }  // namespace leanembed::runtime::encoder

@@ -22,10 +22,11 @@ struct Variant {
   const char* model;
   const char* file;
   const char* expected;  // expected/<model>/<expected>.json
+  bool zero_copy = false;  // read with copy_misaligned = false: misaligned weight views (test_data::recognized)
 };
 
 std::string variant_name(const ::testing::TestParamInfo<Variant>& info) {
-  std::string s = std::string(info.param.model) + "_" + info.param.expected;
+  std::string s = std::string(info.param.model) + "_" + info.param.expected + (info.param.zero_copy ? "_zero_copy" : "");
   for (char& ch : s)
     if (!std::isalnum(static_cast<unsigned char>(ch))) ch = '_';
   return s;
@@ -37,7 +38,7 @@ class FastEncoderVsReference : public ::testing::TestWithParam<Variant> {};
 TEST_P(FastEncoderVsReference, LastHiddenStateMatchesOnnxRuntime) {
   const Variant& v = GetParam();
   Reference ref = load_reference(v.model, v.expected);
-  FastEncoder encoder(recognized(v.model, v.file));
+  FastEncoder encoder(recognized(v.model, v.file, v.zero_copy));
   const int64_t H = encoder.config().hidden;
   Packed batch = pack(ref, 0, 4);
   std::vector<float> out = run(encoder, batch);
@@ -51,7 +52,7 @@ TEST_P(FastEncoderVsReference, LastHiddenStateMatchesOnnxRuntime) {
     worst_single = std::max(worst_single, max_abs_diff(single.data(), expected.data(), expected.size()));
     packed_vs_single = std::max(packed_vs_single, max_abs_diff(single.data(), got, expected.size()));
   }
-  std::cout << v.model << "/" << v.file << ": max |fast - ORT| packed " << worst_packed << ", one at a time "
+  std::cout << v.model << "/" << v.file << (v.zero_copy ? " (zero-copy)" : "") << ": max |fast - ORT| packed " << worst_packed << ", one at a time "
             << worst_single << "; packed vs one at a time " << packed_vs_single << "\n";
   EXPECT_LE(worst_packed, 1e-4);
   EXPECT_LE(worst_single, 1e-4);
@@ -62,7 +63,7 @@ TEST_P(FastEncoderVsReference, LastHiddenStateMatchesOnnxRuntime) {
 TEST_P(FastEncoderVsReference, PooledEmbeddingsMatchTorch) {
   const Variant& v = GetParam();
   Reference torch = load_reference(v.model, "torch_fp32");
-  FastEncoder encoder(recognized(v.model, v.file));
+  FastEncoder encoder(recognized(v.model, v.file, v.zero_copy));
   const int64_t H = encoder.config().hidden;
   ASSERT_EQ(torch.ids.size(), 64u);
   Packed batch = pack(torch, 0, 64);
@@ -72,7 +73,7 @@ TEST_P(FastEncoderVsReference, PooledEmbeddingsMatchTorch) {
     std::vector<double> e = pooled(out, batch.offsets[s], batch.offsets[s + 1] - batch.offsets[s], H);
     worst = std::min(worst, cosine(e, torch.embeddings[s]));
   }
-  std::cout << v.model << "/" << v.file << ": min cosine vs torch fp32 over 64 sentences " << std::setprecision(15) << worst
+  std::cout << v.model << "/" << v.file << (v.zero_copy ? " (zero-copy)" : "") << ": min cosine vs torch fp32 over 64 sentences " << std::setprecision(15) << worst
             << "\n";
   EXPECT_GE(worst, 0.99999);
 }
@@ -80,6 +81,10 @@ TEST_P(FastEncoderVsReference, PooledEmbeddingsMatchTorch) {
 // Reference row kernels and the plain-loop matmul give the same within 1e-4 (MiniLM: in
 // test_encoder_reference_minilm, labelled heavy: it takes 40 s under the sanitizers).
 TEST(FastEncoderReferenceKernels, TinyOpset14) { expect_reference_kernels_match_ort("tiny-bert-synthetic", "model.onnx", "model"); }
+// Misaligned weight views through the plain-loop matmul (memcpy loads) and the embedding rows.
+TEST(FastEncoderReferenceKernels, TinyOpset14ZeroCopy) {
+  expect_reference_kernels_match_ort("tiny-bert-synthetic", "model.onnx", "model", true);
+}
 TEST(FastEncoderReferenceKernels, TinyOpset17) {
   expect_reference_kernels_match_ort("tiny-bert-synthetic", "model_opset17.onnx", "model_opset17");
 }
@@ -87,7 +92,9 @@ TEST(FastEncoderReferenceKernels, TinyOpset17) {
 INSTANTIATE_TEST_SUITE_P(SharedModels, FastEncoderVsReference,
                          ::testing::Values(Variant{"tiny-bert-synthetic", "model.onnx", "model"},
                                            Variant{"tiny-bert-synthetic", "model_opset17.onnx", "model_opset17"},
-                                           Variant{"minilm-l6-synthetic", "model.onnx", "model"}),
+                                           Variant{"minilm-l6-synthetic", "model.onnx", "model"},
+                                           Variant{"tiny-bert-synthetic", "model.onnx", "model", true},
+                                           Variant{"minilm-l6-synthetic", "model.onnx", "model", true}),
                          variant_name);
 
 // ---- behaviour on the tiny model ----------------------------------------------------------------
