@@ -6,6 +6,7 @@
 //                 [--arena on|off] [--tokens-out FILE.json]
 // Batches are consecutive texts of the input (corpus order), as the peer script forms them.
 // Prints one JSON line.
+#include <malloc.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
 
@@ -43,6 +44,7 @@ const char* arg(int argc, char** argv, const char* name, const char* fallback) {
 }  // namespace
 
 int main(int argc, char** argv) try {
+  mallopt(M_MMAP_THRESHOLD, 128 * 1024);  // as the leanembed CLI does (tools/cli/main.cpp)
   const std::string model = arg(argc, argv, "--model", "");
   const std::string input = arg(argc, argv, "--input", "");
   if (model.empty() || input.empty()) {

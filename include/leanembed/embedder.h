@@ -46,7 +46,7 @@ struct EmbedderOptions {
   int64_t max_length = 0;               // tokens incl. [CLS]/[SEP]; 0 = the model folder's
   int64_t dims = 0;                     // keep the first `dims` components (Matryoshka); 0 = all
   int64_t batch_size = 32;              // texts per encoder run at most
-  int64_t batch_tokens = 8192;          // real tokens per encoder run at most (a text longer than
+  int64_t batch_tokens = 2048;          // real tokens per encoder run at most (a text longer than
                                         // this still runs, alone)
   bool keep_arena = true;               // keep the work arena between calls (off: free after each)
   ExecutionPath path = ExecutionPath::automatic;  // force a path (fast fails if not recognised)

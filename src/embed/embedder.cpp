@@ -125,6 +125,7 @@ std::unique_ptr<Loaded> Embedder::Impl::load() {
   eo.path = path_choice(options.path);
   eo.keep_arena = options.keep_arena;
   l->engine = std::make_unique<runtime::Engine>(onnx::read_model(folder.onnx_path, onnx::ReadOptions{.copy_misaligned = false}), eo, folder.hidden_size);
+  malloc_trim(0);  // loading parsed JSON into many small blocks, now freed: give the pages back
   last_load_seconds = std::chrono::duration<double>(Clock::now() - t0).count();
   ++loads;
   return l;

@@ -7,6 +7,7 @@
 //
 // Every option can also come from an environment variable LEANEMBED_<OPTION> (e.g. LEANEMBED_MODEL).
 // Exit codes: 0 ok, 1 runtime error (model, file, input), 2 usage error.
+#include <malloc.h>
 #include <sys/resource.h>
 #include <unistd.h>
 
@@ -183,7 +184,7 @@ double peak_rss_mb() {
 struct EmbedFlags {
   CommonFlags common;
   int64_t batch_size = 32;
-  int64_t batch_tokens = 8192;
+  int64_t batch_tokens = 2048;
   std::string pooling;
   bool no_normalize = false;
   int64_t dims = 0;
@@ -376,8 +377,15 @@ void limit_openmp_spinning(char** argv) {
   ::execv("/proc/self/exe", argv);  // returns only on failure: then run as we are
 }
 
+// glibc raises its mmap threshold each time a large block is freed, after which blocks of that size
+// come from the heap and stay there: batches of varying size then ratchet RSS up (measured: 152 MB
+// peak instead of 120 MB on 2000 corpus sentences). A fixed threshold keeps large buffers in their
+// own mappings, returned to the system when freed.
+void keep_large_blocks_mapped() { mallopt(M_MMAP_THRESHOLD, 128 * 1024); }
+
 int main(int argc, char** argv) {
   limit_openmp_spinning(argv);
+  keep_large_blocks_mapped();
   CLI::App app{"leanembed: sentence embeddings from Hugging Face ONNX model folders"};
   app.require_subcommand(1);
   app.set_version_flag("--version", "leanembed 0.1.0");
@@ -427,7 +435,7 @@ int main(int argc, char** argv) {
   add_cache_flags(info, inf);
 
   CommonFlags bf;
-  int64_t bench_batch = 32, bench_tokens = 8192, bench_limit = 0;
+  int64_t bench_batch = 32, bench_tokens = 2048, bench_limit = 0;
   std::string bench_input;
   CLI::App* bench = app.add_subcommand("bench", "Sentences/s, tokens/s, load time, peak RSS on a file of texts");
   add_model_flags(bench, bf);
