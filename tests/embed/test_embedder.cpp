@@ -11,13 +11,15 @@
 
 #include "leanembed/embedder.h"
 #include "leanembed/error.h"
-#include "test_support.h"
+#include "embed_test_support.h"
 
 using namespace leanembed;
+using test::cosine;
+using test::model_dir;
+using test::options_for;
+using test::same;
 
 namespace {
-
-std::string model_dir(const std::string& name) { return test::shared_dir() + "/models/" + name; }
 
 struct Reference {
   std::vector<std::string> sentences;
@@ -32,25 +34,11 @@ Reference load_reference(const std::string& model, const std::string& variant) {
   return r;
 }
 
-double cosine(std::span<const float> a, std::span<const float> b) {
-  double d = 0, na = 0, nb = 0;
-  for (size_t i = 0; i < a.size(); ++i) d += double(a[i]) * b[i], na += double(a[i]) * a[i], nb += double(b[i]) * b[i];
-  return d / std::sqrt(na * nb);
-}
-
 double min_cosine(const std::vector<std::vector<float>>& got, const std::vector<std::vector<float>>& want) {
   EXPECT_EQ(got.size(), want.size());
   double m = 1;
   for (size_t i = 0; i < got.size() && i < want.size(); ++i) m = std::min(m, cosine(got[i], want[i]));
   return m;
-}
-
-EmbedderOptions options_for(const std::string& model, ExecutionPath path = ExecutionPath::automatic) {
-  EmbedderOptions o;
-  o.location.model = model_dir(model);
-  o.path = path;
-  o.threads = 2;
-  return o;
 }
 
 }  // namespace

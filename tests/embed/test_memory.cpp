@@ -7,13 +7,15 @@
 #include <fstream>
 
 #include "leanembed/embedder.h"
-#include "test_support.h"
+#include "embed_test_support.h"
 
 using namespace leanembed;
+using test::cosine;
+using test::model_dir;
+using test::options_for;
+using test::same;
 
 namespace {
-
-std::string model_dir(const std::string& name) { return test::shared_dir() + "/models/" + name; }
 
 // Resident set size of this process now, bytes (/proc/self/statm).
 std::size_t rss_now() {
@@ -21,21 +23,6 @@ std::size_t rss_now() {
   std::size_t pages_total = 0, pages_resident = 0;
   f >> pages_total >> pages_resident;
   return pages_resident * static_cast<std::size_t>(sysconf(_SC_PAGESIZE));
-}
-
-EmbedderOptions options_for(const std::string& model) {
-  EmbedderOptions o;
-  o.location.model = model_dir(model);
-  o.threads = 2;
-  o.idle_unload_seconds = 0;
-  return o;
-}
-
-bool same(const std::vector<float>& a, const std::vector<float>& b) {
-  if (a.size() != b.size()) return false;
-  for (size_t i = 0; i < a.size(); ++i)
-    if (std::fabs(a[i] - b[i]) > 1e-6f) return false;
-  return true;
 }
 
 }  // namespace
