@@ -30,6 +30,10 @@ namespace {
 
 using Clock = std::chrono::steady_clock;
 
+int64_t now_ms() {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now().time_since_epoch()).count();
+}
+
 void check_options(const EmbedderOptions& o) {
   auto bad = [](const std::string& what) { throw Error(ErrorCode::invalid_argument, what); };
   if (o.threads < 0) bad("threads must be >= 0 (0 = all cores), got " + std::to_string(o.threads));
@@ -103,9 +107,7 @@ struct Embedder::Impl {
   explicit Impl(const EmbedderOptions& o) : options(o) {}
 
   std::unique_ptr<Loaded> load();
-  void touch() {
-    last_use_ms = std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now().time_since_epoch()).count();
-  }
+  void touch() { last_use_ms = now_ms(); }
   template <typename F>
   auto with_loaded(F&& f);
   void unload_locked();
@@ -173,14 +175,12 @@ void Embedder::Impl::watch_idle() {
   while (!idle_stop) {
     idle_cv.wait_for(lock, interval);
     if (idle_stop) break;
-    const int64_t now = std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now().time_since_epoch()).count();
-    if (static_cast<double>(now - last_use_ms.load()) < idle * 1000.0) continue;
+    if (static_cast<double>(now_ms() - last_use_ms.load()) < idle * 1000.0) continue;
     std::unique_lock pass(gate, std::try_to_lock);  // busy callers mean "not idle"
     if (!pass.owns_lock()) continue;
     std::unique_lock life(lifecycle, std::try_to_lock);
     if (!life.owns_lock()) continue;
-    const int64_t again = std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now().time_since_epoch()).count();
-    if (static_cast<double>(again - last_use_ms.load()) >= idle * 1000.0) unload_locked();
+    if (static_cast<double>(now_ms() - last_use_ms.load()) >= idle * 1000.0) unload_locked();  // still idle?
   }
 }
 
