@@ -9,6 +9,7 @@
 #include <algorithm>
 #include <atomic>
 #include <chrono>
+#include <cmath>
 #include <condition_variable>
 #include <cstdio>
 #include <numeric>
@@ -41,15 +42,8 @@ void check_options(const EmbedderOptions& o) {
   if (o.batch_tokens < 1) bad("batch_tokens must be >= 1, got " + std::to_string(o.batch_tokens));
   if (o.max_length < 0) bad("max_length must be >= 0 (0 = the model's), got " + std::to_string(o.max_length));
   if (o.dims < 0) bad("dims must be >= 0 (0 = all), got " + std::to_string(o.dims));
-  if (!(o.idle_unload_seconds >= 0)) bad("idle_unload_seconds must be >= 0 (0 = never)");
-}
-
-Tokenizer load_tokenizer(const ModelFolder& f) {
-  if (!f.tokenizer_json.empty()) return Tokenizer::from_tokenizer_json(f.tokenizer_json);
-  std::string special = f.folder + "/special_tokens_map.json";
-  struct stat st {};
-  if (::stat(special.c_str(), &st) != 0) special.clear();
-  return Tokenizer::from_vocab_txt(f.vocab_txt, f.tokenizer_config_json, special);
+  if (!(o.idle_unload_seconds >= 0) || !std::isfinite(o.idle_unload_seconds))
+    bad("idle_unload_seconds must be a finite number >= 0 (0 = never)");
 }
 
 runtime::PathChoice path_choice(ExecutionPath p) {
@@ -115,14 +109,14 @@ struct Embedder::Impl {
   void stop_idle_watcher();
 
   std::size_t batch_work_bytes(const runtime::Engine& engine, int64_t sequences, int64_t tokens, int64_t longest) const;
-  void open_cache(const Loaded& l);
+  void open_cache();
   void embed_sorted_batches(Loaded& l, std::span<const std::string_view> texts, std::span<float> out);
   void embed_through_cache(Loaded& l, std::span<const std::string_view> texts, std::span<float> out);
 };
 
 std::unique_ptr<Loaded> Embedder::Impl::load() {
   const auto t0 = Clock::now();
-  auto l = std::make_unique<Loaded>(Loaded{load_tokenizer(folder), nullptr});
+  auto l = std::make_unique<Loaded>(Loaded{Tokenizer::load(folder.folder), nullptr});
   runtime::EngineOptions eo;
   eo.path = path_choice(options.path);
   eo.keep_arena = options.keep_arena;
@@ -157,7 +151,10 @@ auto Embedder::Impl::with_loaded(F&& f) {
     std::lock_guard pass(gate);
     std::unique_lock lock(lifecycle);
     if (disposed) throw Error(ErrorCode::invalid_argument, "this embedder was disposed");
-    if (!loaded) loaded = load();
+    if (!loaded) {
+      loaded = load();
+      touch();  // a fresh load is a use: the idle watcher must not take it back before the caller runs
+    }
   }
 }
 
@@ -185,12 +182,14 @@ void Embedder::Impl::watch_idle() {
 }
 
 void Embedder::Impl::stop_idle_watcher() {
+  std::thread watcher;
   {
     std::lock_guard lock(idle_mutex);
     idle_stop = true;
+    watcher = std::move(idle_thread);  // only one caller gets the thread to join
   }
   idle_cv.notify_all();
-  if (idle_thread.joinable()) idle_thread.join();
+  if (watcher.joinable()) watcher.join();
 }
 
 // Work memory of one batch: the engine's plan plus the packed ids/offsets, hidden states and pooled
@@ -204,7 +203,7 @@ std::size_t Embedder::Impl::batch_work_bytes(const runtime::Engine& engine, int6
 
 // The cache's scope is everything but the text that decides a vector: the model file's and the
 // tokenizer's bytes, dtype, pooling, normalisation, max length, dims.
-void Embedder::Impl::open_cache(const Loaded& l) {
+void Embedder::Impl::open_cache() {
   if (options.cache_dir.empty() && options.cache_memory_bytes == 0) return;
   CacheScope scope;
   scope.model = fingerprint_file(folder.onnx_path);
@@ -213,7 +212,13 @@ void Embedder::Impl::open_cache(const Loaded& l) {
   scope.normalize = normalize;
   scope.max_length = max_length;
   scope.dims = dims;
-  scope.extra = fingerprint_hex(fingerprint_file(l.tokenizer.source()));
+  // The tokenizer's files: tokenizer.json, or vocab.txt with the configs that change its ids.
+  for (const std::string& file : {folder.tokenizer_json.empty() ? folder.vocab_txt : folder.tokenizer_json,
+                                  folder.tokenizer_json.empty() ? folder.tokenizer_config_json : std::string(),
+                                  folder.tokenizer_json.empty() ? folder.folder + "/special_tokens_map.json" : std::string()}) {
+    struct stat st {};
+    if (!file.empty() && ::stat(file.c_str(), &st) == 0) scope.extra += fingerprint_hex(fingerprint_file(file));
+  }
   cache_keys = std::make_unique<CacheKeyMaker>(scope);
   CacheOptions co;
   co.memory_bytes = options.cache_memory_bytes;
@@ -267,6 +272,10 @@ Embedder::Embedder(const EmbedderOptions& options) : impl_(std::make_unique<Impl
   // Memory budget: what is left beside the weights is the work memory of one batch; the longest
   // single text must fit it.
   if (options.max_memory_bytes > 0) {
+    if (d.path != "fast") {
+      throw Error(ErrorCode::unsupported, "a memory budget (max_memory) needs the fast path, whose work memory is planned; '" +
+                                              m.folder.onnx_path + "' runs on the interpreter (" + d.reason + ")");
+    }
     m.work_budget = options.max_memory_bytes - m.model_file_bytes;
     const std::size_t one_text = m.batch_work_bytes(*l.engine, 1, m.max_length, m.max_length);
     if (one_text > m.work_budget) {
@@ -298,12 +307,13 @@ Embedder::Embedder(const EmbedderOptions& options) : impl_(std::make_unique<Impl
   i.kernels = std::string(kernels::row_kernels().isa) + " row kernels + oneDNN matmul";
   i.threads = kernels::threads_get();
   i.model_file_bytes = m.model_file_bytes;
-  const int64_t tokens = std::min(options.batch_tokens, options.batch_size * m.max_length);
+  const int64_t tokens = options.batch_size > options.batch_tokens / m.max_length ? options.batch_tokens
+                                                                                : options.batch_size * m.max_length;
   const int64_t seqs = std::min<int64_t>(options.batch_size, tokens);
   i.planned_arena_bytes = l.engine->planned_bytes(seqs, tokens, std::min(m.max_length, tokens));
   i.memory_budget_bytes = options.max_memory_bytes;
 
-  m.open_cache(l);
+  m.open_cache();
   m.touch();
   if (options.idle_unload_seconds > 0) m.idle_thread = std::thread([&m] { m.watch_idle(); });
 }

@@ -19,6 +19,7 @@ struct Engine::Fast {
 struct Engine::Interpreted {
   interp::Interpreter interpreter;
   std::string ids_name, mask_name, types_name, output_name;
+  std::string path;  // the model file, for messages
   explicit Interpreted(const onnx::Model& m) : interpreter(m) {}
 };
 
@@ -56,6 +57,7 @@ Engine::Engine(onnx::Model model, const EngineOptions& options, int64_t hidden_h
     not_fast = r.reason;
   }
   interpreted_ = std::make_unique<Interpreted>(model);
+  interpreted_->path = model.path;
   const auto& inputs = interpreted_->interpreter.inputs();
   interpreted_->ids_name = input_named(inputs, {"input_ids"});
   interpreted_->mask_name = input_named(inputs, {"attention_mask"});
@@ -103,6 +105,17 @@ void Engine::run_interpreter(std::span<const int64_t> ids, std::span<const int64
     throw Error(ErrorCode::invalid_argument, "engine: ids, type ids and offsets disagree");
   }
   const int64_t S = static_cast<int64_t>(offsets.size()) - 1;
+  if (interpreted_->mask_name.empty() && S > 1) {
+    // Without an attention mask, padding would be attended to: run each sequence alone.
+    for (int64_t s = 0; s < S; ++s) {
+      const int64_t b = offsets[s], e = offsets[s + 1];
+      const int64_t one[2] = {0, e - b};
+      const int64_t H = static_cast<int64_t>(out.size()) / std::max<int64_t>(offsets.back(), 1);
+      run_interpreter(ids.subspan(b, e - b), type_ids.empty() ? type_ids : type_ids.subspan(b, e - b), one,
+                      out.subspan(b * H, (e - b) * H));
+    }
+    return;
+  }
   int64_t L = 0;
   for (int64_t s = 0; s < S; ++s) {
     if (offsets[s + 1] < offsets[s]) throw Error(ErrorCode::invalid_argument, "engine: offsets decrease");
@@ -130,6 +143,11 @@ void Engine::run_interpreter(std::span<const int64_t> ids, std::span<const int64
                                             ", expected float32 [batch, sequence, hidden]");
   }
   const int64_t H = h.dim(2);
+  if (description_.hidden > 0 && H != description_.hidden) {
+    throw Error(ErrorCode::model_format, "'" + interpreted_->path + "' produces vectors of " + std::to_string(H) +
+                                             " dimensions, but config.json says hidden_size " +
+                                             std::to_string(description_.hidden));
+  }
   if (static_cast<int64_t>(out.size()) != offsets.back() * H) {
     throw Error(ErrorCode::invalid_argument, "engine: output buffer holds " + std::to_string(out.size()) +
                                                  " floats, the batch needs " + std::to_string(offsets.back() * H));

@@ -187,3 +187,24 @@ TEST(Cli, MemoryDoesNotGrowWithTheNumberOfInputs) {
   RecordProperty("peak_rss_kb_50000", std::to_string(large));
   EXPECT_LT(large, small + 2048) << "5k lines: " << small << " KB, 50k lines: " << large << " KB";
 }
+
+TEST(Cli, NpyToAPipeAndWriteFailures) {
+  // Texts as arguments: the count is known, so npy streams to a pipe with the right header.
+  fs::path piped = work_dir() / "piped.npy";
+  std::string cmd = std::string(LEANEMBED_CLI) + " embed --format npy --model " + tiny() + " one two | cat > " + piped.string();
+  ASSERT_EQ(std::system(cmd.c_str()), 0);
+  std::string n = leanembed::test::read_file(piped.string());
+  ASSERT_GT(n.size(), 128u);
+  EXPECT_NE(n.substr(10, 118).find("'shape': (2, 64)"), std::string::npos) << n.substr(10, 118);
+  EXPECT_EQ(n.size(), 128u + 2 * 64 * 4);
+  // Texts from stdin to a pipe: refused up front (usage), nothing half-written.
+  fs::path code = work_dir() / "npy_pipe_code.txt";
+  cmd = "echo hello | (" + std::string(LEANEMBED_CLI) + " embed --format npy --model " + tiny() + " 2>/dev/null; echo $? > " +
+        code.string() + ") | cat > /dev/null";
+  ASSERT_EQ(std::system(cmd.c_str()), 0);
+  EXPECT_EQ(std::stoi(leanembed::test::read_file(code.string())), 2);
+  // A full disk is an error, not a silent truncation.
+  Result full = run("embed --model " + tiny() + " -o /dev/full hello");
+  EXPECT_EQ(full.code, 1);
+  EXPECT_NE(full.err.find("/dev/full"), std::string::npos) << full.err;
+}

@@ -7,6 +7,7 @@
 //
 // Every option can also come from an environment variable LEANEMBED_<OPTION> (e.g. LEANEMBED_MODEL).
 // Exit codes: 0 ok, 1 runtime error (model, file, input), 2 usage error.
+#include <fcntl.h>
 #include <malloc.h>
 #include <sys/resource.h>
 #include <unistd.h>
@@ -105,13 +106,18 @@ bool read_line(std::istream& in, std::string& line) {
 
 class VectorWriter {
  public:
-  VectorWriter(std::string format, FILE* out, int64_t dims) : format_(std::move(format)), out_(out), dims_(dims) {}
+  // `name` is the output as the user named it ("stdout" or a path), for error messages.
+  VectorWriter(std::string format, FILE* out, std::string name, int64_t dims)
+      : format_(std::move(format)), out_(out), name_(std::move(name)), dims_(dims) {}
 
-  void begin() {
+  // known_count: the number of vectors when it is known up front (texts as arguments), else -1;
+  // npy then writes a provisional header that end() rewrites in place (a seekable output).
+  void begin(int64_t known_count) {
+    known_count_ = known_count;
     if (format_ == "json") std::fputs("[", out_);
     if (format_ == "npy") {
       npy_header_at_ = std::ftell(out_);
-      write_npy_header(0);  // rewritten by end() with the real count
+      write_npy_header(known_count >= 0 ? known_count : 0);
     }
   }
 
@@ -132,22 +138,23 @@ class VectorWriter {
     ++count_;
   }
 
-  // Finishes the output. For npy the header is rewritten with the count, which needs a seekable
-  // output (a file): to a pipe, npy is refused up front by the caller unless the count is known.
+  // Finishes the output; throws Error(io) if anything could not be written (a full disk, a closed
+  // pipe). For npy with an unknown count the header is rewritten with the count, which needs a
+  // seekable output that is not in append mode (the caller checks that up front).
   void end() {
     if (format_ == "json") std::fputs(count_ ? "\n]\n" : "]\n", out_);
-    if (format_ == "npy") {
-      std::fseek(out_, npy_header_at_, SEEK_SET);
+    if (format_ == "npy" && known_count_ < 0) {
+      if (std::fseek(out_, npy_header_at_, SEEK_SET) != 0) fail("cannot seek back to the npy header");
       write_npy_header(count_);
-      std::fseek(out_, 0, SEEK_END);
+      if (std::fseek(out_, 0, SEEK_END) != 0) fail("cannot seek to the end");
     }
-    std::fflush(out_);
+    if (std::fflush(out_) != 0 || std::ferror(out_)) fail("write failed");
   }
 
  private:
   void write_npy_header(int64_t rows) {
     // NPY 1.0: magic, version, header length, a dict padded with spaces to a multiple of 64 bytes.
-    // The shape field is padded to a fixed width so the header can be rewritten in place.
+    // The header is always 128 bytes, so it can be rewritten in place with the final count.
     char shape[64];
     std::snprintf(shape, sizeof shape, "(%lld, %lld)", static_cast<long long>(rows), static_cast<long long>(dims_));
     std::string dict = std::string("{'descr': '<f4', 'fortran_order': False, 'shape': ") + shape + ", }";
@@ -164,12 +171,22 @@ class VectorWriter {
     std::fwrite(header.data(), 1, header.size(), out_);
   }
 
+  [[noreturn]] void fail(const std::string& what) {
+    throw leanembed::Error(leanembed::ErrorCode::io, "cannot write the vectors to " + name_ + ": " + what);
+  }
+
   std::string format_;
   FILE* out_;
+  std::string name_;
   int64_t dims_;
+  int64_t known_count_ = -1;
   int64_t count_ = 0;
   long npy_header_at_ = 0;
 };
+
+// Set once a command has built its Embedder: an invalid_argument after that comes from running (a
+// model problem, exit 1), not from the command line (exit 2).
+bool g_options_accepted = false;
 
 bool is_terminal(FILE* f) { return isatty(fileno(f)) != 0; }
 
@@ -212,14 +229,17 @@ leanembed::EmbedderInfo embed_and_write(EmbedFlags& f) {
   if (!streamed && !f.input.empty()) {
     throw leanembed::Error(leanembed::ErrorCode::invalid_argument, "give texts as arguments or --input, not both");
   }
-  if (f.format == "npy" && streamed && std::fseek(out, 0, SEEK_CUR) != 0) {
+  if (f.format == "npy" && streamed &&
+      (std::fseek(out, 0, SEEK_CUR) != 0 || (::fcntl(fileno(out), F_GETFL) & O_APPEND) != 0)) {
     throw leanembed::Error(leanembed::ErrorCode::invalid_argument,
-                           "--format npy with texts from stdin needs a seekable --output FILE (the header holds the count)");
+                           "--format npy with texts from stdin or --input needs a seekable --output FILE, not a pipe or "
+                           "an appended file (the header holds the count)");
   }
   Embedder embedder(o);
+  g_options_accepted = true;
   const int64_t dims = embedder.dims();
-  VectorWriter writer(f.format, out, dims);
-  writer.begin();
+  VectorWriter writer(f.format, out, out == stdout ? "stdout" : "'" + f.output + "'", dims);
+  writer.begin(streamed ? -1 : static_cast<int64_t>(f.texts.size()));
 
   // Texts go through in chunks, so memory does not grow with the input's length.
   const size_t chunk = static_cast<size_t>(std::max<int64_t>(f.batch_size, 1) * 16);
@@ -287,6 +307,7 @@ int run_precompute(EmbedFlags& f) {
 
 int run_tokenize(CommonFlags& f, std::vector<std::string>& texts) {
   Embedder embedder(options_from(f));
+  g_options_accepted = true;
   auto one = [&](const std::string& text) {
     leanembed::Tokenized t = embedder.tokenize(text);
     nlohmann::json j = {{"ids", t.ids}, {"tokens", t.tokens}};
@@ -342,6 +363,7 @@ int run_bench(CommonFlags& f, int64_t batch_size, int64_t batch_tokens, const st
   o.batch_size = batch_size;
   o.batch_tokens = batch_tokens;
   Embedder embedder(o);
+  g_options_accepted = true;
   auto t1 = std::chrono::steady_clock::now();
   int64_t tokens = 0;
   for (const auto& t : texts) tokens += static_cast<int64_t>(embedder.tokenize(t).ids.size());
@@ -401,7 +423,7 @@ int main(int argc, char** argv) {
   embed->add_option("--pooling", ef.pooling, "mean, cls, max, lasttoken (default: the model's)")
       ->envname("LEANEMBED_POOLING")->check(CLI::IsMember({"mean", "cls", "max", "lasttoken", "mean_sqrt_len"}));
   embed->add_flag("--no-normalize", ef.no_normalize, "Do not L2-normalize the vectors")->envname("LEANEMBED_NO_NORMALIZE");
-  embed->add_option("--dims", ef.dims, "Keep the first N dimensions (Matryoshka), renormalized")
+  embed->add_option("--dims", ef.dims, "Keep the first N dimensions (Matryoshka; renormalized unless --no-normalize)")
       ->envname("LEANEMBED_DIMS")->check(CLI::NonNegativeNumber);
   embed->add_option("--format", ef.format, "jsonl, json, npy, f32")
       ->envname("LEANEMBED_FORMAT")->check(CLI::IsMember({"jsonl", "json", "npy", "f32"}))->capture_default_str();
@@ -459,7 +481,7 @@ int main(int argc, char** argv) {
     if (bench->parsed()) return run_bench(bf, bench_batch, bench_tokens, bench_input, bench_limit);
   } catch (const leanembed::Error& e) {
     std::fprintf(stderr, "leanembed: error (%s): %s\n", leanembed::error_code_name(e.code()), e.what());
-    return e.code() == leanembed::ErrorCode::invalid_argument ? 2 : 1;
+    return e.code() == leanembed::ErrorCode::invalid_argument && !g_options_accepted ? 2 : 1;
   } catch (const std::exception& e) {
     std::fprintf(stderr, "leanembed: error: %s\n", e.what());
     return 1;
