@@ -40,7 +40,8 @@ enum class ExecutionPath { automatic, fast, interpreter };
 
 struct EmbedderOptions {
   ModelLocation location;               // which model, which dtype/file
-  int threads = 0;                      // intra-op threads; 0 = number of cores
+  int threads = 0;                      // intra-op threads; 0 = number of cores. Process-wide (the
+                                        // OpenMP pool is): the last Embedder built sets it.
   std::optional<Pooling> pooling;       // default: the model folder's (mean without metadata)
   std::optional<bool> normalize;        // default: the model folder's (true without metadata)
   int64_t max_length = 0;               // tokens incl. [CLS]/[SEP]; 0 = the model folder's
@@ -64,7 +65,8 @@ struct EmbedderOptions {
   // normalisation, max length, dims, tokenizer and text are returned instead of recomputed.
   std::string cache_dir;                // persistent LMDB store shared by processes; "" = none
   std::size_t cache_memory_bytes = 0;   // in-memory LRU level, bounded in bytes; 0 = none
-  // Cache warnings (a corrupt store set aside, a full store) go here; default: stderr.
+  // Cache warnings (a corrupt store set aside, a full store) go here; default: stderr. Called with
+  // the embedder's locks held: it must not call back into the Embedder.
   std::function<void(const std::string&)> on_warning;
 };
 
