@@ -322,12 +322,12 @@ bool LmdbStore::grow_map() {
   return true;
 }
 
-std::size_t LmdbStore::get_many(std::span<const CacheKey* const> keys, std::span<float* const> dst,
-                                std::span<std::uint8_t> found) {
+MDB_txn* LmdbStore::begin_read(std::shared_lock<std::shared_mutex>& lock, const char* what) {
   for (int attempt = 0;; ++attempt) {
-    std::shared_lock lock(env_lock_);
+    lock = std::shared_lock(env_lock_);
     MDB_txn* txn = nullptr;
     int rc = mdb_txn_begin(env_, nullptr, MDB_RDONLY, &txn);
+    if (rc == 0) return txn;
     if (rc == MDB_MAP_RESIZED && attempt < 8) {
       lock.unlock();
       adopt_map_size();
@@ -341,28 +341,34 @@ std::size_t LmdbStore::get_many(std::span<const CacheKey* const> keys, std::span
     if (rc == MDB_READERS_FULL) {
       throw Error(ErrorCode::runtime, "cache: LMDB reader table of '" + options_.directory + "' is full");
     }
-    if (rc != 0) fail("mdb_txn_begin (read)", rc);
-    std::size_t hits = 0;
-    for (std::size_t i = 0; i < keys.size(); ++i) {
-      const CacheKey& key = *keys[i];
-      MDB_val k{CacheKey::size, const_cast<std::uint8_t*>(key.bytes.data())};
-      MDB_val v{};
-      rc = mdb_get(txn, vectors_, &k, &v);
-      found[i] = 0;
-      if (rc == MDB_NOTFOUND) continue;
-      if (rc != 0) {
-        mdb_txn_abort(txn);
-        fail("mdb_get", rc);
-      }
-      const auto* p = static_cast<const std::byte*>(v.mv_data);
-      if (v.mv_size != value_bytes(key.dims) || get_u32(p) != static_cast<std::uint32_t>(key.dims)) continue;
-      decode_floats(dst[i], p + 4, static_cast<std::size_t>(key.dims));
-      found[i] = 1;
-      ++hits;
-    }
-    mdb_txn_abort(txn);
-    return hits;
+    fail(what, rc);
   }
+}
+
+std::size_t LmdbStore::get_many(std::span<const CacheKey* const> keys, std::span<float* const> dst,
+                                std::span<std::uint8_t> found) {
+  std::shared_lock<std::shared_mutex> lock;
+  MDB_txn* txn = begin_read(lock, "mdb_txn_begin (read)");
+  std::size_t hits = 0;
+  for (std::size_t i = 0; i < keys.size(); ++i) {
+    const CacheKey& key = *keys[i];
+    MDB_val k{CacheKey::size, const_cast<std::uint8_t*>(key.bytes.data())};
+    MDB_val v{};
+    int rc = mdb_get(txn, vectors_, &k, &v);
+    found[i] = 0;
+    if (rc == MDB_NOTFOUND) continue;
+    if (rc != 0) {
+      mdb_txn_abort(txn);
+      fail("mdb_get", rc);
+    }
+    const auto* p = static_cast<const std::byte*>(v.mv_data);
+    if (v.mv_size != value_bytes(key.dims) || get_u32(p) != static_cast<std::uint32_t>(key.dims)) continue;
+    decode_floats(dst[i], p + 4, static_cast<std::size_t>(key.dims));
+    found[i] = 1;
+    ++hits;
+  }
+  mdb_txn_abort(txn);
+  return hits;
 }
 
 std::size_t LmdbStore::put_many(std::span<const CacheKey* const> keys, std::span<const float* const> vectors) {
@@ -422,18 +428,11 @@ std::size_t LmdbStore::put_many(std::span<const CacheKey* const> keys, std::span
 StoreStats LmdbStore::stats() {
   StoreStats s;
   s.full = full_.load();
-  for (int attempt = 0;; ++attempt) {
-    std::shared_lock lock(env_lock_);
-    MDB_txn* txn = nullptr;
-    int rc = mdb_txn_begin(env_, nullptr, MDB_RDONLY, &txn);
-    if (rc == MDB_MAP_RESIZED && attempt < 8) {
-      lock.unlock();
-      adopt_map_size();
-      continue;
-    }
-    if (rc != 0) fail("mdb_txn_begin (stats)", rc);
+  {
+    std::shared_lock<std::shared_mutex> lock;
+    MDB_txn* txn = begin_read(lock, "mdb_txn_begin (stats)");
     MDB_stat db{};
-    rc = mdb_stat(txn, vectors_, &db);
+    const int rc = mdb_stat(txn, vectors_, &db);
     MDB_envinfo info{};
     mdb_env_info(env_, &info);
     MDB_stat env_stat{};
@@ -443,7 +442,6 @@ StoreStats LmdbStore::stats() {
     s.entries = db.ms_entries;
     s.used_bytes = (static_cast<std::uint64_t>(info.me_last_pgno) + 1) * env_stat.ms_psize;
     s.map_bytes = info.me_mapsize;
-    break;
   }
   struct stat st {};
   if (::stat((options_.directory + "/data.mdb").c_str(), &st) == 0) s.file_bytes = static_cast<std::uint64_t>(st.st_size);

@@ -82,6 +82,9 @@ class LmdbStore {
   void move_aside(OpenResult reason, const std::string& why);
   bool grow_map();      // false at the cap
   void adopt_map_size();
+  // Begins a read-only transaction with `lock` (on env_lock_) held shared, retrying after another
+  // process grew the map or after clearing dead readers' slots; `what` names the caller in errors.
+  MDB_txn* begin_read(std::shared_lock<std::shared_mutex>& lock, const char* what);
   void warn(CacheWarningKind kind, const std::string& message);
   [[noreturn]] void fail(const char* what, int rc) const;
 

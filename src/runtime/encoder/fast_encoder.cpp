@@ -15,6 +15,19 @@
 namespace leanembed::runtime::encoder {
 namespace {
 
+// The product of a linear layer over n rows: dst[n, w.out] = src[n, w.in] · W (+ bias if asked).
+// lda / ldc are the row strides of src and dst in floats.
+kernels::GemmArgs linear_args(const LinearWeights& w, int64_t n, const float* src, int64_t lda, float* dst,
+                              int64_t ldc, bool with_bias) {
+  kernels::GemmArgs g;
+  g.m = n, g.n = w.out, g.k = w.in;
+  g.a = src, g.lda = lda;
+  g.b = w.weight.gemm_operand(), g.ldb = w.out;
+  g.c = dst, g.ldc = ldc;
+  if (with_bias) g.bias = w.bias.data;
+  return g;
+}
+
 constexpr std::align_val_t kArenaAlign{64};
 
 void check_size(int64_t size, bool null, int64_t expected, const std::string& what) {
@@ -154,13 +167,7 @@ void FastEncoder::run_layer(const EncoderLayerWeights& layer, const MemoryPlan& 
   // Step 0: Q, K, V, one [T, H] block each.
   const LinearWeights* proj[3] = {&layer.query, &layer.key, &layer.value};
   for (int i = 0; i < 3; ++i) {
-    kernels::GemmArgs g;
-    g.m = T, g.n = H, g.k = H;
-    g.a = x, g.lda = H;
-    g.b = proj[i]->weight.gemm_operand(), g.ldb = H;
-    g.c = qkv + i * T * H, g.ldc = ld;
-    g.bias = proj[i]->bias.data;
-    matmul_->gemm(g, buffer(Buffer::scratch_qkv));
+    matmul_->gemm(linear_args(*proj[i], T, x, H, qkv + i * T * H, ld, /*with_bias=*/true), buffer(Buffer::scratch_qkv));
   }
 
   // Step 1: attention per (sequence, head); the context replaces Q. No exception may leave the
@@ -214,12 +221,8 @@ void FastEncoder::run_layer(const EncoderLayerWeights& layer, const MemoryPlan& 
   float* dense = reinterpret_cast<float*>(buffer(Buffer::dense_out));
   for (int64_t r0 = 0; r0 < T; r0 += C) {
     const int64_t n = std::min(C, T - r0);
-    kernels::GemmArgs g;
-    g.m = n, g.n = H, g.k = H;
-    g.a = qkv + r0 * ld, g.lda = ld;
-    g.b = layer.attention_output.weight.gemm_operand(), g.ldb = H;
-    g.c = dense, g.ldc = H;
-    matmul_->gemm(g, buffer(Buffer::scratch_dense));
+    // The bias is added inside the LayerNorm kernel below, with the residual.
+    matmul_->gemm(linear_args(layer.attention_output, n, qkv + r0 * ld, ld, dense, H, false), buffer(Buffer::scratch_dense));
     const LayerNormWeights& ln = layer.attention_norm;
     rows.layer_norm(n, H, dense, x + r0 * H, layer.attention_output.bias.data, ln.gamma.data, ln.beta.data, ln.eps,
                     x + r0 * H);
@@ -230,19 +233,9 @@ void FastEncoder::run_layer(const EncoderLayerWeights& layer, const MemoryPlan& 
   float* ffn_out = reinterpret_cast<float*>(buffer(Buffer::ffn_out));
   for (int64_t r0 = 0; r0 < T; r0 += C) {
     const int64_t n = std::min(C, T - r0);
-    kernels::GemmArgs up;
-    up.m = n, up.n = F, up.k = H;
-    up.a = x + r0 * H, up.lda = H;
-    up.b = layer.ffn_in.weight.gemm_operand(), up.ldb = F;
-    up.c = hidden, up.ldc = F;
-    matmul_->gemm(up, buffer(Buffer::scratch_ffn_in));
+    matmul_->gemm(linear_args(layer.ffn_in, n, x + r0 * H, H, hidden, F, false), buffer(Buffer::scratch_ffn_in));
     rows.bias_gelu_erf(n, F, hidden, F, layer.ffn_in.bias.data);
-    kernels::GemmArgs down;
-    down.m = n, down.n = H, down.k = F;
-    down.a = hidden, down.lda = F;
-    down.b = layer.ffn_out.weight.gemm_operand(), down.ldb = H;
-    down.c = ffn_out, down.ldc = H;
-    matmul_->gemm(down, buffer(Buffer::scratch_ffn_out));
+    matmul_->gemm(linear_args(layer.ffn_out, n, hidden, F, ffn_out, H, false), buffer(Buffer::scratch_ffn_out));
     const LayerNormWeights& ln = layer.output_norm;
     rows.layer_norm(n, H, ffn_out, x + r0 * H, layer.ffn_out.bias.data, ln.gamma.data, ln.beta.data, ln.eps,
                     x + r0 * H);
