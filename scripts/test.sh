@@ -11,6 +11,19 @@ jobs=$(nproc)
 # Tests run in parallel on few cores: OpenMP threads that spin while another test holds the core
 # slow everything down many times over; let them sleep instead.
 export OMP_WAIT_POLICY=${OMP_WAIT_POLICY:-passive}
+# The full-size MiniLM int8 / fp16 / q4 files are a recipe in ../shared (make-variants); make them
+# once for every stage (tests read LEANEMBED_VARIANTS_DIR, see tests/test_support.h).
+variants="$root/build/variants/minilm-l6-synthetic"
+if [ -z "${LEANEMBED_VARIANTS_DIR:-}" ]; then
+  if [ ! -f "$variants/onnx/model_q4.onnx" ]; then
+    echo "=== making the MiniLM variants ($variants)"
+    rm -rf "$variants"; mkdir -p "$(dirname "$variants")"
+    rm -rf "$variants.tmp"
+    "$root/../shared/tools/make-variants" "$root/../shared/models/minilm-l6-synthetic" "$variants.tmp" int8,fp16,q4 >/dev/null
+    mv "$variants.tmp" "$variants"
+  fi
+  export LEANEMBED_VARIANTS_DIR="$variants"
+fi
 gen=(); command -v ninja >/dev/null && gen=(-G Ninja)
 
 run_stage() {  # name, build dir, ctest args, cmake args...

@@ -109,6 +109,9 @@ class Tokenizer {
   std::size_t num_special_tokens() const;
   // The file this tokenizer was loaded from.
   const std::string& source() const;
+  // Bytes the loaded tokenizer holds (vocabulary tables and entries, added tokens); the thread-local
+  // encoding scratch (see Policies) is not included. For memory budgets.
+  std::size_t memory_bytes() const;
 
   struct Impl;
 

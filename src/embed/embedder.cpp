@@ -12,9 +12,12 @@
 #include <cmath>
 #include <condition_variable>
 #include <cstdio>
+#include <fstream>
 #include <numeric>
 #include <shared_mutex>
 #include <thread>
+
+#include <nlohmann/json.hpp>
 
 #include "embed/model_folder.h"
 #include "embed/pooling.h"
@@ -24,6 +27,8 @@
 #include "leanembed/error.h"
 #include "leanembed/tokenizer.h"
 #include "onnx/reader.h"
+#include "quantize/calibration.h"
+#include "quantize/quantize.h"
 #include "runtime/engine.h"
 
 namespace leanembed {
@@ -57,12 +62,45 @@ runtime::PathChoice path_choice(ExecutionPath p) {
 
 double mb(std::size_t bytes) { return static_cast<double>(bytes) / 1048576.0; }
 
+std::string mb_text(std::size_t bytes) {
+  char s[32];
+  std::snprintf(s, sizeof s, "%.1f MB", mb(bytes));
+  return s;
+}
+
+// ---- What the memory budget charges (see src/embed/README.md, "Memory budget") ------------------
+// Memory the running engine adds that is neither the model file, the tokenizer, nor planned work
+// memory, charged as a fixed allowance. Measured on MiniLM, 2 threads, against `leanembed
+// --version` (the bare process), on the AVX-512 development box: library code paged in on first
+// use (libdnnl.so +4.0 MB, leanembed +0.8 MB, libstdc++/libgomp +0.3 MB), oneDNN's JIT-generated
+// kernels (3.4 MB; 1.4 MB with AVX2), oneDNN's primitives and the small heap blocks of a call
+// (~2.9 MB of heap); 11.4 MB in all.
+constexpr std::size_t kRuntimeAllowanceBytes = std::size_t{12} << 20;
+// Per intra-op thread (OpenMP workers, the caller) and the idle watcher: stack pages touched
+// (measured ~30 KB per worker; allowed 256 KB).
+constexpr std::size_t kStackAllowanceBytes = std::size_t{256} << 10;
+
+// config.json's intermediate_size (the FFN width), else the BERT convention 4 * hidden.
+int64_t ffn_width(const std::string& folder, int64_t hidden) {
+  std::ifstream in(folder + "/config.json");
+  if (in) {
+    try {
+      const nlohmann::json j = nlohmann::json::parse(in);
+      if (j.contains("intermediate_size") && j["intermediate_size"].is_number_integer())
+        return std::max<int64_t>(j["intermediate_size"].get<int64_t>(), 1);
+    } catch (const nlohmann::json::exception&) {
+    }
+  }
+  return 4 * hidden;
+}
+
 }  // namespace
 
 // What exists only while the model is loaded: unload() frees all of it.
 struct Loaded {
   Tokenizer tokenizer;
   std::unique_ptr<runtime::Engine> engine;
+  std::size_t arena_held = 0;  // with keep_arena: the engine's arena now (the largest planned since the last release)
 };
 
 struct Embedder::Impl {
@@ -75,6 +113,8 @@ struct Embedder::Impl {
   bool normalize = true;
   std::size_t model_file_bytes = 0;
   std::size_t work_budget = 0;  // bytes for one batch's work memory; 0 = no budget
+  std::size_t fixed_charge = 0;  // with a budget: model file + tokenizer + runtime allowances
+  int64_t ffn = 0, head_size = 0;  // shapes of the encoder's products, for oneDNN's internal buffers
   EmbedderInfo description;     // the parts of info() that do not change
 
   std::unique_ptr<Cache> cache;  // null without a cache
@@ -109,6 +149,7 @@ struct Embedder::Impl {
   void stop_idle_watcher();
 
   std::size_t batch_work_bytes(const runtime::Engine& engine, int64_t sequences, int64_t tokens, int64_t longest) const;
+  std::size_t gemm_internal_bytes(int64_t tokens, int64_t longest) const;
   void open_cache();
   void embed_sorted_batches(Loaded& l, std::span<const std::string_view> texts, std::span<float> out);
   void embed_through_cache(Loaded& l, std::span<const std::string_view> texts, std::span<float> out);
@@ -120,7 +161,15 @@ std::unique_ptr<Loaded> Embedder::Impl::load() {
   runtime::EngineOptions eo;
   eo.path = path_choice(options.path);
   eo.keep_arena = options.keep_arena;
-  l->engine = std::make_unique<runtime::Engine>(onnx::read_model(folder.onnx_path, onnx::ReadOptions{.copy_misaligned = false}), eo, folder.hidden_size);
+  onnx::Model model = onnx::read_model(folder.onnx_path, onnx::ReadOptions{.copy_misaligned = false});
+  // No file for the asked dtype: quantize the fp32 model here (the result owns its tensors, so the
+  // fp32 mapping is released when `model` is replaced).
+  if (folder.quantize_at_load) {
+    quantize::QuantizeOptions qo;
+    if (options.location.dtype != Dtype::fp16) qo.calibration = quantize::calibration_ids(l->tokenizer);
+    model = quantize::quantize_model(model, options.location.dtype, qo);
+  }
+  l->engine = std::make_unique<runtime::Engine>(std::move(model), eo, folder.hidden_size);
   malloc_trim(0);  // loading parsed JSON into many small blocks, now freed: give the pages back
   last_load_seconds = std::chrono::duration<double>(Clock::now() - t0).count();
   ++loads;
@@ -193,12 +242,28 @@ void Embedder::Impl::stop_idle_watcher() {
 }
 
 // Work memory of one batch: the engine's plan plus the packed ids/offsets, hidden states and pooled
-// vectors this file keeps for it.
+// vectors this file keeps for it, plus what oneDNN mallocs inside its largest product.
 std::size_t Embedder::Impl::batch_work_bytes(const runtime::Engine& engine, int64_t sequences, int64_t tokens,
                                              int64_t longest) const {
   return engine.planned_bytes(sequences, tokens, longest) +
          static_cast<std::size_t>(tokens) * (sizeof(int64_t) + static_cast<std::size_t>(hidden) * sizeof(float)) +
-         static_cast<std::size_t>(sequences) * (sizeof(int64_t) + static_cast<std::size_t>(dims) * sizeof(float));
+         static_cast<std::size_t>(sequences) * (sizeof(int64_t) + static_cast<std::size_t>(dims) * sizeof(float)) +
+         gemm_internal_bytes(tokens, longest);
+}
+
+// oneDNN's packing buffers inside the largest product of a batch (kernels::
+// onednn_gemm_internal_bytes_bound, monotone in the rows, so M = all tokens covers the chunked
+// products too): the linear layers (T x H x H, T x F x H, T x H x F) and attention (L x L x d, L x d x L).
+std::size_t Embedder::Impl::gemm_internal_bytes(int64_t tokens, int64_t longest) const {
+  const int t = kernels::threads_get();
+  std::size_t most = 0;
+  for (auto [n, k] : {std::pair{hidden, hidden}, std::pair{ffn, hidden}, std::pair{hidden, ffn}})
+    most = std::max(most, kernels::onednn_gemm_internal_bytes_bound(tokens, n, k, t));
+  if (head_size > 0) {
+    most = std::max(most, kernels::onednn_gemm_internal_bytes_bound(longest, longest, head_size, t));
+    most = std::max(most, kernels::onednn_gemm_internal_bytes_bound(longest, head_size, longest, t));
+  }
+  return most;
 }
 
 // The cache's scope is everything but the text that decides a vector: the model file's and the
@@ -208,6 +273,7 @@ void Embedder::Impl::open_cache() {
   CacheScope scope;
   scope.model = fingerprint_file(folder.onnx_path);
   scope.dtype = options.location.model_file.empty() ? dtype_name(options.location.dtype) : "file";
+  if (folder.quantize_at_load) scope.dtype += " quantized at load (leanembed quantizer v1)";
   scope.pooling = pooling_name(pooling);
   scope.normalize = normalize;
   scope.max_length = max_length;
@@ -236,13 +302,20 @@ Embedder::Embedder(const EmbedderOptions& options) : impl_(std::make_unique<Impl
   Impl& m = *impl_;
   kernels::threads_set(options.threads);
   m.folder = resolve_model_folder(options.location);
+  if (m.folder.quantize_at_load) {
+    const std::string notice = "'" + dtype_file(options.location.dtype) + "' is not in '" + m.folder.folder +
+                               "': quantizing onnx/model.onnx to " + dtype_name(options.location.dtype) +
+                               " in memory at each load (write the file once with `leanembed quantize`)";
+    if (options.on_warning) options.on_warning(notice);
+    else std::fprintf(stderr, "leanembed: %s\n", notice.c_str());
+  }
   struct stat st {};
   if (::stat(m.folder.onnx_path.c_str(), &st) == 0) m.model_file_bytes = static_cast<std::size_t>(st.st_size);
   if (options.max_memory_bytes > 0 && m.model_file_bytes >= options.max_memory_bytes) {
     throw Error(ErrorCode::out_of_memory,
-                "the model file '" + m.folder.onnx_path + "' alone needs " + std::to_string(mb(m.model_file_bytes)) +
-                    " MB, which does not fit the memory budget of " + std::to_string(mb(options.max_memory_bytes)) +
-                    " MB (max_memory); raise the budget or choose a smaller dtype");
+                "the model file '" + m.folder.onnx_path + "' alone needs " + mb_text(m.model_file_bytes) +
+                    ", which does not fit the memory budget of " + mb_text(options.max_memory_bytes) +
+                    " (max_memory); raise the budget or choose a smaller dtype");
   }
   m.loaded = m.load();
   const Loaded& l = *m.loaded;
@@ -269,22 +342,33 @@ Embedder::Embedder(const EmbedderOptions& options) : impl_(std::make_unique<Impl
   }
   m.dims = options.dims > 0 ? options.dims : m.hidden;
 
-  // Memory budget: what is left beside the weights is the work memory of one batch; the longest
-  // single text must fit it.
+  // Memory budget: the model file, the tokenizer and the runtime allowances are charged at load;
+  // what is left is the work memory of one batch (planned arena + batch buffers + oneDNN's internal
+  // buffers), which the longest single text must fit.
   if (options.max_memory_bytes > 0) {
     if (d.path != "fast") {
       throw Error(ErrorCode::unsupported, "a memory budget (max_memory) needs the fast path, whose work memory is planned; '" +
                                               m.folder.onnx_path + "' runs on the interpreter (" + d.reason + ")");
     }
-    m.work_budget = options.max_memory_bytes - m.model_file_bytes;
+    m.ffn = ffn_width(m.folder.folder, m.hidden);
+    m.head_size = d.heads > 0 ? m.hidden / d.heads : 0;
+    const std::size_t tokenizer_bytes = l.tokenizer.memory_bytes();
+    const std::size_t stacks = static_cast<std::size_t>(kernels::threads_get() + 1) * kStackAllowanceBytes;
+    // Weight bytes the fast path holds beyond the file's mapping (packed / widened copies of
+    // encoded weights; 0 for fp32 weights viewed in place).
+    const std::size_t owned = d.owned_weight_bytes;
+    m.fixed_charge = m.model_file_bytes + owned + tokenizer_bytes + kRuntimeAllowanceBytes + stacks;
     const std::size_t one_text = m.batch_work_bytes(*l.engine, 1, m.max_length, m.max_length);
-    if (one_text > m.work_budget) {
+    if (m.fixed_charge + one_text > options.max_memory_bytes) {
       throw Error(ErrorCode::out_of_memory,
-                  "the memory budget of " + std::to_string(mb(options.max_memory_bytes)) + " MB leaves " +
-                      std::to_string(mb(m.work_budget)) + " MB beside the model's " + std::to_string(mb(m.model_file_bytes)) +
-                      " MB, but one text of " + std::to_string(m.max_length) + " tokens needs " +
-                      std::to_string(mb(one_text)) + " MB of work memory; raise max_memory or lower max_length");
+                  "the memory budget of " + mb_text(options.max_memory_bytes) + " is too small: the model file needs " +
+                      mb_text(m.model_file_bytes) + (owned >= (std::size_t{64} << 10) ? ", the fast path's weight copies " + mb_text(owned) : std::string()) +
+                      ", the tokenizer " + mb_text(tokenizer_bytes) +
+                      ", the runtime (code, JIT kernels, thread stacks) " + mb_text(kRuntimeAllowanceBytes + stacks) +
+                      " and one text of " + std::to_string(m.max_length) + " tokens " + mb_text(one_text) +
+                      " of work memory: " + mb_text(m.fixed_charge + one_text) + " in all; raise max_memory or lower max_length");
     }
+    m.work_budget = options.max_memory_bytes - m.fixed_charge;
   }
 
   // What info() reports without waking the model.
@@ -302,6 +386,7 @@ Embedder::Embedder(const EmbedderOptions& options) : impl_(std::make_unique<Impl
   i.pooling = m.pooling;
   i.normalize = m.normalize;
   i.dtype = options.location.model_file.empty() ? dtype_name(options.location.dtype) : "from --model-file";
+  if (m.folder.quantize_at_load) i.dtype += ", quantized in memory from model.onnx";
   i.path = d.path;
   i.path_reason = d.reason;
   i.kernels = std::string(kernels::row_kernels().isa) + " row kernels + oneDNN matmul";
@@ -363,9 +448,12 @@ void Embedder::Impl::embed_through_cache(Loaded& l, std::span<const std::string_
   cache->put_many(missing_keys, vectors);
 }
 
-// Memory per call: the texts' token ids (8 bytes per token, all texts of the call), then per batch
+// Memory per call: the texts' token ids (8 bytes per token + ~56 bytes per text, all texts of the
+// call: proportional to the call, like its texts and output, so outside the budget), then per batch
 // the packed ids/offsets, hidden states and pooled vectors (batch_work_bytes), bounded by
-// batch_size / batch_tokens and, with a budget, by work_budget — reused across batches.
+// batch_size / batch_tokens and, with a budget, by work_budget — reused across batches. With a
+// budget, buffers (and a kept arena) larger than the batch at hand are released first, so what is
+// held never exceeds the batch's charge.
 void Embedder::Impl::embed_sorted_batches(Loaded& l, std::span<const std::string_view> texts, std::span<float> out) {
   const std::size_t n = texts.size();
   std::vector<std::vector<int64_t>> ids(n);
@@ -400,6 +488,29 @@ void Embedder::Impl::embed_sorted_batches(Loaded& l, std::span<const std::string
       tokens += len;
       ++end;
     }
+    const std::size_t count = end - next;
+    if (work_budget > 0) {
+      // A kept arena or buffer from an earlier, differently shaped batch may be larger than this
+      // batch's plan: release it rather than hold both.
+      const int64_t longest = static_cast<int64_t>(ids[order[end - 1]].size());
+      const std::size_t planned = l.engine->planned_bytes(static_cast<int64_t>(count), tokens, longest);
+      if (l.arena_held > planned &&
+          batch_work_bytes(*l.engine, static_cast<int64_t>(count), tokens, longest) - planned + l.arena_held > work_budget) {
+        l.engine->release_work_memory();
+        l.arena_held = 0;
+      }
+      if (options.keep_arena) l.arena_held = std::max(l.arena_held, planned);
+      // Exactly n elements of capacity (released first, never copied: growth would hold old and new).
+      auto fit = [](auto& v, std::size_t n) {
+        if (v.capacity() == n) return;
+        std::remove_reference_t<decltype(v)>().swap(v);
+        v.reserve(n);
+      };
+      fit(packed, static_cast<std::size_t>(tokens));
+      fit(offsets, count + 1);
+      fit(hidden_states, static_cast<std::size_t>(tokens) * static_cast<std::size_t>(hidden));
+      fit(pooled, count * static_cast<std::size_t>(dims));
+    }
     packed.clear();
     offsets.assign(1, 0);
     for (std::size_t k = next; k < end; ++k) {
@@ -409,7 +520,6 @@ void Embedder::Impl::embed_sorted_batches(Loaded& l, std::span<const std::string
     }
     hidden_states.resize(packed.size() * static_cast<std::size_t>(hidden));
     l.engine->run(packed, {}, offsets, hidden_states);
-    const std::size_t count = end - next;
     pooled.resize(count * static_cast<std::size_t>(dims));
     pool_sequences(pooling, hidden_states, hidden, offsets, dims, pooled);
     for (std::size_t k = 0; k < count; ++k) {
@@ -419,7 +529,10 @@ void Embedder::Impl::embed_sorted_batches(Loaded& l, std::span<const std::string
     }
     next = end;
   }
-  if (!options.keep_arena) l.engine->release_work_memory();
+  if (!options.keep_arena) {
+    l.engine->release_work_memory();
+    l.arena_held = 0;
+  }
 }
 
 std::vector<std::vector<float>> Embedder::embed(const std::vector<std::string>& texts) {

@@ -8,6 +8,7 @@
 #include <sstream>
 
 #include "leanembed/error.h"
+#include "quantize/quantize.h"
 
 namespace fs = std::filesystem;
 using nlohmann::json;
@@ -167,6 +168,11 @@ ModelFolder resolve_model_folder(const ModelLocation& where) {
   // The ONNX file.
   fs::path onnx = where.model_file.empty() ? folder / dtype_file(where.dtype) : fs::path(where.model_file);
   if (onnx.is_relative() && !where.model_file.empty()) onnx = folder / onnx;
+  if (!is_file(onnx) && where.model_file.empty() && quantize::can_quantize_to(where.dtype) &&
+      is_file(folder / dtype_file(Dtype::fp32))) {
+    onnx = folder / dtype_file(Dtype::fp32);  // no file for this dtype: quantize the fp32 model at load
+    m.quantize_at_load = true;
+  }
   if (!is_file(onnx)) {
     std::string wanted = where.model_file.empty() ? dtype_file(where.dtype) : where.model_file;
     throw Error(ErrorCode::io,

@@ -12,6 +12,8 @@ namespace leanembed {
 struct ModelFolder {
   std::string folder;                 // the resolved folder
   std::string onnx_path;              // the ONNX file to load (exists)
+  bool quantize_at_load = false;      // the dtype's file is missing and onnx_path is the fp32 model.onnx:
+                                      // quantize it in memory to the asked dtype (quantize/quantize.h)
   std::string tokenizer_json;         // "" when the folder has none (then vocab.txt is used)
   std::string vocab_txt;              // "" when absent
   std::string tokenizer_config_json;  // "" when absent
@@ -30,6 +32,9 @@ struct ModelFolder {
 };
 
 // Resolves the folder and the ONNX file, and reads the metadata.
+// ONNX file: `model_file` when given, else the dtype's transformers.js file; when that is missing
+// for a dtype leanembed can make (q8, uint8, int8, q4, fp16) and onnx/model.onnx exists, onnx_path
+// is model.onnx and quantize_at_load is set.
 // max_length: sentence_bert_config.json's max_seq_length when present, else tokenizer_config.json's
 // model_max_length (ignoring the "unbounded" sentinel values > 1e6 tokenizers write), else 512;
 // capped by config.json's max_position_embeddings.

@@ -77,6 +77,15 @@ class Matmul {
 
 // oneDNN-backed (the default on x86).
 std::unique_ptr<Matmul> matmul_create_onednn();
+
+// Upper bound, in bytes, of the memory oneDNN 2.6's f32 sgemm mallocs INSIDE one call of the oneDNN
+// Matmul's gemm() (packing buffers; freed before the call returns, so they add to the peak, not to
+// what stays) for any product with at most `max_m` rows, n columns, depth k, dense operands
+// (lda = k, ldb = n, ldc = n, trans_a = false) and `threads` threads. The caller's scratch
+// (scratch_bytes()) is not included. Monotone in max_m. Derivation and measurements: the header
+// comment of matmul_onednn.cpp; tests/embed/test_memory_gemm_bound.cpp checks it against a counting
+// malloc. Pure computation apart from asking oneDNN for the CPU's ISA once.
+std::size_t onednn_gemm_internal_bytes_bound(int64_t max_m, int64_t n, int64_t k, int threads);
 // Plain loops: the spec the fast one is tested against.
 std::unique_ptr<Matmul> matmul_create_reference();
 

@@ -24,6 +24,28 @@
 // descriptor and gets 0), but oneDNN's jit sgemm mallocs its packing buffers inside each call
 // (measured: 148 KB, or 3.6 MB once M >= ~2048 with N = 1536; freed before the call returns) —
 // the same for dnnl_sgemm. Only fixed-shape primitives keep all scratch in the caller's buffer.
+//
+// The bound on those internal buffers (onednn_gemm_internal_bytes_bound). oneDNN's driver works
+// column-major, so its "A" is our B (the weights, n columns) and its "m" is our n. It either runs a
+// no-copy kernel (a per-thread workspace of at most one 48-row x 384-deep panel: measured 72-76 KB
+// per thread) or copies: per thread, a kb-deep panel of up to bm = 9984 columns of B
+// (4 * round_up(n, 48) * kb bytes; shared by the threads or split between them in most
+// partitions) and a panel of at most bn = 384 rows of A (4 * 384 * kb), kb <= 384 (bk; AVX2 uses
+// less). The bound takes T full copies of the B panel (every partition fits under it). The copy
+// path is not taken while 1/n + 1/m >= t (t = 0.00196 with AVX-512, 0.0038 with AVX2 — oneDNN's
+// "force no-copy" threshold) unless, with AVX-512, n or k is a multiple of 1024 (measured: copies
+// from m = 104 then), so for MiniLM's n = 384 products it never copies and for n = 1536 (the FFN's
+// first product) only from m = 764. Measured with a counting malloc (tests/embed/
+// test_memory_gemm_bound.cpp; AVX-512 box, and `DNNL_MAX_CPU_ISA=AVX2` for AVX2; 1 and 2 threads;
+// m 1..4096; n x k in 384x384, 1536x384, 384x1536, 768x768, 3072x768, 768x3072, 1024x1024,
+// 4096x1024, 1024x4096, 1000x300), largest inside one call vs the bound, 2 threads:
+//   n x k      AVX-512            AVX2
+//   384x384    0.15 / 0.19 MB     1.2 / 2.5 MB
+//   1536x384   3.4 / 5.8 MB       1.7 / 5.8 MB   (MiniLM's FFN in; copies from m = 764 / 512)
+//   3072x768   5.7 / 10.3 MB      2.9 / 10.3 MB  (BERT-base's FFN in)
+// With 1 thread on AVX-512 the bound is within 5% of the measured (its one copy is the real one);
+// AVX2 packs half as deep (kb 192), so there it is ~2x.
+// The bound is for oneDNN 2.6 (Debian 12's); another version needs re-measuring.
 #include <dnnl.h>
 #include <dnnl.hpp>
 
@@ -218,5 +240,25 @@ class OnednnMatmul final : public Matmul {
 }  // namespace
 
 std::unique_ptr<Matmul> matmul_create_onednn() { return std::make_unique<OnednnMatmul>(); }
+
+std::size_t onednn_gemm_internal_bytes_bound(int64_t max_m, int64_t n, int64_t k, int threads) {
+  auto round_up = [](int64_t x, int64_t to) { return (x + to - 1) / to * to; };
+  static const bool avx512 = [] {
+    const auto isa = static_cast<unsigned>(dnnl::get_effective_cpu_isa());
+    const auto core = static_cast<unsigned>(dnnl::cpu_isa::avx512_core);
+    return (isa & core) == core;
+  }();
+  const int64_t t = std::max(threads, 1);
+  const int64_t workspace = t * (96 << 10);  // the no-copy kernels' per-thread panel (72-76 KB measured)
+  if (max_m <= 1 || n <= 1 || k <= 0) return static_cast<std::size_t>(workspace);  // gemv / nothing
+  const double no_copy_threshold = avx512 ? 0.00196 : 0.0038;
+  const bool always_may_copy = avx512 && (n % 1024 == 0 || k % 1024 == 0);
+  const bool may_copy = always_may_copy || 1.0 / double(n) + 1.0 / double(max_m) < no_copy_threshold;
+  if (!may_copy) return static_cast<std::size_t>(workspace);
+  const int64_t kb = round_up(std::clamp<int64_t>(k, 128, 384), 16);
+  const int64_t b_panel = 4 * round_up(std::min<int64_t>(n, 9984), 48) * kb;    // our B (weights)
+  const int64_t a_panel = 4 * std::min<int64_t>(round_up(max_m, 48), 384) * kb;  // our A (rows)
+  return static_cast<std::size_t>(workspace + t * (b_panel + a_panel + 3 * 4096));
+}
 
 }  // namespace leanembed::kernels

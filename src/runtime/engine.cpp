@@ -40,14 +40,26 @@ Engine::Engine(onnx::Model model, const EngineOptions& options, int64_t hidden_h
   if (options.path != PathChoice::interpreter) {
     encoder::RecognizeResult r = encoder::recognize_encoder(model);
     if (r.weights) {
-      const encoder::EncoderConfig c = r.weights->config;
       encoder::FastEncoderOptions fo;
       fo.keep_arena = options.keep_arena;
-      fast_ = std::make_unique<Fast>(std::move(*r.weights), fo);
+      try {
+        fast_ = std::make_unique<Fast>(std::move(*r.weights), fo);
+      } catch (const Error& e) {
+        // Recognised, but a kernel refuses the weights (e.g. an encoding variant it does not take):
+        // the interpreter runs it unless the fast path was demanded.
+        if (options.path == PathChoice::fast || e.code() == ErrorCode::out_of_memory) throw;
+        r.reason = std::string("the fast path could not be set up: ") + e.what();
+      }
+    }
+    if (fast_) {
+      const encoder::FastEncoder& e = fast_->encoder;
+      const encoder::EncoderConfig& c = e.config();
+      const std::string form = e.weights().weight_form;
       description_ = {"fast",
-                      options.path == PathChoice::fast ? "forced, and the graph is a recognised BERT-family encoder"
-                                                       : "the graph is a recognised BERT-family encoder",
-                      c.hidden, c.layers, c.heads, c.max_positions};
+                      std::string(options.path == PathChoice::fast ? "forced, and the graph is a recognised BERT-family encoder"
+                                                                   : "the graph is a recognised BERT-family encoder") +
+                          "; " + form + " weights (linear layers: " + e.linear_kernels() + ")",
+                      c.hidden, c.layers, c.heads, c.max_positions, form, e.linear_kernels(), e.owned_weight_bytes()};
       return;
     }
     if (options.path == PathChoice::fast) {

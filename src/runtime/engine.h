@@ -34,6 +34,13 @@ struct EngineDescription {
   int64_t hidden = 0;       // 0 when the interpreter path cannot tell before a run
   int64_t layers = 0, heads = 0;
   int64_t max_positions = 0;  // 0 when unknown
+  // Fast path: the weights' form as the file stores them (EncoderWeights::weight_form, e.g. "fp32",
+  // "int8 (uint8 weights, per-tensor scales)", "q4 (block 32)", "fp16"), the kernels the linear
+  // layers run on, and the weight bytes held beyond the file's mapping (FastEncoder::owned_weight_bytes).
+  // Interpreter: weight_form "" (the interpreter runs whatever the graph holds).
+  std::string weight_form;
+  std::string linear_kernels;
+  std::size_t owned_weight_bytes = 0;
 };
 
 class Engine {

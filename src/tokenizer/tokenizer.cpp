@@ -330,4 +330,12 @@ std::size_t Tokenizer::num_special_tokens() const { return impl_->prefix.size() 
 
 const std::string& Tokenizer::source() const { return impl_->source; }
 
+std::size_t Tokenizer::memory_bytes() const {
+  std::size_t bytes = sizeof(Impl) + impl_->model->memory_bytes();
+  for (const auto& t : impl_->added_tokens) bytes += sizeof(t) + t.content.capacity();
+  // The matchers and the index keep one copy of each added token's text (a few dozen at most).
+  bytes += 3 * impl_->added_tokens.size() * (sizeof(std::string) + sizeof(void*) + 32);
+  return bytes;
+}
+
 }  // namespace leanembed

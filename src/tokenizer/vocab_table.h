@@ -23,6 +23,8 @@ class VocabTable {
   std::size_t size() const noexcept { return size_; }
   // Length in bytes of the longest key (0 when empty): longer strings are never looked up.
   std::size_t max_key_length() const noexcept { return max_key_length_; }
+  // Bytes this table holds on the heap: the slot array and the key arena (capacities).
+  std::size_t memory_bytes() const noexcept { return slots_.capacity() * sizeof(Slot) + arena_.capacity(); }
 
  private:
   struct Slot {

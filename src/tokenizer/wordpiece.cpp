@@ -63,6 +63,14 @@ void WordPiece::tokenize(std::string_view word, std::size_t n_chars, std::vector
   }
 }
 
+std::size_t WordPiece::memory_bytes() const noexcept {
+  std::size_t bytes = entries_.capacity() * sizeof(entries_[0]) + vocab_.memory_bytes() + continuation_.memory_bytes();
+  const std::size_t inline_capacity = std::string().capacity();  // strings up to this long live inside the object
+  for (const auto& e : entries_)
+    if (e.first.capacity() > inline_capacity) bytes += e.first.capacity() + 1;
+  return bytes;
+}
+
 const std::string* WordPiece::id_to_token(std::int64_t id) const {
   auto it = std::lower_bound(entries_.begin(), entries_.end(), id,
                              [](const auto& e, std::int64_t v) { return std::int64_t(e.second) < v; });

@@ -38,6 +38,9 @@ class WordPiece {
   std::int64_t unk_id() const { return unk_id_; }
   const std::string& unk_token() const { return unk_token_; }
   const std::string& continuing_subword_prefix() const { return prefix_; }
+  // Bytes held on the heap: the id-ordered entries (strings beyond the small-string buffer
+  // included) and both lookup tables.
+  std::size_t memory_bytes() const noexcept;
 
  private:
   std::vector<std::pair<std::string, std::uint32_t>> entries_;  // sorted by id

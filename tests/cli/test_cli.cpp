@@ -149,9 +149,9 @@ TEST(Cli, ExitCodesForUsageAndRuntimeErrors) {
   EXPECT_EQ(missing.code, 1);
   EXPECT_NE(missing.err.find("/nonexistent/folder"), std::string::npos) << missing.err;
 
-  Result no_dtype = run("embed --dtype q4 --model " + leanembed::test::shared_dir() + "/models/minilm-l6-synthetic x");
+  Result no_dtype = run("embed --dtype q4f16 --model " + leanembed::test::shared_dir() + "/models/minilm-l6-synthetic x");
   EXPECT_EQ(no_dtype.code, 1);
-  EXPECT_NE(no_dtype.err.find("model_q4.onnx"), std::string::npos) << no_dtype.err;
+  EXPECT_NE(no_dtype.err.find("model_q4f16.onnx"), std::string::npos) << no_dtype.err;
 
   // A corrupt model file: the shared folder's metadata with a truncated ONNX file.
   fs::path bad = work_dir() / "corrupt-model";

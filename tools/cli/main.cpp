@@ -4,6 +4,7 @@
 //   leanembed tokenize [options] [TEXT...]   {"ids":[…],"tokens":[…]} per text
 //   leanembed info     [options]             files, architecture, execution path, planned memory
 //   leanembed bench    [options]             sentences/s, tokens/s, load time, peak RSS
+//   leanembed quantize --dtype D [options]   writes onnx/model_<D>.onnx (or into --out DIR)
 //
 // Every option can also come from an environment variable LEANEMBED_<OPTION> (e.g. LEANEMBED_MODEL).
 // Exit codes: 0 ok, 1 runtime error (model, file, input), 2 usage error.
@@ -23,8 +24,12 @@
 #include <string>
 #include <vector>
 
+#include "embed/model_folder.h"
 #include "leanembed/embedder.h"
 #include "leanembed/error.h"
+#include "leanembed/tokenizer.h"
+#include "quantize/calibration.h"
+#include "quantize/quantize_folder.h"
 
 namespace {
 
@@ -385,6 +390,32 @@ int run_bench(CommonFlags& f, int64_t batch_size, int64_t batch_tokens, const st
   return 0;
 }
 
+// Writes the folder's fp32 model quantized to `dtype` under transformers.js' file name (quantize/).
+int run_quantize(CommonFlags& f, const std::string& out, bool force, bool no_smooth) {
+  leanembed::ModelLocation where{f.model, f.cache_dir, leanembed::Dtype::fp32, f.model_file};
+  const leanembed::ModelFolder folder = leanembed::resolve_model_folder(where);
+  leanembed::quantize::QuantizeFolderOptions o;
+  o.folder = folder.folder;
+  o.source = folder.onnx_path;
+  o.dtype = leanembed::dtype_from_name(f.dtype);
+  o.file_name = leanembed::dtype_file(o.dtype);
+  o.out_folder = out;
+  o.force = force;
+  o.quantize.smooth = !no_smooth;
+  if (o.dtype != leanembed::Dtype::fp16) {
+    o.quantize.calibration = leanembed::quantize::calibration_ids(leanembed::Tokenizer::load(folder.folder));
+  }
+  g_options_accepted = true;
+  const leanembed::quantize::QuantizeFolderResult r = leanembed::quantize::quantize_folder(o);
+  std::printf("wrote %s: %.1f MB (from %.1f MB fp32 '%s') in %.2f s\n", r.written.c_str(), r.written_bytes / 1e6,
+              r.source_bytes / 1e6, folder.onnx_path.c_str(), r.seconds);
+  std::printf("scheme: %s; %d MatMuls and %d embedding tables rewritten (%.1f MB -> %.1f MB)\n", r.summary.scheme.c_str(),
+              r.summary.matmuls, r.summary.gathers, r.summary.weight_bytes_before / 1e6, r.summary.weight_bytes_after / 1e6);
+  if (r.summary.clamped_to_fp16) std::printf("note: %zu values beyond the float16 range were clamped to +-65504\n", r.summary.clamped_to_fp16);
+  if (!r.copied.empty()) std::printf("copied %zu metadata files into '%s'\n", r.copied.size(), out.c_str());
+  return 0;
+}
+
 }  // namespace
 
 // libgomp (the OpenMP runtime oneDNN and our kernels share) lets idle threads spin ~300k rounds
@@ -467,6 +498,21 @@ int main(int argc, char** argv) {
   bench->add_option("--batch-size", bench_batch, "Texts per encoder run")->check(CLI::PositiveNumber)->envname("LEANEMBED_BATCH_SIZE");
   bench->add_option("--batch-tokens", bench_tokens, "Tokens per encoder run")->check(CLI::PositiveNumber)->envname("LEANEMBED_BATCH_TOKENS");
 
+  CommonFlags qf;
+  std::string quantize_out;
+  bool quantize_force = false, quantize_no_smooth = false;
+  CLI::App* quantize = app.add_subcommand("quantize", "Write the model's quantized / fp16 ONNX file (leanembed's quantizer)");
+  quantize->add_option("-m,--model", qf.model, "Model folder, or Hugging Face id looked up in the cache folder")
+      ->envname("LEANEMBED_MODEL")->capture_default_str();
+  quantize->add_option("--cache-dir", qf.cache_dir, "Cache folder for hub ids")->envname("LEANEMBED_CACHE_DIR");
+  quantize->add_option("--model-file", qf.model_file, "fp32 ONNX file to quantize (default onnx/model.onnx)");
+  quantize->add_option("--dtype", qf.dtype, "q8 (= uint8 weights), uint8, int8, q4, fp16")
+      ->required()->check(CLI::IsMember({"q8", "uint8", "int8", "q4", "fp16"}));
+  quantize->add_option("-o,--out", quantize_out, "Write into this folder (with the metadata files) instead of the model's");
+  quantize->add_flag("--force", quantize_force, "Replace an existing output file");
+  quantize->add_flag("--no-smooth", quantize_no_smooth,
+                     "No per-channel activation scaling (no Mul before the quantized MatMuls; less accurate)");
+
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
@@ -479,6 +525,7 @@ int main(int argc, char** argv) {
     if (tokenize->parsed()) return run_tokenize(tf, tokenize_texts);
     if (info->parsed()) return run_info(inf);
     if (bench->parsed()) return run_bench(bf, bench_batch, bench_tokens, bench_input, bench_limit);
+    if (quantize->parsed()) return run_quantize(qf, quantize_out, quantize_force, quantize_no_smooth);
   } catch (const leanembed::Error& e) {
     std::fprintf(stderr, "leanembed: error (%s): %s\n", leanembed::error_code_name(e.code()), e.what());
     return e.code() == leanembed::ErrorCode::invalid_argument && !g_options_accepted ? 2 : 1;

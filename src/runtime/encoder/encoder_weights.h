@@ -1,6 +1,10 @@
 // What the recognizer (recognize_encoder.h) extracts from a BERT-family ONNX graph and what the
 // fast path (fast_encoder.h) runs: the configuration and read-only views of every weight.
 //
+// Forms: linear weights may be fp32, int8/uint8 (ONNX Runtime's MatMulInteger pattern), 4-bit
+// blocks (MatMulNBits) or fp16 (LinearWeights::encoding); embedding tables fp32, fp16 or 8-bit
+// (EmbeddingTable). Biases and LayerNorm vectors are always fp32 AlignedFloatViews.
+//
 // Zero-copy and alignment: exporters do not align raw_data, so a weight in a mapped file may start
 // at any byte address (torch's MiniLM export: 57 of 101 fp32 initializers, 83 of 90 MB). The two
 // view types make the difference visible in the type:
@@ -26,6 +30,8 @@
 #include <memory>
 #include <string>
 #include <vector>
+
+#include "kernels/encoded_linear.h"
 
 namespace leanembed::runtime::encoder {
 
@@ -65,10 +71,57 @@ struct LayerNormWeights {
   float eps = 0.0f; // read from the graph (LayerNormalization.epsilon or the Add before Sqrt)
 };
 
+// How a linear layer's weight W [in, out] is stored in the file. Each form is a view of the
+// model's bytes (never copied, never widened in memory); the fast path runs fp32 through
+// kernels::Matmul and the others through one kernels::EncodedLinear per layer.
+enum class LinearEncoding {
+  fp32,  // MatMul with an fp32 B: `weight`
+  int8,  // ONNX Runtime's dynamic quantization (MatMulInteger, uint8 or int8 B): `int8`
+  q4,    // com.microsoft MatMulNBits, bits 4: `q4`
+  fp16,  // MatMul with a float16 B: `f16`
+};
+const char* linear_encoding_name(LinearEncoding e);
+
 struct LinearWeights {
-  UnalignedFloatView weight;  // size in * out, row-major [in, out]; a view of the model's bytes
-  AlignedFloatView bias;      // size out
+  LinearEncoding encoding = LinearEncoding::fp32;
+  UnalignedFloatView weight;       // fp32: size in * out, row-major [in, out]; a view of the model's bytes
+  kernels::Int8WeightsView int8;   // int8: k = in, n = out; data, scales, zero points view the file
+  kernels::BlockQ4WeightsView q4;  // q4: k = in, n = out
+  kernels::F16WeightsView f16;     // fp16: k = in, n = out
+  AlignedFloatView bias;           // size out (fp16 biases widened into an aligned copy)
+  // Empty, or `in` values the graph multiplies the input by, channel by channel, before this
+  // product (the activation smoothing of `leanembed quantize`'s q8/int8/q4 files: Mul(x, 1/s) with
+  // the weight rows scaled by s). Q, K and V share theirs.
+  AlignedFloatView input_scale;
   int64_t in = 0, out = 0;
+};
+
+// An embedding table [rows, hidden] as the file stores it: fp32, fp16, or 8-bit with one scale and
+// zero point for the whole table (ONNX Runtime's Gather -> DequantizeLinear). Always a view of the
+// model's bytes at any address; rows are decoded when the embedding rows are built.
+enum class TableEncoding { fp32, fp16, uint8, int8 };
+
+struct EmbeddingTable {
+  TableEncoding encoding = TableEncoding::fp32;
+  const std::byte* bytes = nullptr;  // size * element bytes (4, 2 or 1)
+  int64_t size = 0;                  // values (rows * hidden)
+  float scale = 1.0f;                // 8-bit: value = (q - zero_point) * scale (DequantizeLinear)
+  int32_t zero_point = 0;
+  // 8-bit per column (DequantizeLinear axis -1, as `leanembed quantize` writes): hidden scales and
+  // zero points (copied, counted in bytes_copied); empty = the per-table ones above.
+  std::vector<float> column_scale;
+  std::vector<int32_t> column_zero_point;
+
+  bool empty() const { return size == 0; }
+  std::size_t element_bytes() const {
+    return encoding == TableEncoding::fp32 ? 4 : encoding == TableEncoding::fp16 ? 2 : 1;
+  }
+  // Value i decoded to fp32 (0 <= i < size; not checked). For 8-bit, exactly DequantizeLinear's
+  // float(q - zero_point) * scale.
+  float load(int64_t i) const;
+  // dst[c] = value(first + c) for c < n (copy) or dst[c] += value(first + c) (add). Not checked.
+  void copy_to(int64_t first, int64_t n, float* dst) const;
+  void add_to(int64_t first, int64_t n, float* dst) const;
 };
 
 struct EncoderLayerWeights {
@@ -100,21 +153,28 @@ struct EncoderConfig {
   bool has_attention_mask = false;       // the graph builds an additive mask from attention_mask
   float mask_fill = 0.0f;         // the value added for masked keys: (1 - mask) * mask_fill
   PositionIdsForm position_ids = PositionIdsForm::sliced_buffer;
+  bool scaled_inputs = false;     // some linear layer has an input_scale (the plan books scaled copies)
   std::string input_ids_name, token_type_ids_name, attention_mask_name, output_name;
 };
 
 struct EncoderWeights {
   EncoderConfig config;
-  UnalignedFloatView word_embeddings;        // [vocab, hidden]
-  UnalignedFloatView position_embeddings;    // [max_positions (or more), hidden]
-  UnalignedFloatView token_type_embeddings;  // [type_vocab, hidden]; empty if type_vocab == 0
+  EmbeddingTable word_embeddings;        // [vocab, hidden]
+  EmbeddingTable position_embeddings;    // [max_positions (or more), hidden]
+  EmbeddingTable token_type_embeddings;  // [type_vocab, hidden]; empty if type_vocab == 0
   LayerNormWeights embedding_norm;
   std::vector<EncoderLayerWeights> layers;  // config.layers entries
 
   std::vector<std::shared_ptr<const void>> owners;  // keeps the views alive
   std::size_t bytes_copied = 0;     // bytes of vectors the recognizer copied to align them (0 when the
-                                    // reader already aligned everything); matrices are never copied
-  std::size_t weight_bytes = 0;     // bytes of all the views above
+                                    // reader already aligned everything) or to widen fp16 ones to fp32;
+                                    // matrices and tables are never copied
+  std::size_t weight_bytes = 0;     // bytes of all the initializers viewed (weights, scales, zero points)
+  // The weights' form, for people: "fp32", "int8 (uint8 weights, per-tensor scales)", "int8 (int8
+  // weights, per-tensor scales)" (per-column when the file has them), "q4 (block 32)", "fp16";
+  // forms of differing layers are joined with " + ". The word table's 8-bit storage is part of the
+  // int8 forms.
+  std::string weight_form = "fp32";
 };
 
 }  // namespace leanembed::runtime::encoder

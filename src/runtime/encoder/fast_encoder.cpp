@@ -40,15 +40,14 @@ void check_view(const UnalignedFloatView& v, int64_t expected, const std::string
   check_size(v.size, v.bytes == nullptr, expected, what);
 }
 
+void check_view(const EmbeddingTable& v, int64_t expected, const std::string& what) {
+  check_size(v.size, v.bytes == nullptr, expected, what);
+}
+
 void check_view(const AlignedFloatView& v, int64_t expected, const std::string& what) {
   check_size(v.size, v.data == nullptr, expected, what);
   if (reinterpret_cast<std::uintptr_t>(v.data) % alignof(float) != 0)
     throw Error(ErrorCode::invalid_argument, "FastEncoder: " + what + " is not float-aligned");
-}
-
-// row[c] += table value (r * H + c) for c < H; the table is read with memcpy loads (any alignment).
-void add_row(const UnalignedFloatView& table, int64_t r, int64_t H, float* row) {
-  for (int64_t c = 0; c < H; ++c) row[c] += table.load(r * H + c);
 }
 
 void check_linear(const LinearWeights& l, int64_t in, int64_t out, const std::string& what) {
@@ -56,8 +55,40 @@ void check_linear(const LinearWeights& l, int64_t in, int64_t out, const std::st
     throw Error(ErrorCode::invalid_argument, "FastEncoder: " + what + " is [" + std::to_string(l.in) + ", " +
                                                  std::to_string(l.out) + "], expected [" + std::to_string(in) + ", " +
                                                  std::to_string(out) + "]");
-  check_view(l.weight, in * out, what + " weight");
+  auto check_encoded = [&](int64_t k, int64_t n, bool null) {
+    if (k != in || n != out || null)
+      throw Error(ErrorCode::invalid_argument, "FastEncoder: " + what + " " + linear_encoding_name(l.encoding) +
+                                                   " weight view is [" + std::to_string(k) + ", " + std::to_string(n) +
+                                                   "]" + (null ? " without data" : "") + ", expected [" +
+                                                   std::to_string(in) + ", " + std::to_string(out) + "]");
+  };
+  switch (l.encoding) {
+    case LinearEncoding::fp32: check_view(l.weight, in * out, what + " weight"); break;
+    case LinearEncoding::int8: check_encoded(l.int8.k, l.int8.n, l.int8.data == nullptr); break;
+    case LinearEncoding::q4: check_encoded(l.q4.k, l.q4.n, l.q4.packed == nullptr); break;
+    case LinearEncoding::fp16: check_encoded(l.f16.k, l.f16.n, l.f16.data == nullptr); break;
+  }
   check_view(l.bias, out, what + " bias");
+  if (l.input_scale.size != 0) check_view(l.input_scale, in, what + " input scale");
+}
+
+// dst[r, c] = src[r, c] * scale[c] for r < rows, c < cols (row strides lds, ldd; dst may be src).
+void scale_columns(int64_t rows, int64_t cols, const float* src, int64_t lds, const float* scale, float* dst,
+                   int64_t ldd) {
+  for (int64_t r = 0; r < rows; ++r)
+    for (int64_t c = 0; c < cols; ++c) dst[r * ldd + c] = src[r * lds + c] * scale[c];
+}
+
+// The EncodedLinear for an encoded weight; null for fp32 (kernels::Matmul runs those). The
+// factories check the views (Error(invalid_argument)).
+std::unique_ptr<kernels::EncodedLinear> make_encoded(const LinearWeights& l, kernels::EncodedLinearImpl impl) {
+  switch (l.encoding) {
+    case LinearEncoding::fp32: return nullptr;
+    case LinearEncoding::int8: return kernels::encoded_linear_int8(l.int8, impl);
+    case LinearEncoding::q4: return kernels::encoded_linear_q4(l.q4, impl);
+    case LinearEncoding::fp16: return kernels::encoded_linear_f16(l.f16, impl);
+  }
+  return nullptr;
 }
 
 void check_norm(const LayerNormWeights& n, int64_t h, const std::string& what) {
@@ -95,10 +126,67 @@ FastEncoder::FastEncoder(EncoderWeights weights, FastEncoderOptions options)
     check_linear(l.ffn_in, H, c.ffn, p + "FFN input");
     check_linear(l.ffn_out, c.ffn, H, p + "FFN output");
     check_norm(l.attention_norm, H, p + "attention LayerNorm");
+    const bool any_scale = l.query.input_scale.size || l.key.input_scale.size || l.value.input_scale.size ||
+                           l.attention_output.input_scale.size || l.ffn_in.input_scale.size || l.ffn_out.input_scale.size;
+    if (any_scale && !c.scaled_inputs)
+      throw Error(ErrorCode::invalid_argument, "FastEncoder: " + p + "has linear input scales but config.scaled_inputs is off");
+    if (l.key.input_scale.data != l.query.input_scale.data || l.value.input_scale.data != l.query.input_scale.data)
+      throw Error(ErrorCode::invalid_argument, "FastEncoder: " + p + "query, key and value need the same input scale");
     check_norm(l.output_norm, H, p + "output LayerNorm");
   }
   matmul_ = make_matmul();
   attention_matmuls_.push_back(make_matmul());
+
+  const kernels::EncodedLinearImpl impl = options_.matmul == MatmulBackend::reference ? kernels::EncodedLinearImpl::reference
+                                                                                      : kernels::EncodedLinearImpl::fast;
+  owned_weight_bytes_ = weights_.bytes_copied;
+  std::vector<std::string> names;
+  auto note = [&](const std::unique_ptr<kernels::EncodedLinear>& e) {
+    const std::string name = e ? e->name() : "matmul";
+    if (std::find(names.begin(), names.end(), name) == names.end()) names.push_back(name);
+    if (e) owned_weight_bytes_ += e->owned_bytes();
+  };
+  encoded_.resize(weights_.layers.size());
+  for (std::size_t i = 0; i < weights_.layers.size(); ++i) {
+    const EncoderLayerWeights& l = weights_.layers[i];
+    LayerLinears& e = encoded_[i];
+    e.query = make_encoded(l.query, impl);
+    e.key = make_encoded(l.key, impl);
+    e.value = make_encoded(l.value, impl);
+    e.attention_output = make_encoded(l.attention_output, impl);
+    e.ffn_in = make_encoded(l.ffn_in, impl);
+    e.ffn_out = make_encoded(l.ffn_out, impl);
+    for (const auto* p : {&e.query, &e.key, &e.value, &e.attention_output, &e.ffn_in, &e.ffn_out}) note(*p);
+  }
+  for (const auto& n : names) linear_kernels_ += (linear_kernels_.empty() ? "" : ", ") + n;
+}
+
+std::size_t FastEncoder::linear_scratch(LinearSlot slot, int64_t m) const {
+  std::size_t bytes = 0;
+  const EncoderConfig& c = weights_.config;
+  for (const LayerLinears& e : encoded_) {
+    const kernels::EncodedLinear* products[3] = {nullptr, nullptr, nullptr};
+    int64_t n = c.hidden, k = c.hidden;
+    switch (slot) {
+      case LinearSlot::qkv: products[0] = e.query.get(), products[1] = e.key.get(), products[2] = e.value.get(); break;
+      case LinearSlot::dense: products[0] = e.attention_output.get(); break;
+      case LinearSlot::ffn_in: products[0] = e.ffn_in.get(), n = c.ffn; break;
+      case LinearSlot::ffn_out: products[0] = e.ffn_out.get(), k = c.ffn; break;
+    }
+    const int count = slot == LinearSlot::qkv ? 3 : 1;
+    for (int i = 0; i < count; ++i)
+      bytes = std::max(bytes, products[i] ? products[i]->scratch_bytes(m) : matmul_->scratch_bytes(m, n, k, false, false));
+  }
+  return bytes;
+}
+
+void FastEncoder::linear(const LinearWeights& w, kernels::EncodedLinear* encoded, int64_t n, const float* x,
+                         int64_t ldx, float* y, int64_t ldy, bool with_bias, std::byte* scratch) {
+  if (encoded) {
+    encoded->run(n, x, ldx, y, ldy, with_bias ? w.bias.data : nullptr, encoded->scratch_bytes(n) ? scratch : nullptr);
+  } else {
+    matmul_->gemm(linear_args(w, n, x, ldx, y, ldy, with_bias), scratch);
+  }
 }
 
 std::unique_ptr<kernels::Matmul> FastEncoder::make_matmul() const {
@@ -109,7 +197,8 @@ std::unique_ptr<kernels::Matmul> FastEncoder::make_matmul() const {
 FastEncoder::~FastEncoder() = default;
 
 MemoryPlan FastEncoder::plan_locked(const BatchShape& shape) const {
-  return plan_encoder_memory(weights_.config, shape, kernels::threads_get(), options_.chunk_tokens, *matmul_,
+  return plan_encoder_memory(weights_.config, shape, kernels::threads_get(), options_.chunk_tokens,
+                             [this](LinearSlot slot, int64_t m) { return linear_scratch(slot, m); },
                              attention_matmuls_.front().get(), options_.attention_gemm_min_len);
 }
 
@@ -139,15 +228,15 @@ void FastEncoder::embed(std::span<const int64_t> ids, std::span<const int64_t> t
   // loads. The sum keeps the graph's order, (word + type) + position.
   const int64_t H = weights_.config.hidden;
   const int64_t S = static_cast<int64_t>(offsets.size()) - 1;
-  const UnalignedFloatView& word = weights_.word_embeddings;
-  const UnalignedFloatView& type = weights_.token_type_embeddings;
-  const UnalignedFloatView& pos = weights_.position_embeddings;
+  const EmbeddingTable& word = weights_.word_embeddings;
+  const EmbeddingTable& type = weights_.token_type_embeddings;
+  const EmbeddingTable& pos = weights_.position_embeddings;
   for (int64_t s = 0; s < S; ++s) {
     for (int64_t t = offsets[s]; t < offsets[s + 1]; ++t) {
       float* row = x + t * H;
-      word.copy_to(ids[t] * H, H, row);
-      if (!type.empty()) add_row(type, type_ids.empty() ? 0 : type_ids[t], H, row);
-      add_row(pos, t - offsets[s], H, row);
+      word.copy_to(ids[t] * H, H, row);  // 8-bit tables: DequantizeLinear's value, as the graph computes it
+      if (!type.empty()) type.add_to((type_ids.empty() ? 0 : type_ids[t]) * H, H, row);
+      pos.add_to((t - offsets[s]) * H, H, row);
     }
   }
   const LayerNormWeights& n = weights_.embedding_norm;
@@ -155,7 +244,7 @@ void FastEncoder::embed(std::span<const int64_t> ids, std::span<const int64_t> t
   kernels::row_kernels().layer_norm(T, H, x, nullptr, nullptr, n.gamma.data, n.beta.data, n.eps, x);
 }
 
-void FastEncoder::run_layer(const EncoderLayerWeights& layer, const MemoryPlan& plan,
+void FastEncoder::run_layer(const EncoderLayerWeights& layer, LayerLinears& encoded, const MemoryPlan& plan,
                             std::span<const int64_t> offsets, float* x, std::byte* arena) {
   const EncoderConfig& c = weights_.config;
   const kernels::RowKernels& rows = kernels::row_kernels();
@@ -166,8 +255,16 @@ void FastEncoder::run_layer(const EncoderLayerWeights& layer, const MemoryPlan& 
 
   // Step 0: Q, K, V, one [T, H] block each.
   const LinearWeights* proj[3] = {&layer.query, &layer.key, &layer.value};
+  kernels::EncodedLinear* proj_encoded[3] = {encoded.query.get(), encoded.key.get(), encoded.value.get()};
+  const float* qkv_input = x;
+  if (layer.query.input_scale.size != 0) {  // the graph's Mul(x, s) before the quantized products
+    float* scaled = reinterpret_cast<float*>(buffer(Buffer::scaled_qkv_input));
+    scale_columns(T, H, x, H, layer.query.input_scale.data, scaled, H);
+    qkv_input = scaled;
+  }
   for (int i = 0; i < 3; ++i) {
-    matmul_->gemm(linear_args(*proj[i], T, x, H, qkv + i * T * H, ld, /*with_bias=*/true), buffer(Buffer::scratch_qkv));
+    linear(*proj[i], proj_encoded[i], T, qkv_input, H, qkv + i * T * H, ld, /*with_bias=*/true,
+           buffer(Buffer::scratch_qkv));
   }
 
   // Step 1: attention per (sequence, head); the context replaces Q. No exception may leave the
@@ -221,8 +318,12 @@ void FastEncoder::run_layer(const EncoderLayerWeights& layer, const MemoryPlan& 
   float* dense = reinterpret_cast<float*>(buffer(Buffer::dense_out));
   for (int64_t r0 = 0; r0 < T; r0 += C) {
     const int64_t n = std::min(C, T - r0);
-    // The bias is added inside the LayerNorm kernel below, with the residual.
-    matmul_->gemm(linear_args(layer.attention_output, n, qkv + r0 * ld, ld, dense, H, false), buffer(Buffer::scratch_dense));
+    // The bias is added inside the LayerNorm kernel below, with the residual. An input scale is
+    // applied to the context in place (it is read only here).
+    if (layer.attention_output.input_scale.size != 0)
+      scale_columns(n, H, qkv + r0 * ld, ld, layer.attention_output.input_scale.data, qkv + r0 * ld, ld);
+    linear(layer.attention_output, encoded.attention_output.get(), n, qkv + r0 * ld, ld, dense, H, false,
+           buffer(Buffer::scratch_dense));
     const LayerNormWeights& ln = layer.attention_norm;
     rows.layer_norm(n, H, dense, x + r0 * H, layer.attention_output.bias.data, ln.gamma.data, ln.beta.data, ln.eps,
                     x + r0 * H);
@@ -233,9 +334,16 @@ void FastEncoder::run_layer(const EncoderLayerWeights& layer, const MemoryPlan& 
   float* ffn_out = reinterpret_cast<float*>(buffer(Buffer::ffn_out));
   for (int64_t r0 = 0; r0 < T; r0 += C) {
     const int64_t n = std::min(C, T - r0);
-    matmul_->gemm(linear_args(layer.ffn_in, n, x + r0 * H, H, hidden, F, false), buffer(Buffer::scratch_ffn_in));
+    const float* ffn_input = x + r0 * H;
+    if (layer.ffn_in.input_scale.size != 0) {
+      float* scaled = reinterpret_cast<float*>(buffer(Buffer::scaled_ffn_input));
+      scale_columns(n, H, x + r0 * H, H, layer.ffn_in.input_scale.data, scaled, H);
+      ffn_input = scaled;
+    }
+    linear(layer.ffn_in, encoded.ffn_in.get(), n, ffn_input, H, hidden, F, false, buffer(Buffer::scratch_ffn_in));
     rows.bias_gelu_erf(n, F, hidden, F, layer.ffn_in.bias.data);
-    matmul_->gemm(linear_args(layer.ffn_out, n, hidden, F, ffn_out, H, false), buffer(Buffer::scratch_ffn_out));
+    if (layer.ffn_out.input_scale.size != 0) scale_columns(n, F, hidden, F, layer.ffn_out.input_scale.data, hidden, F);
+    linear(layer.ffn_out, encoded.ffn_out.get(), n, hidden, F, ffn_out, H, false, buffer(Buffer::scratch_ffn_out));
     const LayerNormWeights& ln = layer.output_norm;
     rows.layer_norm(n, H, ffn_out, x + r0 * H, layer.ffn_out.bias.data, ln.gamma.data, ln.beta.data, ln.eps,
                     x + r0 * H);
@@ -303,7 +411,8 @@ void FastEncoder::run(std::span<const int64_t> ids, std::span<const int64_t> typ
 
   float* x = out.data();
   embed(ids, type_ids, offsets, x);
-  for (const EncoderLayerWeights& layer : weights_.layers) run_layer(layer, plan, offsets, x, arena_.get());
+  for (std::size_t i = 0; i < weights_.layers.size(); ++i)
+    run_layer(weights_.layers[i], encoded_[i], plan, offsets, x, arena_.get());
 }
 
 }  // namespace leanembed::runtime::encoder

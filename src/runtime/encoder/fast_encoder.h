@@ -17,7 +17,12 @@
 // to the tokens of its own sequence only, which is what the ONNX graph computes for the real tokens
 // of a padded batch (masked keys get exp(fill) = 0). Empty sequences are allowed (no rows).
 //
-// Compute: the linear layers run once over all T tokens (kernels::Matmul, M = T or a chunk);
+// Compute: the linear layers run once over all T tokens (M = T or a chunk): fp32 weights through
+// kernels::Matmul, encoded weights (int8, q4, fp16; encoder_weights.h) through one
+// kernels::EncodedLinear per layer made at construction (the fast implementation, or the scalar
+// reference with MatmulBackend::reference). int8 layers quantize the activations per token (the
+// EncodedLinear int8 contract), not per tensor as ONNX Runtime's DynamicQuantizeLinear does, so a
+// text's vector does not depend on the other texts of its batch;
 // attention runs per (sequence, head) spread over kernels::threads_get() threads (own loops for
 // short sequences, gemms for long ones: Options::attention_gemm_min_len); residual + bias +
 // LayerNorm and bias + GELU are fused row kernels (kernels::row_kernels(), so kernels_force_isa
@@ -40,14 +45,18 @@
 #include <memory>
 #include <mutex>
 #include <span>
+#include <string>
 #include <vector>
 
+#include "kernels/encoded_linear.h"
 #include "kernels/kernels.h"
 #include "runtime/encoder/encoder_weights.h"
 #include "runtime/encoder/memory_plan.h"
 
 namespace leanembed::runtime::encoder {
 
+// onednn: oneDNN's matmul for fp32 layers, the fast EncodedLinear for encoded ones; reference: the
+// plain-loop matmul and the reference EncodedLinear (tests).
 enum class MatmulBackend { onednn, reference };
 
 struct FastEncoderOptions {
@@ -71,6 +80,14 @@ class FastEncoder {
 
   const EncoderConfig& config() const { return weights_.config; }
   const EncoderWeights& weights() const { return weights_; }
+
+  // Bytes of weight data this object and its weights hold beyond the views of the model's bytes:
+  // the EncodedLinears' owned_bytes() (packed / reordered weights, column sums) plus
+  // weights().bytes_copied (aligned or widened vectors). Constant after construction.
+  std::size_t owned_weight_bytes() const { return owned_weight_bytes_; }
+  // The EncodedLinear implementations in use, e.g. "int8-onednn" (distinct names joined by ", ";
+  // "matmul" for fp32 layers through kernels::Matmul).
+  const std::string& linear_kernels() const { return linear_kernels_; }
 
   // The arena bytes a run of this batch shape uses (threads = kernels::threads_get() now).
   std::size_t planned_bytes(int64_t sequences, int64_t total_tokens, int64_t max_len) const;
@@ -96,12 +113,23 @@ class FastEncoder {
   std::unique_ptr<kernels::Matmul> make_matmul() const;
   void embed(std::span<const int64_t> ids, std::span<const int64_t> type_ids, std::span<const int64_t> offsets,
              float* x) const;
-  void run_layer(const EncoderLayerWeights& layer, const MemoryPlan& plan, std::span<const int64_t> offsets,
-                 float* x, std::byte* arena);
+  // The six linear products of a layer: null where the weight is fp32 (kernels::Matmul runs it).
+  struct LayerLinears {
+    std::unique_ptr<kernels::EncodedLinear> query, key, value, attention_output, ffn_in, ffn_out;
+  };
+  void run_layer(const EncoderLayerWeights& layer, LayerLinears& encoded, const MemoryPlan& plan,
+                 std::span<const int64_t> offsets, float* x, std::byte* arena);
+  // y = x W (+ bias if with_bias) over n rows through `encoded` or the Matmul; scratch planned for the slot.
+  void linear(const LinearWeights& w, kernels::EncodedLinear* encoded, int64_t n, const float* x, int64_t ldx,
+              float* y, int64_t ldy, bool with_bias, std::byte* scratch);
+  std::size_t linear_scratch(LinearSlot slot, int64_t m) const;
 
   EncoderWeights weights_;
   FastEncoderOptions options_;
   std::unique_ptr<kernels::Matmul> matmul_;
+  std::vector<LayerLinears> encoded_;  // one per layer
+  std::size_t owned_weight_bytes_ = 0;
+  std::string linear_kernels_;
   std::vector<std::unique_ptr<kernels::Matmul>> attention_matmuls_;  // one per attention thread (>= 1)
   mutable std::mutex mutex_;
   std::unique_ptr<std::byte, ArenaDeleter> arena_;

@@ -3,6 +3,8 @@
 #include <cstring>
 #include <memory>
 
+#include "runtime/encoder/half.h"
+
 namespace leanembed::runtime::encoder {
 
 void not_recognised(const std::string& reason) { throw NotRecognised(reason); }
@@ -134,6 +136,7 @@ std::optional<double> GraphIndex::constant_scalar(const std::string& value) cons
   if (!t || t->numel() != 1) return std::nullopt;
   if (t->dtype == onnx::DataType::float32 && t->bytes.size() == 4) return element<float>(*t, 0);
   if (t->dtype == onnx::DataType::float64 && t->bytes.size() == 8) return element<double>(*t, 0);
+  if (t->dtype == onnx::DataType::float16 && t->bytes.size() == 2) return half_to_float(element<uint16_t>(*t, 0));
   return std::nullopt;
 }
 

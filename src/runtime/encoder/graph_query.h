@@ -57,7 +57,7 @@ class GraphIndex {
 
   // The numbers of a constant integer (int32/int64) tensor, or nullopt if `value` is not one.
   std::optional<std::vector<int64_t>> constant_ints(const std::string& value) const;
-  // The single number of a constant float (fp32/fp64) tensor with one element, or nullopt.
+  // The single number of a constant float (fp32/fp64/fp16) tensor with one element, or nullopt.
   std::optional<double> constant_scalar(const std::string& value) const;
 
   // Symbolic shapes of values the recognizer has established (e.g. input_ids = [B, L]).

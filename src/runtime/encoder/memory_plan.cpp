@@ -20,6 +20,8 @@ const char* buffer_name(Buffer b) {
     case Buffer::scratch_dense: return "scratch_dense";
     case Buffer::scratch_ffn_in: return "scratch_ffn_in";
     case Buffer::scratch_ffn_out: return "scratch_ffn_out";
+    case Buffer::scaled_qkv_input: return "scaled_qkv_input";
+    case Buffer::scaled_ffn_input: return "scaled_ffn_input";
   }
   return "?";
 }
@@ -45,8 +47,21 @@ std::size_t float_bytes(std::initializer_list<int64_t> factors) {
 
 }  // namespace
 
+LinearScratchBytes matmul_scratch(const EncoderConfig& c, const kernels::Matmul& matmul) {
+  const int64_t H = c.hidden, F = c.ffn;
+  return [&matmul, H, F](LinearSlot slot, int64_t m) -> std::size_t {
+    switch (slot) {
+      case LinearSlot::qkv: return matmul.scratch_bytes(m, H, H, false, false);
+      case LinearSlot::dense: return matmul.scratch_bytes(m, H, H, false, false);
+      case LinearSlot::ffn_in: return matmul.scratch_bytes(m, F, H, false, false);
+      case LinearSlot::ffn_out: return matmul.scratch_bytes(m, H, F, false, false);
+    }
+    return 0;
+  };
+}
+
 MemoryPlan plan_encoder_memory(const EncoderConfig& c, const BatchShape& shape, int threads, int64_t chunk_tokens,
-                               const kernels::Matmul& matmul, const kernels::Matmul* attention_matmul,
+                               const LinearScratchBytes& linear_scratch, const kernels::Matmul* attention_matmul,
                                int64_t attention_gemm_min_len) {
   if (shape.sequences < 0 || shape.tokens < 0 || shape.max_len < 0 || threads < 1 || chunk_tokens < 0)
     throw Error(ErrorCode::invalid_argument,
@@ -80,10 +95,12 @@ MemoryPlan plan_encoder_memory(const EncoderConfig& c, const BatchShape& shape, 
       {Buffer::dense_out, float_bytes({C, H}), 2, 2},
       {Buffer::ffn_hidden, float_bytes({C, F}), 3, 3},
       {Buffer::ffn_out, float_bytes({C, H}), 3, 3},
-      {Buffer::scratch_qkv, matmul.scratch_bytes(T, H, H, false, false), 0, 0},
-      {Buffer::scratch_dense, matmul.scratch_bytes(C, H, H, false, false), 2, 2},
-      {Buffer::scratch_ffn_in, matmul.scratch_bytes(C, F, H, false, false), 3, 3},
-      {Buffer::scratch_ffn_out, matmul.scratch_bytes(C, H, F, false, false), 3, 3},
+      {Buffer::scratch_qkv, linear_scratch(LinearSlot::qkv, T), 0, 0},
+      {Buffer::scratch_dense, linear_scratch(LinearSlot::dense, C), 2, 2},
+      {Buffer::scratch_ffn_in, linear_scratch(LinearSlot::ffn_in, C), 3, 3},
+      {Buffer::scratch_ffn_out, linear_scratch(LinearSlot::ffn_out, C), 3, 3},
+      {Buffer::scaled_qkv_input, c.scaled_inputs ? float_bytes({T, H}) : 0, 0, 0},
+      {Buffer::scaled_ffn_input, c.scaled_inputs ? float_bytes({C, H}) : 0, 3, 3},
   };
   if (T == 0) {  // nothing runs
     for (const Need& n : needs) plan.bytes[static_cast<int>(n.buffer)] = 0;

@@ -12,12 +12,19 @@
 //   step 3  for each chunk of C rows: h [C, F] = GELU(x W1 + b1); y [C, H] = h W2;
 //           x = LayerNorm(y + x + b2)
 // with C = min(T, chunk_tokens) (chunk_tokens 0 = T; FastEncoder's default 1024). Buffers of
-// steps 2-3 reuse qkv's bytes.
+// steps 2-3 reuse qkv's bytes. Graphs that scale linear inputs per channel (config.scaled_inputs)
+// add a scaled copy of x: [T, H] in step 0, [C, H] in step 3 (the attention context and the GELU
+// output are scaled in place).
 //
-// The bound (bytes, each buffer rounded up to 64 bytes, scratch_* = Matmul::scratch_bytes):
+// The bound (bytes, each buffer rounded up to 64 bytes, scratch_* = the linear layers' scratch:
+// Matmul::scratch_bytes for fp32 layers, EncodedLinear::scratch_bytes(m) for encoded ones, the
+// largest over the layers):
 //   arena = max(4 * 3TH + threads * (4 * (Lmax + d) * round16(Lmax) + attention gemm scratch),
 //               4 * (3TH + CH) + scratch_dense,  4 * C(F + H) + scratch_ffn_in + scratch_ffn_out)
-// (d = head_size; oneDNN 2.6's runtime-shape gemm books no scratch, so those terms are 0 today).
+// (+ 4TH in the first term and 4CH in the last with config.scaled_inputs)
+// (d = head_size; oneDNN 2.6's runtime-shape gemm books no scratch, so those terms are 0 for fp32
+// layers; int8 layers need their per-token quantized activations, about m * (K + 12) bytes — see
+// kernels/encoded_linear.h for each form's exact figure).
 // For MiniLM (H 384, F 1536, d 32) that is about 5TH floats = 7.7 KB per token while T <= C
 // (32 sentences of ~25 tokens: 6.5 MB, measured) and 3TH = 4.6 KB per token beyond; the weights
 // are 90 MB.
@@ -26,6 +33,7 @@
 #include <array>
 #include <cstddef>
 #include <cstdint>
+#include <functional>
 
 #include "kernels/kernels.h"
 #include "runtime/encoder/encoder_weights.h"
@@ -45,12 +53,14 @@ enum class Buffer : int {
   dense_out,          // [C, H] floats: attention output projection of a chunk
   ffn_hidden,         // [C, F] floats
   ffn_out,            // [C, H] floats
-  scratch_qkv,        // Matmul scratch of x Wq (M = T, N = H, K = H), reused for Wk and Wv
-  scratch_dense,      // Matmul scratch of ctx Wo (M = C)
-  scratch_ffn_in,     // Matmul scratch of x W1 (M = C, N = F, K = H)
-  scratch_ffn_out,    // Matmul scratch of h W2 (M = C, N = H, K = F)
+  scratch_qkv,        // linear scratch of x Wq (M = T, N = H, K = H), reused for Wk and Wv
+  scratch_dense,      // linear scratch of ctx Wo (M = C)
+  scratch_ffn_in,     // linear scratch of x W1 (M = C, N = F, K = H)
+  scratch_ffn_out,    // linear scratch of h W2 (M = C, N = H, K = F)
+  scaled_qkv_input,   // [T, H] floats: x times the Q/K/V input scale (only with config.scaled_inputs)
+  scaled_ffn_input,   // [C, H] floats: x times W1's input scale (only with config.scaled_inputs)
 };
-inline constexpr int kBufferCount = 9;
+inline constexpr int kBufferCount = 11;
 const char* buffer_name(Buffer b);
 
 struct MemoryPlan {
@@ -67,13 +77,23 @@ struct MemoryPlan {
   std::size_t at(Buffer b) const { return offset[static_cast<int>(b)]; }
 };
 
-// Plans a run of `config` on `shape` with `threads` attention threads and gemm scratch from
-// `matmul`. chunk_tokens as above. Pure computation; allocates nothing. Throws
+// The four linear products of a layer, whose scratch the plan books.
+enum class LinearSlot { qkv, dense, ffn_in, ffn_out };
+
+// Scratch bytes of a linear product for m rows: the largest any layer needs in that slot (a layer
+// may run through kernels::Matmul or a kernels::EncodedLinear, see fast_encoder.h).
+using LinearScratchBytes = std::function<std::size_t(LinearSlot slot, int64_t m)>;
+
+// The scratch of fp32 layers that all run through `matmul`: Matmul::scratch_bytes of each product.
+LinearScratchBytes matmul_scratch(const EncoderConfig& config, const kernels::Matmul& matmul);
+
+// Plans a run of `config` on `shape` with `threads` attention threads and the linear layers'
+// scratch from `linear_scratch`. chunk_tokens as above. Pure computation; allocates nothing. Throws
 // Error(invalid_argument) for negative sizes or sizes whose byte counts overflow.
 // `attention_matmul` (may be null) is the Matmul the attention of sequences of at least
 // `attention_gemm_min_len` tokens uses; its scratch is planned per thread for every length up to Lmax.
 MemoryPlan plan_encoder_memory(const EncoderConfig& config, const BatchShape& shape, int threads,
-                               int64_t chunk_tokens, const kernels::Matmul& matmul,
+                               int64_t chunk_tokens, const LinearScratchBytes& linear_scratch,
                                const kernels::Matmul* attention_matmul = nullptr, int64_t attention_gemm_min_len = 0);
 
 }  // namespace leanembed::runtime::encoder

@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <cmath>
 #include <limits>
+#include <map>
 #include <cstdlib>
 #include <cstring>
 #include <set>
@@ -14,6 +15,7 @@
 
 #include "leanembed/error.h"
 #include "runtime/encoder/graph_query.h"
+#include "runtime/encoder/half.h"
 
 namespace leanembed::runtime::encoder {
 namespace {
@@ -49,13 +51,15 @@ class Matcher {
  private:
   const onnx::Node& node_of(const std::string& value, const char* op, const std::string& role) const;
   std::pair<std::string, std::string> split_constant(const onnx::Node& n, const std::string& role) const;
-  const onnx::TensorData& float_constant(const std::string& value, const std::vector<int64_t>& dims,
-                                         const std::string& role, std::vector<int64_t>* actual);
+  const onnx::TensorData& weight_constant(const std::string& value, const std::vector<int64_t>& dims,
+                                          const std::string& role, std::initializer_list<onnx::DataType> dtypes,
+                                          std::vector<int64_t>* actual = nullptr);
   void keep_owner(const onnx::TensorData& t);
-  UnalignedFloatView take_matrix(const std::string& value, const std::vector<int64_t>& dims, const std::string& role,
-                                 std::vector<int64_t>* actual = nullptr);
+  EmbeddingTable take_table(const std::string& value, const std::vector<int64_t>& dims, const std::string& role,
+                            std::vector<int64_t>* actual = nullptr);
   AlignedFloatView take_vector(const std::string& value, const std::vector<int64_t>& dims, const std::string& role);
   float take_scalar(const std::string& value, const std::string& role) const;
+  bool scalar_is(const std::string& value, double expected, const std::string& role) const;
   void check_reduce_mean(const onnx::Node& n, const std::string& role) const;
 
   LayerNormMatch match_layer_norm(const std::string& out, const std::string& role);
@@ -63,6 +67,12 @@ class Matcher {
   std::pair<std::string, std::string> linear_and_residual(const onnx::Node& add, const std::string& role);
   bool is_embedding_sum(const std::string& value, int depth) const;
   LinearMatch match_linear(const std::string& out, int64_t in, int64_t out_dim, const std::string& role);
+  void match_integer_product(const onnx::Node& mul, int64_t in, int64_t out_dim, const std::string& role, LinearMatch& m);
+  void match_nbits_product(const onnx::Node& mm, int64_t in, int64_t out_dim, const std::string& role, LinearMatch& m);
+  std::pair<const onnx::Node*, EmbeddingTable> match_lookup(const std::string& term, const std::string& role,
+                                                            std::vector<int64_t>* dims);
+  std::string weight_form() const;
+  std::string unwrap_input_scale(const std::string& x, int64_t k, const std::string& role, AlignedFloatView* scale);
   std::string match_gelu(const std::string& out, const std::string& role);
   void match_mask(const std::string& mask, const std::string& role);
   std::string match_attention(const std::string& ctx, EncoderLayerWeights& layer, const std::string& role);
@@ -76,6 +86,9 @@ class Matcher {
   int64_t hidden_ = 0;
   std::string mask_value_;  // the mask value already verified
   std::set<const void*> owner_set_;
+  std::set<const onnx::TensorData*> counted_;  // tensors already in weight_bytes
+  std::map<std::string, AlignedFloatView> vectors_;  // take_vector's results (a shared vector is copied once)
+  bool saw_half_ = false;                       // an fp16 weight or constant was taken
 };
 
 const onnx::Node& Matcher::node_of(const std::string& value, const char* op, const std::string& role) const {
@@ -90,7 +103,8 @@ const onnx::Node& Matcher::node_of(const std::string& value, const char* op, con
   const std::string o = op;
   const std::size_t needed = (o == "Slice" || o == "Range") ? 3
                              : (o == "MatMul" || o == "Add" || o == "Mul" || o == "Div" || o == "Sub" ||
-                                o == "Pow" || o == "Reshape" || o == "Gather") ? 2 : 1;
+                                o == "Pow" || o == "Reshape" || o == "Gather" || o == "MatMulInteger" ||
+                                o == "DequantizeLinear") ? 2 : 1;
   if (n->inputs.size() < needed)
     not_recognised(role + ": " + GraphIndex::describe(*n) + " has " + std::to_string(n->inputs.size()) +
                    " inputs, expected " + std::to_string(needed));
@@ -107,23 +121,26 @@ std::pair<std::string, std::string> Matcher::split_constant(const onnx::Node& n,
   return c0 ? std::pair{n.inputs[0], n.inputs[1]} : std::pair{n.inputs[1], n.inputs[0]};
 }
 
-// The fp32 initializer `value`, checked against `dims` (-1 = any) and its byte size.
-const onnx::TensorData& Matcher::float_constant(const std::string& value, const std::vector<int64_t>& dims,
-                                                const std::string& role, std::vector<int64_t>* actual) {
+// The constant `value` of one of `dtypes`, checked against `dims` (-1 = any) and its byte size;
+// counted once in weight_bytes.
+const onnx::TensorData& Matcher::weight_constant(const std::string& value, const std::vector<int64_t>& dims,
+                                                 const std::string& role, std::initializer_list<onnx::DataType> dtypes,
+                                                 std::vector<int64_t>* actual) {
+  std::string allowed;
+  for (onnx::DataType d : dtypes) allowed += std::string(allowed.empty() ? "" : " or ") + onnx::data_type_name(d);
   const onnx::TensorData* t = g_.constant(value);
-  if (!t)
-    not_recognised(role + ": expected an fp32 weight initializer, found " + g_.describe_value(value) +
-                   " (quantized and fp16 models are not recognised)");
-  if (t->dtype != onnx::DataType::float32)
-    not_recognised(role + ": weight '" + value + "' is " + onnx::data_type_name(t->dtype) +
-                   ", only fp32 weights are recognised");
+  if (!t) not_recognised(role + ": expected a constant " + allowed + " weight, found " + g_.describe_value(value));
+  if (std::find(dtypes.begin(), dtypes.end(), t->dtype) == dtypes.end())
+    not_recognised(role + ": weight '" + value + "' is " + onnx::data_type_name(t->dtype) + ", expected " + allowed);
   bool ok = t->dims.size() == dims.size();
   for (std::size_t i = 0; ok && i < dims.size(); ++i) ok = dims[i] < 0 || dims[i] == t->dims[i];
   if (!ok) not_recognised(role + ": weight '" + value + "' has shape " + dims_text(t->dims) + ", expected " + dims_text(dims));
   if (actual) *actual = t->dims;
-  if (t->bytes.size() != static_cast<std::size_t>(t->numel()) * sizeof(float))
+  if (t->bytes.size() != static_cast<std::size_t>(t->numel()) * onnx::data_type_size(t->dtype))
     not_recognised(role + ": weight '" + value + "' has a wrong byte size");
-  w_.weight_bytes += t->bytes.size();
+  if (t->dtype == onnx::DataType::float16) saw_half_ = true;
+  if (counted_.insert(t).second) w_.weight_bytes += t->bytes.size();
+  keep_owner(*t);
   return *t;
 }
 
@@ -131,31 +148,41 @@ void Matcher::keep_owner(const onnx::TensorData& t) {
   if (t.owner && owner_set_.insert(t.owner.get()).second) w_.owners.push_back(t.owner);
 }
 
-// A matrix or table: always a view of the tensor's bytes, whatever their alignment (never copied).
-UnalignedFloatView Matcher::take_matrix(const std::string& value, const std::vector<int64_t>& dims,
-                                        const std::string& role, std::vector<int64_t>* actual) {
-  const onnx::TensorData& t = float_constant(value, dims, role, actual);
-  keep_owner(t);
-  return {t.bytes.data(), t.numel()};
+// An fp32 or fp16 table: always a view of the tensor's bytes, whatever their alignment (never copied).
+EmbeddingTable Matcher::take_table(const std::string& value, const std::vector<int64_t>& dims, const std::string& role,
+                                   std::vector<int64_t>* actual) {
+  const onnx::TensorData& t =
+      weight_constant(value, dims, role, {onnx::DataType::float32, onnx::DataType::float16}, actual);
+  EmbeddingTable table;
+  table.encoding = t.dtype == onnx::DataType::float16 ? TableEncoding::fp16 : TableEncoding::fp32;
+  table.bytes = t.bytes.data();
+  table.size = t.numel();
+  return table;
 }
 
 // A small vector the row kernels read as float*: a view if aligned, else a 64-byte-aligned copy
 // (only with ReadOptions::copy_misaligned = false), counted in bytes_copied.
 AlignedFloatView Matcher::take_vector(const std::string& value, const std::vector<int64_t>& dims,
                                       const std::string& role) {
-  const onnx::TensorData& t = float_constant(value, dims, role, nullptr);
-  AlignedFloatView view;
+  const onnx::TensorData& t =
+      weight_constant(value, dims, role, {onnx::DataType::float32, onnx::DataType::float16}, nullptr);
+  if (auto it = vectors_.find(value); it != vectors_.end()) return it->second;
+  AlignedFloatView& view = vectors_[value];
   view.size = t.numel();
-  if (t.aligned()) {
+  if (t.dtype == onnx::DataType::float32 && t.aligned()) {
     view.data = t.as<float>().data();
-    keep_owner(t);
     return view;
   }
-  const std::size_t n = t.bytes.size();
+  // A misaligned fp32 vector is copied; an fp16 one widened (exactly) into fp32.
+  const std::size_t n = static_cast<std::size_t>(view.size) * sizeof(float);
   const std::size_t rounded = (n + 63) / 64 * 64;
   void* p = std::aligned_alloc(64, rounded ? rounded : 64);
   if (!p) throw std::bad_alloc();
-  std::memcpy(p, t.bytes.data(), n);
+  if (t.dtype == onnx::DataType::float32) {
+    std::memcpy(p, t.bytes.data(), n);
+  } else {
+    for (int64_t i = 0; i < view.size; ++i) static_cast<float*>(p)[i] = load_half(t.bytes.data() + 2 * i);
+  }
   w_.owners.push_back(std::shared_ptr<const void>(p, [](const void* q) { std::free(const_cast<void*>(q)); }));
   w_.bytes_copied += n;
   view.data = static_cast<const float*>(p);
@@ -166,6 +193,15 @@ float Matcher::take_scalar(const std::string& value, const std::string& role) co
   auto v = g_.constant_scalar(value);
   if (!v) not_recognised(role + ": expected a constant float scalar, found " + g_.describe_value(value));
   return static_cast<float>(*v);
+}
+
+// Whether the constant scalar `value` holds `expected` as its type can: within 1e-6 (relative) of
+// `expected` for fp32/fp64, or of `expected` rounded to fp16 for an fp16 constant.
+bool Matcher::scalar_is(const std::string& value, double expected, const std::string& role) const {
+  const double v = take_scalar(value, role);
+  const onnx::TensorData* t = g_.constant(value);
+  if (t->dtype == onnx::DataType::float16) return close_to(v, round_to_half(static_cast<float>(expected)));
+  return close_to(v, expected);
 }
 
 void Matcher::check_reduce_mean(const onnx::Node& n, const std::string& role) const {
@@ -238,6 +274,10 @@ bool Matcher::is_embedding_sum(const std::string& value, int depth) const {
   const onnx::Node* n = g_.producer(value);
   if (!n || !is_default_domain(*n) || depth > 4) return false;
   if (n->op_type == "Gather") return depth > 0;
+  if ((n->op_type == "DequantizeLinear" || n->op_type == "Cast") && !n->inputs.empty()) {  // an 8-bit / fp16 table's lookup
+    const onnx::Node* gather = g_.producer(n->inputs[0]);
+    return depth > 0 && gather && is_default_domain(*gather) && gather->op_type == "Gather";
+  }
   if (n->op_type != "Add" || n->inputs.size() != 2) return false;
   return is_embedding_sum(n->inputs[0], depth + 1) && is_embedding_sum(n->inputs[1], depth + 1);
 }
@@ -247,9 +287,17 @@ bool Matcher::is_linear(const std::string& value) const {
   if (!add || !is_default_domain(*add) || add->op_type != "Add" || add->inputs.size() != 2) return false;
   for (int i = 0; i < 2; ++i) {
     const onnx::Node* mm = g_.producer(add->inputs[i]);
-    if (g_.constant(add->inputs[1 - i]) && mm && mm->op_type == "MatMul" && mm->inputs.size() == 2 &&
-        g_.constant(mm->inputs[1]))
-      return true;
+    if (!g_.constant(add->inputs[1 - i]) || !mm) continue;
+    if (mm->op_type == "MatMul" && mm->inputs.size() == 2 && g_.constant(mm->inputs[1])) return true;
+    if (mm->op_type == "MatMul" && mm->inputs.size() == 2)  // a weight stored fp16, cast to float
+      if (const onnx::Node* cast = g_.producer(mm->inputs[1]);
+          cast && cast->op_type == "Cast" && !cast->inputs.empty() && g_.constant(cast->inputs[0]))
+        return true;
+    if (mm->op_type == "MatMulNBits" && mm->domain == "com.microsoft") return true;
+    if (mm->op_type == "Mul" && is_default_domain(*mm) && mm->inputs.size() == 2)  // quantized: Cast(MatMulInteger) * scales
+      for (const auto& in : mm->inputs)
+        if (const onnx::Node* cast = g_.producer(in); cast && cast->op_type == "Cast" && !cast->inputs.empty())
+          if (const onnx::Node* mmi = g_.producer(cast->inputs[0]); mmi && mmi->op_type == "MatMulInteger") return true;
   }
   return false;
 }
@@ -257,17 +305,188 @@ bool Matcher::is_linear(const std::string& value) const {
 LinearMatch Matcher::match_linear(const std::string& out, int64_t in, int64_t out_dim, const std::string& role) {
   const onnx::Node& add = node_of(out, "Add", role + " (bias Add of a linear layer)");
   auto [bias, product] = split_constant(add, role + " (bias Add of a linear layer)");
-  const onnx::Node& mm = node_of(product, "MatMul", role + " (MatMul of a linear layer)");
-  if (mm.inputs.size() != 2 || g_.constant(mm.inputs[0]))
-    not_recognised(role + ": " + GraphIndex::describe(mm) + " should multiply activations by a weight");
   LinearMatch m;
-  std::vector<int64_t> dims;
-  m.weights.weight = take_matrix(mm.inputs[1], {in, out_dim}, role + " weight", &dims);
-  m.weights.in = dims[0];
-  m.weights.out = dims[1];
+  const onnx::Node* p = g_.producer(product);
+  if (p && p->domain == "com.microsoft" && p->op_type == "MatMulNBits") {
+    match_nbits_product(*p, in, out_dim, role, m);
+  } else if (p && is_default_domain(*p) && p->op_type == "Mul") {
+    match_integer_product(*p, in, out_dim, role, m);
+  } else {
+    const onnx::Node& mm = node_of(product, "MatMul", role + " (MatMul, MatMulInteger or MatMulNBits of a linear layer)");
+    if (mm.inputs.size() != 2 || g_.constant(mm.inputs[0]))
+      not_recognised(role + ": " + GraphIndex::describe(mm) + " should multiply activations by a weight");
+    // fp16 storage with fp32 compute (leanembed's fp16 files): MatMul(x, Cast<float>(W fp16)).
+    std::string weight = mm.inputs[1];
+    const onnx::Node* cast = g_.producer(weight);
+    if (cast && is_default_domain(*cast) && cast->op_type == "Cast") {
+      const onnx::Attribute* to = cast->attribute("to");
+      if (!to || to->i != static_cast<int64_t>(onnx::DataType::float32) || cast->inputs.empty())
+        not_recognised(role + ": " + GraphIndex::describe(*cast) + " should cast an fp16 weight to float");
+      weight = cast->inputs[0];
+    }
+    std::vector<int64_t> dims;
+    const onnx::TensorData& w =
+        cast ? weight_constant(weight, {in, out_dim}, role + " weight (cast to float)", {onnx::DataType::float16}, &dims)
+             : weight_constant(weight, {in, out_dim}, role + " weight", {onnx::DataType::float32, onnx::DataType::float16}, &dims);
+    m.weights.in = dims[0];
+    m.weights.out = dims[1];
+    if (w.dtype == onnx::DataType::float16) {
+      m.weights.encoding = LinearEncoding::fp16;
+      m.weights.f16 = {w.bytes.data(), dims[0], dims[1]};
+    } else {
+      m.weights.encoding = LinearEncoding::fp32;
+      m.weights.weight = {w.bytes.data(), w.numel()};
+    }
+    m.input = mm.inputs[0];
+  }
   m.weights.bias = take_vector(bias, {m.weights.out}, role + " bias");
-  m.input = mm.inputs[0];
   return m;
+}
+
+// ONNX Runtime's dynamic quantization of x W:
+//   Mul(Cast<float>(MatMulInteger(q, Wq, zp, Wzp)), Mul(scale, Wscale))  with  q, scale, zp = DynamicQuantizeLinear(x)
+// (either operand order in both Muls). Wq: uint8/int8 [in, out]; Wscale: fp32, 1 or `out` values;
+// Wzp: Wq's type, 1 or `out` values, or absent.
+void Matcher::match_integer_product(const onnx::Node& mul, int64_t in, int64_t out_dim, const std::string& role,
+                                    LinearMatch& m) {
+  const std::string where = role + " (quantized product Cast(MatMulInteger) * scales)";
+  if (mul.inputs.size() != 2) not_recognised(where + ": " + GraphIndex::describe(mul) + " should have 2 inputs");
+  int c = -1;
+  for (int i = 0; i < 2; ++i)
+    if (const onnx::Node* n = g_.producer(mul.inputs[i]); n && is_default_domain(*n) && n->op_type == "Cast") c = i;
+  if (c < 0)
+    not_recognised(where + ": " + GraphIndex::describe(mul) + " multiplies " + g_.describe_value(mul.inputs[0]) + " by " +
+                   g_.describe_value(mul.inputs[1]) + ", expected a linear layer's MatMul or a Cast of a MatMulInteger");
+  const onnx::Node& cast = *g_.producer(mul.inputs[c]);
+  const onnx::Attribute* to = cast.attribute("to");
+  if (!to || to->i != static_cast<int64_t>(onnx::DataType::float32))
+    not_recognised(where + ": " + GraphIndex::describe(cast) + " should cast the integer product to float");
+  const onnx::Node& mmi = node_of(cast.inputs.at(0), "MatMulInteger", where);
+  if (mmi.inputs.size() < 3 || mmi.inputs[2].empty())
+    not_recognised(where + ": " + GraphIndex::describe(mmi) + " has no activation zero point (input 3)");
+  const onnx::Node& dql = node_of(mmi.inputs[0], "DynamicQuantizeLinear", where + " activation quantization");
+  if (dql.outputs.size() != 3 || dql.outputs[0] != mmi.inputs[0] || dql.outputs[2] != mmi.inputs[2])
+    not_recognised(where + ": " + GraphIndex::describe(mmi) + " should take the quantized activations and their zero point "
+                   "from " + GraphIndex::describe(dql));
+  if (g_.constant(dql.inputs[0]))
+    not_recognised(where + ": " + GraphIndex::describe(dql) + " quantizes a constant, expected activations");
+
+  std::vector<int64_t> dims;
+  const onnx::TensorData& w = weight_constant(mmi.inputs[1], {in, out_dim}, role + " quantized weight (MatMulInteger B)",
+                                              {onnx::DataType::uint8, onnx::DataType::int8}, &dims);
+  const int64_t n = dims[1];
+  kernels::Int8WeightsView v;
+  v.data = w.bytes.data();
+  v.is_signed = w.dtype == onnx::DataType::int8;
+  v.k = dims[0];
+  v.n = n;
+  // A per-tensor ([] or [1]) or per-column ([out]) constant of `dtype`.
+  auto per_tensor_or_column = [&](const std::string& value, onnx::DataType dtype, const std::string& what) {
+    const onnx::TensorData* t = g_.constant(value);
+    if (!t) not_recognised(role + ": the " + what + " of " + GraphIndex::describe(mmi) + " is not a constant: " + g_.describe_value(value));
+    if ((t->numel() != 1 || t->dims.size() > 1) && !(t->dims.size() == 1 && t->dims[0] == n))
+      not_recognised(role + ": the " + what + " '" + value + "' of " + GraphIndex::describe(mmi) + " has shape " +
+                     dims_text(t->dims) + ", expected one value or [" + std::to_string(n) + "]");
+    return &weight_constant(value, t->dims, role + " " + what, {dtype}, nullptr);
+  };
+  if (mmi.inputs.size() > 3 && !mmi.inputs[3].empty()) {
+    const onnx::TensorData* zp = per_tensor_or_column(mmi.inputs[3], w.dtype, "weight zero point");
+    v.zero_points = zp->bytes.data();
+    v.zero_point_count = zp->numel();
+  }
+  if (mmi.inputs.size() > 4)
+    not_recognised(where + ": " + GraphIndex::describe(mmi) + " has " + std::to_string(mmi.inputs.size()) + " inputs, expected at most 4");
+
+  const onnx::Node& scales = node_of(mul.inputs[1 - c], "Mul", where + " (activation scale * weight scale)");
+  if (scales.inputs.size() != 2) not_recognised(where + ": " + GraphIndex::describe(scales) + " should have 2 inputs");
+  int s = scales.inputs[0] == dql.outputs[1] ? 0 : scales.inputs[1] == dql.outputs[1] ? 1 : -1;
+  if (s < 0)
+    not_recognised(where + ": " + GraphIndex::describe(scales) + " should multiply the activation scale '" + dql.outputs[1] +
+                   "' of " + GraphIndex::describe(dql) + " by the weight scale");
+  const std::string& wscale = scales.inputs[1 - s];
+  if (!g_.constant(wscale))
+    not_recognised(role + ": the weight scale of " + GraphIndex::describe(mmi) + " is not a constant: " +
+                   GraphIndex::describe(scales) + " multiplies by " + g_.describe_value(wscale));
+  const onnx::TensorData* scale = per_tensor_or_column(wscale, onnx::DataType::float32, "weight scale");
+  for (int64_t i = 0; i < scale->numel(); ++i) {
+    float f;
+    std::memcpy(&f, scale->bytes.data() + i * 4, sizeof f);
+    if (!std::isfinite(f)) not_recognised(role + ": the weight scale '" + wscale + "' holds a value that is not finite");
+  }
+  v.scales = scale->bytes.data();
+  v.scale_count = scale->numel();
+  m.weights.encoding = LinearEncoding::int8;
+  m.weights.int8 = v;
+  m.weights.in = v.k;
+  m.weights.out = n;
+  m.input = unwrap_input_scale(dql.inputs[0], v.k, role, &m.weights.input_scale);
+}
+
+// Mul(x, s) with s a constant fp32 [k] (k > 1): the channel scaling `leanembed quantize` puts
+// before a quantized product. Returns x and sets *scale; any other value is returned unchanged.
+std::string Matcher::unwrap_input_scale(const std::string& x, int64_t k, const std::string& role, AlignedFloatView* scale) {
+  const onnx::Node* mul = g_.producer(x);
+  if (!mul || !is_default_domain(*mul) || mul->op_type != "Mul" || mul->inputs.size() != 2 || k <= 1) return x;
+  for (int i = 0; i < 2; ++i) {
+    const onnx::TensorData* t = g_.constant(mul->inputs[i]);
+    if (t && !g_.constant(mul->inputs[1 - i]) && t->dtype == onnx::DataType::float32 && t->dims == std::vector<int64_t>{k}) {
+      *scale = take_vector(mul->inputs[i], {k}, role + " input scale (" + GraphIndex::describe(*mul) + ")");
+      w_.config.scaled_inputs = true;
+      return mul->inputs[1 - i];
+    }
+  }
+  return x;
+}
+
+// com.microsoft MatMulNBits(x, packed, scales [, zero_points]) with bits 4, K = in, N = out.
+void Matcher::match_nbits_product(const onnx::Node& mm, int64_t in, int64_t out_dim, const std::string& role,
+                                  LinearMatch& m) {
+  const std::string where = role + ": " + GraphIndex::describe(mm);
+  auto attr = [&](const char* name) -> int64_t {
+    const onnx::Attribute* a = mm.attribute(name);
+    if (!a) not_recognised(where + " has no attribute " + name);
+    return a->i;
+  };
+  const int64_t K = attr("K"), N = attr("N"), bits = attr("bits"), block = attr("block_size");
+  if (bits != 4) not_recognised(where + " has bits " + std::to_string(bits) + "; only 4-bit MatMulNBits is recognised");
+  if (block < 16 || (block & (block - 1)) != 0)
+    not_recognised(where + " has block_size " + std::to_string(block) + ", expected a power of two >= 16");
+  if (K <= 0 || N <= 0 || (in >= 0 && K != in) || (out_dim >= 0 && N != out_dim))
+    not_recognised(where + " is K " + std::to_string(K) + " x N " + std::to_string(N) + ", expected " +
+                   std::to_string(in) + " x " + std::to_string(out_dim) + " (-1 = any)");
+  if (mm.inputs.size() < 3) not_recognised(where + " has " + std::to_string(mm.inputs.size()) + " inputs, expected at least 3");
+  if (mm.inputs.size() > 4 && !mm.inputs[4].empty())
+    not_recognised(where + " has a g_idx input (act-order block mapping), not recognised");
+  if (mm.inputs.size() > 5 && !mm.inputs[5].empty())
+    not_recognised(where + " has a bias input; the bias should be a following Add");
+  if (mm.inputs.size() > 6) not_recognised(where + " has more than 6 inputs");
+  if (g_.constant(mm.inputs[0])) not_recognised(where + " should multiply activations, not a constant");
+  const int64_t blocks = (K + block - 1) / block;
+  const onnx::TensorData& packed =
+      weight_constant(mm.inputs[1], {N, blocks, block / 2}, role + " 4-bit weight", {onnx::DataType::uint8}, nullptr);
+  const onnx::TensorData& scales = weight_constant(mm.inputs[2], {-1}, role + " block scales", {onnx::DataType::float32}, nullptr);
+  if (scales.numel() != N * blocks && !(scales.dims.size() == 2 && scales.dims[0] == N && scales.dims[1] == blocks))
+    not_recognised(role + ": the block scales '" + mm.inputs[2] + "' have shape " + dims_text(scales.dims) + ", expected [" +
+                   std::to_string(N * blocks) + "]");
+  kernels::BlockQ4WeightsView v;
+  v.packed = reinterpret_cast<const uint8_t*>(packed.bytes.data());
+  v.scales = scales.bytes.data();
+  v.k = K;
+  v.n = N;
+  v.block_size = block;
+  if (mm.inputs.size() > 3 && !mm.inputs[3].empty()) {
+    const onnx::TensorData* zp = g_.constant(mm.inputs[3]);
+    if (zp && zp->dtype != onnx::DataType::uint8)
+      not_recognised(where + " has zero points of type " + std::string(onnx::data_type_name(zp->dtype)) +
+                     "; only packed 4-bit (uint8) zero points are recognised");
+    weight_constant(mm.inputs[3], {N * ((blocks + 1) / 2)}, role + " 4-bit zero points", {onnx::DataType::uint8}, nullptr);
+    v.zero_points = reinterpret_cast<const uint8_t*>(g_.constant(mm.inputs[3])->bytes.data());
+  }
+  m.weights.encoding = LinearEncoding::q4;
+  m.weights.q4 = v;
+  m.weights.in = K;
+  m.weights.out = N;
+  m.input = unwrap_input_scale(mm.inputs[0], K, role, &m.weights.input_scale);
 }
 
 std::string Matcher::match_gelu(const std::string& out, const std::string& role) {
@@ -311,19 +530,18 @@ std::string Matcher::match_gelu(const std::string& out, const std::string& role)
   if (factors.size() != 3 || half.empty() || erf_part.empty() || x.empty())
     not_recognised(expected + "; the product at " + g_.describe_value(out) + " has " + std::to_string(factors.size()) +
                    " factors without the erf term");
-  if (!close_to(take_scalar(half, role + " (GELU 0.5)"), 0.5))
+  if (!scalar_is(half, 0.5, role + " (GELU 0.5)"))
     not_recognised(expected + "; the constant factor '" + half + "' is not 0.5");
   const onnx::Node& one_plus = node_of(erf_part, "Add", role + " (GELU 1 + erf)");
   auto [one, erf_out] = split_constant(one_plus, role + " (GELU 1 + erf)");
-  if (!close_to(take_scalar(one, role + " (GELU 1)"), 1.0)) not_recognised(expected + "; '" + one + "' is not 1");
+  if (!scalar_is(one, 1.0, role + " (GELU 1)")) not_recognised(expected + "; '" + one + "' is not 1");
   const onnx::Node& erf = node_of(erf_out, "Erf", role + " (GELU erf)");
   const onnx::Node* arg = g_.producer(erf.inputs.at(0));
   if (!arg || !is_default_domain(*arg) || (arg->op_type != "Div" && arg->op_type != "Mul"))
     not_recognised(expected + "; erf's argument should be x / sqrt(2), found " + g_.describe_value(erf.inputs[0]));
   auto [c, erf_x] = split_constant(*arg, role + " (GELU x / sqrt(2))");
-  double factor = take_scalar(c, role + " (GELU sqrt(2))");
-  bool ok = arg->op_type == "Div" ? (arg->inputs[1] == c && close_to(factor, std::sqrt(2.0)))
-                                  : close_to(factor, 1.0 / std::sqrt(2.0));
+  bool ok = arg->op_type == "Div" ? (arg->inputs[1] == c && scalar_is(c, std::sqrt(2.0), role + " (GELU sqrt(2))"))
+                                  : scalar_is(c, 1.0 / std::sqrt(2.0), role + " (GELU 1/sqrt(2))");
   if (!ok) not_recognised(expected + "; " + GraphIndex::describe(*arg) + " does not divide by sqrt(2)");
   if (erf_x != x) not_recognised(expected + "; erf is applied to '" + erf_x + "', not to the factor '" + x + "'");
   return x;
@@ -347,9 +565,12 @@ void Matcher::match_mask(const std::string& mask, const std::string& role) {
   for (int guard = 0; guard < 8 && g_.producer(v); ++guard) {
     const onnx::Node& n = *g_.producer(v);
     if (is_default_domain(n) && n.op_type == "Cast") {
+      // To the type the scores have: the fill constant's (float, or float16 in fp16 graphs).
       const onnx::Attribute* to = n.attribute("to");
-      if (!to || to->i != static_cast<int64_t>(onnx::DataType::float32))
-        not_recognised(where + ": " + GraphIndex::describe(n) + " should cast to float");
+      const onnx::DataType fill_type = g_.constant(fill)->dtype;
+      if (!to || to->i != static_cast<int64_t>(fill_type))
+        not_recognised(where + ": " + GraphIndex::describe(n) + " should cast to " + onnx::data_type_name(fill_type) +
+                       ", the type of the mask fill");
       ++casts;
     } else if (is_default_domain(n) && n.op_type == "Unsqueeze") {
       std::vector<int64_t> axes;
@@ -467,6 +688,9 @@ std::string Matcher::match_attention(const std::string& ctx, EncoderLayerWeights
     if (got[2].value != n_heads)
       not_recognised(r + ": " + GraphIndex::describe(split) + " splits into " + std::to_string(got[2].value) + " heads, the query into " + std::to_string(n_heads));
   }
+  if (layer.query.input_scale.data != layer.key.input_scale.data ||
+      layer.query.input_scale.data != layer.value.input_scale.data)
+    not_recognised(role + ": Q, K and V scale their shared input differently (the fast path scales it once)");
   if (w_.config.heads != 0 && w_.config.heads != n_heads)
     not_recognised(role + ": " + std::to_string(n_heads) + " heads where another layer has " + std::to_string(w_.config.heads));
   w_.config.heads = n_heads;
@@ -596,26 +820,89 @@ void Matcher::match_embeddings(const LayerNormMatch& norm) {
   }
   bool word = false, position = false, type = false;
   for (const auto& term : terms) {
-    const onnx::Node& gather = node_of(term, "Gather", role + " (a table lookup in the embedding sum)");
+    std::vector<int64_t> dims;
+    const onnx::Node* n = g_.producer(term);
+    const bool quantized = n && is_default_domain(*n) && n->op_type == "DequantizeLinear";
+    const bool widened = n && is_default_domain(*n) && n->op_type == "Cast";  // Cast<float>(Gather(fp16 table))
+    const onnx::Node& gather =
+        node_of(quantized || widened ? n->inputs.at(0) : term, "Gather", role + " (a table lookup in the embedding sum)");
     const onnx::Attribute* axis = gather.attribute("axis");
     if (axis && axis->i != 0) not_recognised(role + ": " + GraphIndex::describe(gather) + " should gather rows");
     const std::string& indices = gather.inputs.at(1);
-    std::vector<int64_t> dims;
-    if (indices == w_.config.input_ids_name) {
+    const bool is_word = indices == w_.config.input_ids_name, is_type = !is_word && g_.is_graph_input(indices);
+    const std::string table_role = role + (is_word ? " word table" : is_type ? " token-type table" : " position table");
+    EmbeddingTable table;
+    if (quantized) {
+      // DequantizeLinear(Gather(Wq, ids), scale, zero point): one scale / zero point for the table.
+      const onnx::TensorData& q = weight_constant(gather.inputs[0], {-1, H}, table_role + " (quantized)",
+                                                  {onnx::DataType::uint8, onnx::DataType::int8}, &dims);
+      // One scale / zero point for the table, or one per column (axis -1 or 1, [hidden] values).
+      const std::string where = table_role + ": " + GraphIndex::describe(*n);
+      const onnx::Attribute* axis = n->attribute("axis");
+      const bool per_column_axis = !axis || axis->i == -1 || axis->i == 1;  // the default axis is 1
+      const onnx::TensorData* scale = g_.constant(n->inputs.at(1));
+      const bool per_tensor = scale && scale->numel() == 1 && scale->dims.size() <= 1;
+      const bool per_column = scale && per_column_axis && scale->dims == std::vector<int64_t>{H};
+      if (!scale || scale->dtype != onnx::DataType::float32 || !(per_tensor || per_column))
+        not_recognised(where + " should have a constant fp32 scale per table or per column ([" + std::to_string(H) +
+                       "], axis -1), found " + g_.describe_value(n->inputs[1]));
+      weight_constant(n->inputs[1], scale->dims, table_role + " scale", {onnx::DataType::float32}, nullptr);
+      table.encoding = q.dtype == onnx::DataType::uint8 ? TableEncoding::uint8 : TableEncoding::int8;
+      table.bytes = q.bytes.data();
+      table.size = q.numel();
+      auto int_at = [&](const onnx::TensorData& t, int64_t i) {
+        return q.dtype == onnx::DataType::uint8 ? static_cast<int32_t>(static_cast<uint8_t>(t.bytes[i]))
+                                                : static_cast<int32_t>(static_cast<int8_t>(t.bytes[i]));
+      };
+      std::vector<float> scales(static_cast<std::size_t>(scale->numel()));
+      std::memcpy(scales.data(), scale->bytes.data(), scales.size() * sizeof(float));
+      for (float f : scales)
+        if (!(std::isfinite(f) && f > 0.0f)) not_recognised(where + " has a scale that is not positive");
+      std::vector<int32_t> zero_points(scales.size(), 0);
+      if (n->inputs.size() > 2 && !n->inputs[2].empty()) {
+        const onnx::TensorData* zp = g_.constant(n->inputs[2]);
+        if (!zp || zp->dtype != q.dtype || zp->dims != scale->dims)
+          not_recognised(where + " should have constant zero points of the table's type shaped like its scale, found " +
+                         g_.describe_value(n->inputs[2]));
+        weight_constant(n->inputs[2], zp->dims, table_role + " zero point", {q.dtype}, nullptr);
+        for (std::size_t i = 0; i < zero_points.size(); ++i) zero_points[i] = int_at(*zp, static_cast<int64_t>(i));
+      }
+      if (n->inputs.size() > 3) not_recognised(where + " has more than 3 inputs");
+      if (per_column && !per_tensor) {
+        w_.bytes_copied += scales.size() * (sizeof(float) + sizeof(int32_t));
+        table.column_scale = std::move(scales);
+        table.column_zero_point = std::move(zero_points);
+      } else {
+        table.scale = scales[0];
+        table.zero_point = zero_points[0];
+      }
+    } else if (widened) {
+      const onnx::Attribute* to = n->attribute("to");
+      if (!to || to->i != static_cast<int64_t>(onnx::DataType::float32))
+        not_recognised(table_role + ": " + GraphIndex::describe(*n) + " should cast the looked-up rows to float");
+      const onnx::TensorData& t = weight_constant(gather.inputs[0], {-1, H}, table_role + " (cast to float)",
+                                                  {onnx::DataType::float16}, &dims);
+      table.encoding = TableEncoding::fp16;
+      table.bytes = t.bytes.data();
+      table.size = t.numel();
+    } else {
+      table = take_table(gather.inputs[0], {-1, H}, table_role, &dims);
+    }
+    if (is_word) {
       if (word) not_recognised(role + ": two word-embedding lookups");
-      w_.word_embeddings = take_matrix(gather.inputs[0], {-1, H}, role + " word table", &dims);
+      w_.word_embeddings = table;
       w_.config.vocab = dims[0];
       word = true;
-    } else if (g_.is_graph_input(indices)) {
+    } else if (is_type) {
       if (type) not_recognised(role + ": two lookups by graph inputs other than input_ids");
-      w_.token_type_embeddings = take_matrix(gather.inputs[0], {-1, H}, role + " token-type table", &dims);
+      w_.token_type_embeddings = table;
       w_.config.type_vocab = dims[0];
       w_.config.token_type_ids_name = indices;
       type = true;
     } else {
       if (position) not_recognised(role + ": two position lookups");
       match_position_ids(indices);
-      w_.position_embeddings = take_matrix(gather.inputs[0], {-1, H}, role + " position table", &dims);
+      w_.position_embeddings = table;
       w_.config.max_positions = std::min(w_.config.max_positions, dims[0]);
       position = true;
     }
@@ -623,6 +910,33 @@ void Matcher::match_embeddings(const LayerNormMatch& norm) {
   if (!word || !position)
     not_recognised(role + ": the sum before " + g_.describe_value(norm.input) + " lacks the " +
                    (word ? "position" : "word") + " embedding lookup");
+}
+
+// "fp32", "int8 (uint8 weights, per-tensor scales)", "q4 (block 32)", "fp16" ...; differing layers joined by " + ".
+std::string Matcher::weight_form() const {
+  std::vector<std::string> forms;
+  auto add = [&](const std::string& f) {
+    if (std::find(forms.begin(), forms.end(), f) == forms.end()) forms.push_back(f);
+  };
+  for (const EncoderLayerWeights& l : w_.layers)
+    for (const LinearWeights* lin : {&l.query, &l.key, &l.value, &l.attention_output, &l.ffn_in, &l.ffn_out}) {
+      switch (lin->encoding) {
+        case LinearEncoding::fp32: add("fp32"); break;
+        case LinearEncoding::fp16: add("fp16"); break;
+        case LinearEncoding::q4: add("q4 (block " + std::to_string(lin->q4.block_size) + ")"); break;
+        case LinearEncoding::int8:
+          add(std::string("int8 (") + (lin->int8.is_signed ? "int8" : "uint8") + " weights, " +
+              (lin->int8.scale_count > 1 ? "per-column" : "per-tensor") + " scales)");
+          break;
+      }
+    }
+  const TableEncoding word = w_.word_embeddings.encoding;
+  if ((word == TableEncoding::uint8 || word == TableEncoding::int8) &&
+      std::none_of(forms.begin(), forms.end(), [](const std::string& f) { return f.rfind("int8", 0) == 0; }))
+    add("8-bit word table");
+  std::string s;
+  for (const auto& f : forms) s += (s.empty() ? "" : " + ") + f;
+  return s;
 }
 
 EncoderWeights Matcher::run() {
@@ -638,8 +952,21 @@ EncoderWeights Matcher::run() {
   g_.set_shape("input_ids", {SymDim::batch(), SymDim::seq()});
   w_.config.output_name = graph.outputs[0].name;
 
+  const onnx::ValueInfo& out = graph.outputs[0];
+  if (out.elem_type != onnx::DataType::float32 && out.elem_type != onnx::DataType::undefined)
+    not_recognised("output '" + out.name + "' is " + onnx::data_type_name(out.elem_type) + "; the fast path computes float32");
   std::vector<EncoderLayerWeights> layers_reversed;
   std::string current = graph.outputs[0].name;
+  // fp16 graphs end in a Cast of the last LayerNorm to float (checked below to be one).
+  const onnx::Node* output_cast = g_.producer(current);
+  if (output_cast && is_default_domain(*output_cast) && output_cast->op_type == "Cast") {
+    const onnx::Attribute* to = output_cast->attribute("to");
+    if (!to || to->i != static_cast<int64_t>(onnx::DataType::float32) || output_cast->inputs.empty())
+      not_recognised("output '" + current + "': " + GraphIndex::describe(*output_cast) + " should cast to float");
+    current = output_cast->inputs[0];
+  } else {
+    output_cast = nullptr;
+  }
   for (std::size_t guard = 0;; ++guard) {
     if (guard > graph.nodes.size()) not_recognised("the layer chain does not end at the embeddings");
     LayerNormMatch norm = match_layer_norm(current, layers_reversed.empty() ? "output '" + current + "'" : "output of the layer before '" + current + "'");
@@ -656,7 +983,10 @@ EncoderWeights Matcher::run() {
   w_.layers.assign(layers_reversed.rbegin(), layers_reversed.rend());
   w_.config.hidden = hidden_;
   w_.config.layers = static_cast<int64_t>(w_.layers.size());
-  const onnx::ValueInfo& out = graph.outputs[0];
+  if (output_cast && !saw_half_)
+    not_recognised("output '" + out.name + "': " + GraphIndex::describe(*output_cast) +
+                   " casts the result of a graph without fp16 weights; expected the last LayerNorm");
+  w_.weight_form = weight_form();
   if (out.has_shape && (out.shape.size() != 3 || (out.shape[2].value >= 0 && out.shape[2].value != hidden_)))
     not_recognised("output '" + out.name + "' is declared with a shape other than [batch, sequence, " + std::to_string(hidden_) + "]");
   if (model_.storage.size())

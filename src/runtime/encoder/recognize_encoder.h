@@ -10,10 +10,16 @@
 //               + (1 - mask) * fill) V; LayerNorm(ctx Wo + bo + x); GELU (erf form) FFN;
 //               LayerNorm(ffn + x);
 //   output      the graph's single output, the last LayerNorm.
+// Weight forms: a linear layer is MatMul (fp32 or fp16 weight), ONNX Runtime's dynamic quantization
+// (DynamicQuantizeLinear -> MatMulInteger -> Cast -> Mul(scale * weight scale), uint8/int8 weights,
+// per-tensor or per-column constants) or com.microsoft MatMulNBits (bits 4), each + a bias Add; the
+// word table may be 8-bit behind Gather -> DequantizeLinear; fp16 graphs (fp16 constants, a mask Cast
+// to float16, a final Cast to float) are read with their constants checked as fp16.
 // The match runs backwards from the graph output, so every node the output depends on is accounted
-// for; every weight is checked to be an fp32 constant of the expected shape, every constant (eps,
-// scale, mask fill, GELU's sqrt(2) and 0.5, the position buffer) is read from the graph and checked.
-// Anything else — com.microsoft fused ops, quantized weights, tanh GELU, extra outputs — gives
+// for; every weight is checked to be a constant of an accepted type and the expected shape, every
+// constant (eps, scale, mask fill, GELU's sqrt(2) and 0.5, the position buffer, quantization scales
+// and zero points) is read from the graph and checked. Anything else — com.microsoft fused ops,
+// MatMulNBits other than 4-bit or with g_idx, non-constant scales, tanh GELU, extra outputs — gives
 // "not recognised" with the node and what was expected.
 //
 // Threading: reentrant; `model` is only read.

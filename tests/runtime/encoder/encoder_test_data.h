@@ -6,6 +6,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstdio>
 #include <stdexcept>
 #include <cstdint>
 #include <iostream>
@@ -68,6 +69,23 @@ inline EncoderWeights recognized(const std::string& model, const std::string& fi
   return std::move(*r.weights);
 }
 
+// The same for a model file anywhere (e.g. the MiniLM variants of test::minilm_variants_dir()).
+inline EncoderWeights recognized_file(const std::string& path, bool zero_copy = true) {
+  onnx::ReadOptions options;
+  options.copy_misaligned = !zero_copy;
+  RecognizeResult r = recognize_encoder(onnx::read_model(path, options));
+  if (!r.weights) throw std::runtime_error("test: " + path + " not recognised: " + r.reason);
+  return std::move(*r.weights);
+}
+
+// Where a model file of the shared fixtures lives: the tiny ones and MiniLM's model.onnx /
+// model_quantized.onnx in shared/models, MiniLM's int8 / fp16 / q4 in test::minilm_variants_dir().
+inline std::string model_file(const std::string& model, const std::string& file) {
+  if (model == "minilm-l6-synthetic" && file != "model.onnx" && file != "model_quantized.onnx")
+    return test::minilm_variants_dir() + "/onnx/" + file;
+  return test::shared_dir() + "/models/" + model + "/onnx/" + file;
+}
+
 // Runs a packed batch; returns out [T * hidden].
 inline std::vector<float> run(FastEncoder& e, const Packed& p) {
   std::vector<float> out(p.ids.size() * static_cast<std::size_t>(e.config().hidden));
@@ -94,6 +112,14 @@ inline double cosine(const std::vector<double>& a, const std::vector<double>& b)
   double ab = 0, aa = 0, bb = 0;
   for (std::size_t i = 0; i < a.size(); ++i) ab += a[i] * b[i], aa += a[i] * a[i], bb += b[i] * b[i];
   return ab / std::sqrt(aa * bb);
+}
+
+// Pooled (mean, L2) vectors of every sequence of a packed run.
+inline std::vector<std::vector<double>> pooled_all(const std::vector<float>& out, const Packed& p, int64_t hidden) {
+  std::vector<std::vector<double>> v;
+  for (std::size_t s = 0; s + 1 < p.offsets.size(); ++s)
+    v.push_back(pooled(out, p.offsets[s], p.offsets[s + 1] - p.offsets[s], hidden));
+  return v;
 }
 
 inline double max_abs_diff(const float* a, const float* b, std::size_t n) {
@@ -128,6 +154,40 @@ inline void expect_reference_kernels_match_ort(const std::string& model, const s
   std::cout << model << "/" << file << (zero_copy ? " (zero-copy)" : "") << ": reference kernels, max |fast - ORT| "
             << worst << "\n";
   EXPECT_LE(worst, 1e-4);
+}
+
+// Runs the 64 reference sentences of `variant` through `file` of `model` (model_file()) with the fast
+// kernels (default options) and with the reference kernels (MatmulBackend::reference: plain-loop
+// matmul, reference EncodedLinear) and expects every pooled cosine >= min_cosine and their mean
+// >= 0.999999.
+inline void expect_fast_kernels_match_reference(const std::string& model, const std::string& file,
+                                                const std::string& variant, double min_cosine = 0.99999) {
+  Reference ref = load_reference(model, variant);
+  // Attention through the same loops in both (no gemms), so that only the linear layers' kernels
+  // differ: with quantized activations a last-bit difference of the fp32 attention gemms (oneDNN vs
+  // plain loops, sentences of >= 48 tokens) can cross a quantization step and is amplified layer
+  // after layer (MiniLM q8: one sentence at 0.99998).
+  FastEncoderOptions fast_options, reference_options;
+  fast_options.attention_gemm_min_len = reference_options.attention_gemm_min_len = int64_t{1} << 40;
+  reference_options.matmul = MatmulBackend::reference;
+  FastEncoder fast(recognized_file(model_file(model, file)), fast_options);
+  FastEncoder slow(recognized_file(model_file(model, file)), reference_options);
+  Packed batch = pack(ref, 0, ref.ids.size());
+  std::vector<std::vector<double>> a = pooled_all(run(fast, batch), batch, fast.config().hidden);
+  std::vector<std::vector<double>> b = pooled_all(run(slow, batch), batch, slow.config().hidden);
+  double worst = 1.0, mean = 0.0;
+  int below = 0;  // sentences under 0.99999
+  for (std::size_t s = 0; s < a.size(); ++s) {
+    const double c = cosine(a[s], b[s]);
+    worst = std::min(worst, c);
+    mean += c / static_cast<double>(a.size());
+    below += c < 0.99999;
+    EXPECT_GE(c, min_cosine) << model << "/" << file << " sentence " << s;
+  }
+  EXPECT_GE(mean, 0.999999) << model << "/" << file;
+  std::printf("%s/%s: fast (%s) vs reference (%s) kernels, pooled cosine min %.9f mean %.9f, %d of %zu under 0.99999\n",
+              model.c_str(), file.c_str(), fast.linear_kernels().c_str(), slow.linear_kernels().c_str(), worst, mean,
+              below, a.size());
 }
 
 }  // namespace leanembed::runtime::encoder::test_data

@@ -123,6 +123,34 @@ TEST(EncoderAllocations, OnednnWarmRunAllocationsAreReported) {
   EXPECT_EQ(g_outstanding.load(), 0);
 }
 
+// The quantized / half-precision forms: EncodedLinear::run() allocates nothing (its contract), so a
+// warm run with the reference kernels allocates nothing either; with the fast ones (int8 through
+// oneDNN) the count is printed and nothing may stay held.
+TEST(EncoderAllocations, EncodedFormsWarmRunsAllocateNothing) {
+  Reference ref = load_reference("tiny-bert-synthetic", "model");
+  for (const char* file : {"model_quantized.onnx", "model_int8.onnx", "model_q4.onnx", "model_fp16.onnx"}) {
+    for (MatmulBackend backend : {MatmulBackend::reference, MatmulBackend::onednn}) {
+      FastEncoderOptions options;
+      options.matmul = backend;
+      FastEncoder e(recognized("tiny-bert-synthetic", file), options);
+      Packed batch = pack(ref, 0, 16);
+      std::vector<float> out(batch.ids.size() * static_cast<std::size_t>(e.config().hidden));
+      e.run(batch.ids, batch.types, batch.offsets, out);
+      long allocations;
+      long long outstanding;
+      {
+        Counting counting;
+        e.run(batch.ids, batch.types, batch.offsets, out);
+        allocations = g_allocations.load();
+        outstanding = g_outstanding.load();
+      }
+      std::cout << file << " (" << e.linear_kernels() << "): operator new calls in a warm run: " << allocations << "\n";
+      if (backend == MatmulBackend::reference) EXPECT_EQ(allocations, 0) << file;
+      EXPECT_EQ(outstanding, 0) << file;
+    }
+  }
+}
+
 TEST(EncoderAllocations, ArenaOffAllocatesThePlanOnceAndFreesIt) {
   Reference ref = load_reference("tiny-bert-synthetic", "model");
   FastEncoderOptions options;

@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "onnx/reader.h"
+#include "runtime/encoder/half.h"
 #include "runtime/encoder/recognize_encoder.h"
 #include "test_support.h"
 
@@ -148,23 +149,32 @@ TEST(RecognizeEncoder, ZeroCopyKeepsMisalignedMatricesAsViews) {
   const EncoderWeights& w = *r.weights;
   ASSERT_EQ(w.layers.size(), 6u);
 
-  std::vector<std::pair<std::string, const UnalignedFloatView*>> matrices{
-      {"word", &w.word_embeddings}, {"position", &w.position_embeddings}, {"token type", &w.token_type_embeddings}};
+  struct Matrix {
+    std::string name;
+    const std::byte* bytes;
+    int64_t size;  // fp32 values
+  };
+  std::vector<Matrix> matrices{{"word", w.word_embeddings.bytes, w.word_embeddings.size},
+                               {"position", w.position_embeddings.bytes, w.position_embeddings.size},
+                               {"token type", w.token_type_embeddings.bytes, w.token_type_embeddings.size}};
+  EXPECT_EQ(w.word_embeddings.encoding, TableEncoding::fp32);
   for (std::size_t i = 0; i < w.layers.size(); ++i) {
     const EncoderLayerWeights& l = w.layers[i];
     const std::string p = "layer " + std::to_string(i) + " ";
     const std::pair<const char*, const LinearWeights*> linears[] = {
         {"query", &l.query}, {"key", &l.key}, {"value", &l.value}, {"attention output", &l.attention_output},
         {"ffn in", &l.ffn_in}, {"ffn out", &l.ffn_out}};
-    for (const auto& [name, lin] : linears)
-      matrices.push_back({p + name, &lin->weight});
+    for (const auto& [name, lin] : linears) {
+      EXPECT_EQ(lin->encoding, LinearEncoding::fp32);
+      matrices.push_back({p + name, lin->weight.bytes, lin->weight.size});
+    }
   }
   std::size_t misaligned_matrix_bytes = 0, matrix_bytes = 0;
-  for (const auto& [name, v] : matrices) {
-    const std::size_t n = static_cast<std::size_t>(v->size) * sizeof(float);
-    EXPECT_TRUE(inside_file(model, v->bytes, n)) << name << " is not a view of the mapped file";
+  for (const auto& [name, bytes, size] : matrices) {
+    const std::size_t n = static_cast<std::size_t>(size) * sizeof(float);
+    EXPECT_TRUE(inside_file(model, bytes, n)) << name << " is not a view of the mapped file";
     matrix_bytes += n;
-    if (reinterpret_cast<std::uintptr_t>(v->bytes) % alignof(float) != 0) misaligned_matrix_bytes += n;
+    if (reinterpret_cast<std::uintptr_t>(bytes) % alignof(float) != 0) misaligned_matrix_bytes += n;
   }
   // The export leaves most of the weight bytes misaligned (the case this is about), the word table among them.
   EXPECT_NE(reinterpret_cast<std::uintptr_t>(w.word_embeddings.bytes) % alignof(float), 0u);
@@ -232,13 +242,233 @@ TEST(RecognizeEncoder, RejectsOrtOptimizedGraphsNamingTheFusedOperator) {
   EXPECT_NE(r.reason.find("com.microsoft"), std::string::npos) << r.reason;
 }
 
-TEST(RecognizeEncoder, RejectsQuantizedGraphs) {
-  for (const char* file : {"model_quantized.onnx", "model_fp16.onnx", "model_q4.onnx"}) {
-    RecognizeResult r = recognize_encoder(onnx::read_model(model_path("tiny-bert-synthetic", file)));
-    EXPECT_FALSE(r.weights) << file;
-    EXPECT_FALSE(r.reason.empty()) << file;
-    std::cout << file << ": " << r.reason << "\n";
+// ---- quantized and half-precision forms ----------------------------------------------------------
+
+struct EncodedExpected {
+  const char* model;
+  const char* file;
+  const char* form;          // EncoderWeights::weight_form
+  LinearEncoding encoding;   // of every linear layer
+  TableEncoding word_table;  // of the word embeddings
+  int64_t hidden, layers, heads, ffn;
+};
+
+std::string file_of(const EncodedExpected& e) {
+  if (std::string(e.model) == "minilm-l6-synthetic" && std::string(e.file) != "model_quantized.onnx")
+    return test::minilm_variants_dir() + "/onnx/" + e.file;
+  return model_path(e.model, e.file);
+}
+
+class RecognizeEncodedForms : public ::testing::TestWithParam<EncodedExpected> {};
+
+// The node computing linear layer `name` ("query", "intermediate/dense" ...) of layer i: its product.
+const onnx::Node& product_node(const onnx::Model& m, int64_t i, const std::string& name, LinearEncoding e) {
+  const std::string p = "/encoder/layer." + std::to_string(i) + "/" + name;
+  switch (e) {
+    case LinearEncoding::int8: return node_named(m, p + "/MatMul_quant");
+    case LinearEncoding::q4: return node_named(m, p + "/MatMul_Q4");
+    default: return node_named(m, p + "/MatMul");
   }
+}
+
+TEST_P(RecognizeEncodedForms, ViewsTheEncodedWeightsInPlace) {
+  const EncodedExpected& e = GetParam();
+  onnx::ReadOptions options;
+  options.copy_misaligned = false;  // as the Embedder reads
+  onnx::Model model = onnx::read_model(file_of(e), options);
+  RecognizeResult r = recognize_encoder(model);
+  ASSERT_TRUE(r.weights) << r.reason;
+  const EncoderWeights& w = *r.weights;
+  const EncoderConfig& c = w.config;
+  std::cout << e.model << "/" << e.file << ": " << w.weight_form << ", " << w.bytes_copied << " bytes copied\n";
+  EXPECT_EQ(w.weight_form, e.form);
+  EXPECT_EQ(c.hidden, e.hidden);
+  EXPECT_EQ(c.layers, e.layers);
+  EXPECT_EQ(c.heads, e.heads);
+  EXPECT_EQ(c.ffn, e.ffn);
+  EXPECT_EQ(c.vocab, 30522);
+  EXPECT_EQ(c.max_positions, 512);
+  EXPECT_EQ(c.type_vocab, 2);
+  EXPECT_TRUE(c.has_attention_mask);
+  EXPECT_EQ(c.output_name, "last_hidden_state");
+  const bool half = e.encoding == LinearEncoding::fp16;
+  // fp16 graphs hold their constants as fp16: sqrt(head_size), the mask fill -10000, eps 2^-23.
+  const float d = std::sqrt(static_cast<float>(e.hidden / e.heads));
+  EXPECT_FLOAT_EQ(c.attention_scale_divisor, half ? round_to_half(d) : d);
+  EXPECT_FLOAT_EQ(c.mask_fill, half ? -10000.0f : -3.4028234663852886e+38f);
+  // (1e-12 is below fp16's range; the converter wrote 2^-23 instead.)
+  EXPECT_FLOAT_EQ(w.embedding_norm.eps, half ? 1.1920928955078125e-07f : 1e-12f);
+
+  // The word table: its encoding, and for 8-bit the DequantizeLinear's scale and zero point.
+  EXPECT_EQ(w.word_embeddings.encoding, e.word_table);
+  if (e.word_table == TableEncoding::uint8) {
+    const onnx::Node& dq = node_named(model, "/embeddings/word_embeddings/Gather_output_DequantizeLinear");
+    float scale;
+    std::memcpy(&scale, model.graph.initializer(dq.inputs[1])->bytes.data(), sizeof scale);
+    EXPECT_EQ(w.word_embeddings.scale, scale);
+    EXPECT_EQ(w.word_embeddings.zero_point, static_cast<int32_t>(static_cast<uint8_t>(model.graph.initializer(dq.inputs[2])->bytes[0])));
+    EXPECT_EQ(static_cast<const void*>(w.word_embeddings.bytes), initializer_data(model, "/embeddings/word_embeddings/Gather_quant", 0));
+    // A row decodes as (q - zp) * scale.
+    const uint8_t q0 = static_cast<uint8_t>(w.word_embeddings.bytes[5]);
+    EXPECT_EQ(w.word_embeddings.load(5), static_cast<float>(static_cast<int32_t>(q0) - w.word_embeddings.zero_point) * scale);
+  } else {
+    EXPECT_EQ(static_cast<const void*>(w.word_embeddings.bytes), initializer_data(model, "/embeddings/word_embeddings/Gather", 0));
+  }
+
+  const char* names[6] = {"attention/self/query", "attention/self/key", "attention/self/value", "attention/output/dense",
+                          "intermediate/dense", "output/dense"};
+  for (int64_t i = 0; i < e.layers; ++i) {
+    const EncoderLayerWeights& l = w.layers[static_cast<std::size_t>(i)];
+    const LinearWeights* lin[6] = {&l.query, &l.key, &l.value, &l.attention_output, &l.ffn_in, &l.ffn_out};
+    for (int j = 0; j < 6; ++j) {
+      const LinearWeights& x = *lin[j];
+      const onnx::Node& n = product_node(model, i, names[j], e.encoding);
+      ASSERT_EQ(x.encoding, e.encoding) << names[j];
+      const int64_t in = j == 5 ? e.ffn : e.hidden, out = j == 4 ? e.ffn : e.hidden;
+      EXPECT_EQ(x.in, in);
+      EXPECT_EQ(x.out, out);
+      switch (e.encoding) {
+        case LinearEncoding::int8: {
+          EXPECT_EQ(x.int8.data, initializer_data(model, n.name, 1));  // the file's bytes, not a copy
+          EXPECT_EQ(x.int8.zero_points, initializer_data(model, n.name, 3));
+          EXPECT_EQ(x.int8.k, in);
+          EXPECT_EQ(x.int8.n, out);
+          EXPECT_EQ(x.int8.is_signed, std::string(e.form).find("(int8 weights") != std::string::npos);
+          EXPECT_EQ(x.int8.scale_count, 1);
+          const std::string p = "/encoder/layer." + std::to_string(i) + "/" + names[j];
+          const onnx::Node& scales = node_named(model, p + "/MatMul_quant_scales_mul");
+          EXPECT_EQ(x.int8.scales, model.graph.initializer(scales.inputs[1])->bytes.data());
+          break;
+        }
+        case LinearEncoding::q4:
+          EXPECT_EQ(static_cast<const void*>(x.q4.packed), initializer_data(model, n.name, 1));
+          EXPECT_EQ(x.q4.scales, initializer_data(model, n.name, 2));
+          EXPECT_EQ(x.q4.zero_points, nullptr);
+          EXPECT_EQ(x.q4.block_size, 32);
+          EXPECT_EQ(x.q4.k, in);
+          EXPECT_EQ(x.q4.n, out);
+          break;
+        case LinearEncoding::fp16:
+          EXPECT_EQ(x.f16.data, initializer_data(model, n.name, 1));
+          EXPECT_EQ(x.f16.k, in);
+          EXPECT_EQ(x.f16.n, out);
+          break;
+        case LinearEncoding::fp32: ADD_FAILURE() << "fp32 expected nowhere here"; break;
+      }
+      // The bias: the Add's initializer, read as fp32 (widened for fp16 files).
+      const onnx::Node& add = node_named(model, "/encoder/layer." + std::to_string(i) + "/" + names[j] + "/Add");
+      const onnx::TensorData* b = model.graph.initializer(add.inputs[0]);
+      ASSERT_TRUE(b);
+      const float first = half ? load_half(b->bytes.data()) : [&] {
+        float f;
+        std::memcpy(&f, b->bytes.data(), sizeof f);
+        return f;
+      }();
+      EXPECT_EQ(x.bias.data[0], first);
+    }
+  }
+  // Every initializer is accounted for once; fp16 vectors (and only vectors) were widened.
+  std::size_t initializer_bytes = 0, half_vector_bytes = 0;
+  for (const auto& t : model.graph.initializers) {
+    initializer_bytes += t.bytes.size();
+    if (t.dtype == onnx::DataType::float16 && t.dims.size() == 1) half_vector_bytes += 2 * t.bytes.size();
+  }
+  EXPECT_EQ(w.weight_bytes, initializer_bytes);
+  if (half) EXPECT_EQ(w.bytes_copied, half_vector_bytes);
+  else EXPECT_LE(w.bytes_copied, sizeof(float) * static_cast<std::size_t>(2 * e.hidden + e.layers * (9 * e.hidden + e.ffn)));
+}
+
+INSTANTIATE_TEST_SUITE_P(
+    SharedModels, RecognizeEncodedForms,
+    ::testing::Values(
+        EncodedExpected{"tiny-bert-synthetic", "model_quantized.onnx", "int8 (uint8 weights, per-tensor scales)",
+                        LinearEncoding::int8, TableEncoding::uint8, 64, 2, 4, 128},
+        EncodedExpected{"tiny-bert-synthetic", "model_int8.onnx", "int8 (int8 weights, per-tensor scales)",
+                        LinearEncoding::int8, TableEncoding::uint8, 64, 2, 4, 128},
+        EncodedExpected{"tiny-bert-synthetic", "model_q4.onnx", "q4 (block 32)", LinearEncoding::q4, TableEncoding::fp32, 64, 2, 4, 128},
+        EncodedExpected{"tiny-bert-synthetic", "model_fp16.onnx", "fp16", LinearEncoding::fp16, TableEncoding::fp16, 64, 2, 4, 128},
+        EncodedExpected{"minilm-l6-synthetic", "model_quantized.onnx", "int8 (uint8 weights, per-tensor scales)",
+                        LinearEncoding::int8, TableEncoding::uint8, 384, 6, 12, 1536},
+        EncodedExpected{"minilm-l6-synthetic", "model_int8.onnx", "int8 (int8 weights, per-tensor scales)",
+                        LinearEncoding::int8, TableEncoding::uint8, 384, 6, 12, 1536},
+        EncodedExpected{"minilm-l6-synthetic", "model_q4.onnx", "q4 (block 32)", LinearEncoding::q4, TableEncoding::fp32, 384, 6, 12, 1536},
+        EncodedExpected{"minilm-l6-synthetic", "model_fp16.onnx", "fp16", LinearEncoding::fp16, TableEncoding::fp16, 384, 6, 12, 1536}),
+    [](const auto& info) {
+      std::string s = std::string(info.param.model) + "_" + info.param.file;
+      for (char& ch : s)
+        if (!std::isalnum(static_cast<unsigned char>(ch))) ch = '_';
+      return s;
+    });
+
+// Altered quantized / 4-bit graphs: not recognised, with the node named.
+class MutilatedEncoded : public ::testing::Test {
+ protected:
+  onnx::Model load(const char* file) { return onnx::read_model(model_path("tiny-bert-synthetic", file)); }
+  static std::string reason(const onnx::Model& m) {
+    RecognizeResult r = recognize_encoder(m);
+    EXPECT_FALSE(r.weights) << "the altered graph was recognised";
+    std::cout << "reason: " << r.reason << "\n";
+    return r.reason;
+  }
+};
+
+TEST_F(MutilatedEncoded, UnmodifiedAreRecognised) {
+  for (const char* f : {"model_quantized.onnx", "model_int8.onnx", "model_q4.onnx", "model_fp16.onnx"})
+    EXPECT_TRUE(recognize_encoder(load(f)).weights) << f;
+}
+
+TEST_F(MutilatedEncoded, MatMulIntegerScaleThatIsNotAConstant) {
+  onnx::Model m = load("model_quantized.onnx");
+  node_named(m, "/encoder/layer.1/attention/self/key/MatMul_quant_scales_mul").inputs[1] = "attention_mask";
+  std::string why = reason(m);
+  EXPECT_NE(why.find("weight scale"), std::string::npos) << why;
+  EXPECT_NE(why.find("not a constant"), std::string::npos) << why;
+  EXPECT_NE(why.find("layer.1/attention/self/key/MatMul_quant"), std::string::npos) << why;
+}
+
+TEST_F(MutilatedEncoded, MatMulIntegerZeroPointFromAnotherQuantization) {
+  onnx::Model m = load("model_quantized.onnx");
+  // The value projection takes its activation zero point from the FFN input's quantization.
+  node_named(m, "/encoder/layer.0/attention/self/value/MatMul_quant").inputs[2] =
+      "/encoder/layer.0/attention/output/LayerNorm/Add_1_output_0_zero_point";
+  std::string why = reason(m);
+  EXPECT_NE(why.find("zero point"), std::string::npos) << why;
+  EXPECT_NE(why.find("value/MatMul_quant"), std::string::npos) << why;
+}
+
+TEST_F(MutilatedEncoded, QuantizedWordTableWithoutAConstantScale) {
+  onnx::Model m = load("model_int8.onnx");
+  node_named(m, "/embeddings/word_embeddings/Gather_output_DequantizeLinear").inputs[1] = "/embeddings/Gather_output_0";
+  std::string why = reason(m);
+  EXPECT_NE(why.find("word table"), std::string::npos) << why;
+  EXPECT_NE(why.find("DequantizeLinear"), std::string::npos) << why;
+}
+
+TEST_F(MutilatedEncoded, MatMulNBitsWith8Bits) {
+  onnx::Model m = load("model_q4.onnx");
+  for (auto& a : node_named(m, "/encoder/layer.0/intermediate/dense/MatMul_Q4").attributes)
+    if (a.name == "bits") a.i = 8;
+  std::string why = reason(m);
+  EXPECT_NE(why.find("bits 8"), std::string::npos) << why;
+  EXPECT_NE(why.find("intermediate/dense/MatMul_Q4"), std::string::npos) << why;
+}
+
+TEST_F(MutilatedEncoded, MatMulNBitsWithGIdx) {
+  onnx::Model m = load("model_q4.onnx");
+  onnx::Node& n = node_named(m, "/encoder/layer.1/output/dense/MatMul_Q4");
+  n.inputs.resize(5);
+  n.inputs[4] = n.inputs[2];  // any constant: an act-order block index
+  std::string why = reason(m);
+  EXPECT_NE(why.find("g_idx"), std::string::npos) << why;
+  EXPECT_NE(why.find("output/dense/MatMul_Q4"), std::string::npos) << why;
+}
+
+TEST_F(MutilatedEncoded, Fp16GeluConstantThatIsNotSqrt2) {
+  onnx::Model m = load("model_fp16.onnx");
+  // Replace GELU's divisor by the attention scale's constant (4.0, fp16).
+  node_named(m, "/encoder/layer.0/intermediate/Div").inputs[1] = node_named(m, "/encoder/layer.0/attention/self/Div").inputs[1];
+  std::string why = reason(m);
+  EXPECT_NE(why.find("sqrt(2)"), std::string::npos) << why;
 }
 
 // ---- altered graphs ------------------------------------------------------------------------------

@@ -1,0 +1,91 @@
+// Linear layers whose weights are stored encoded — int8/uint8 with scales and zero points
+// (ONNX Runtime's MatMulInteger form), 4-bit blocks (com.microsoft MatMulNBits) or float16 — and
+// computed without widening the weights to fp32 in memory:
+//
+//   y[m, j] = sum_i x[m, i] * W[i, j] + bias[j]     (x fp32 [M, K], W [K, N] decoded on the fly, y fp32)
+//
+// One interface, EncodedLinear, for every encoding; each encoding has a scalar reference (the spec,
+// plain loops) and a fast implementation that the tests compare against it.
+//
+// Views: the *View structs point at the model's bytes (usually a read-only file mapping, at any
+// byte address — exporters do not align raw_data); they must outlive the EncodedLinear made from
+// them unless the implementation documents that it copied them (owned_bytes() > 0).
+//
+// Threading: one EncodedLinear must not run on two threads at once (implementations may cache
+// state); each run() itself uses up to threads_get() OpenMP threads. Allocation: run() does not
+// allocate; it uses the caller's scratch of exactly scratch_bytes(m) bytes (64-byte aligned).
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+
+namespace leanembed::kernels {
+
+// int8 / uint8 weights W [k, n] row-major (MatMulInteger's B) with per-tensor or per-column
+// (per-output) scales and zero points: W_real[i, j] = (W[i, j] - zero_point[j]) * scale[j].
+struct Int8WeightsView {
+  const void* data = nullptr;    // k * n bytes, int8 if is_signed else uint8; any address
+  bool is_signed = false;
+  int64_t k = 0, n = 0;
+  const void* scales = nullptr;  // scale_count fp32 values (1 = per tensor, n = per column); any address
+  int64_t scale_count = 1;
+  const void* zero_points = nullptr;  // zero_point_count values of W's type; null = all zero; any address
+  int64_t zero_point_count = 0;       // 0, 1 or n
+};
+
+// com.microsoft MatMulNBits with bits = 4: for output column j and block b (block_size consecutive
+// k), W_real[i, j] = (q(j, i) - zp(j, b)) * scale(j, b), where q(j, i) is the 4-bit value at
+// packed[j][i / block_size][(i % block_size) / 2] (low nibble for even i, high nibble for odd i),
+// scale(j, b) = scales[j * blocks + b], zp(j, b) = the 4-bit value at
+// zero_points[j * ceil(blocks / 2) + b / 2] (low nibble for even b) or 8 when zero_points is null.
+// blocks = ceil(k / block_size); a last partial block is zero-padded in `packed`.
+struct BlockQ4WeightsView {
+  const uint8_t* packed = nullptr;       // n * blocks * block_size / 2 bytes
+  const void* scales = nullptr;          // n * blocks fp32 values; any address
+  const uint8_t* zero_points = nullptr;  // n * ceil(blocks / 2) bytes, or null (= 8)
+  int64_t k = 0, n = 0, block_size = 32; // block_size: a power of two >= 16
+};
+
+// IEEE float16 weights W [k, n] row-major (a MatMul's B as an fp16 initializer).
+struct F16WeightsView {
+  const void* data = nullptr;  // k * n binary16 values, little-endian; any even or odd address
+  int64_t k = 0, n = 0;
+};
+
+class EncodedLinear {
+ public:
+  virtual ~EncodedLinear() = default;
+  virtual const char* name() const = 0;  // e.g. "int8-onednn", "q4-avx2", "f16-ref"
+  virtual int64_t k() const = 0;
+  virtual int64_t n() const = 0;
+  // Bytes this object allocated and holds (packed / reordered weights, column sums); 0 = only views.
+  virtual std::size_t owned_bytes() const = 0;
+  // Exact scratch bytes run() needs for m rows (0 if none).
+  virtual std::size_t scratch_bytes(int64_t m) const = 0;
+  // y[r, :] (row stride ldy) = x[r, :] (row stride ldx, float-aligned) * W + bias for r < m.
+  // bias: n floats or null. scratch: scratch_bytes(m) bytes, 64-byte aligned (null if 0).
+  virtual void run(int64_t m, const float* x, int64_t ldx, float* y, int64_t ldy, const float* bias,
+                   void* scratch) = 0;
+};
+
+enum class EncodedLinearImpl { fast, reference };
+
+// int8: activations are quantized per row (per token) to uint8 exactly as ONNX's
+// DynamicQuantizeLinear does for a whole tensor, but with one scale / zero point per row: range
+// [min(0, min x), max(0, max x)], scale = range / 255, zero point = round-half-even(-min / scale)
+// clamped to [0, 255] (scale 0 → all q = zero point = 0), q = saturate(round-half-even(x / scale) + zp).
+// The integer products are accumulated exactly in int32, then
+//   y[m, j] = scale_x[m] * scale_w[j] * sum_i (q[m, i] - zp_x[m]) * (W[i, j] - zp_w[j]) + bias[j].
+// Integer sums are exact, so fast and reference agree to the rounding of that last line.
+// Throws Error(invalid_argument) for inconsistent views (sizes, counts, null data).
+std::unique_ptr<EncodedLinear> encoded_linear_int8(const Int8WeightsView& w, EncodedLinearImpl impl);
+
+// 4-bit blocks: weights stay 4-bit in memory; blocks are decoded inside the dot product, with x in
+// fp32 (no activation quantization): y[m, j] = sum_b scale(j, b) * sum_{i in b} x[m, i] * (q - zp).
+std::unique_ptr<EncodedLinear> encoded_linear_q4(const BlockQ4WeightsView& w, EncodedLinearImpl impl);
+
+// float16 weights widened to fp32 inside the product; accumulation in fp32.
+std::unique_ptr<EncodedLinear> encoded_linear_f16(const F16WeightsView& w, EncodedLinearImpl impl);
+
+}  // namespace leanembed::kernels

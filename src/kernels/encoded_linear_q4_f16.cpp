@@ -1,0 +1,272 @@
+// Encoded linear layers for 4-bit blocks (com.microsoft MatMulNBits, bits = 4) and float16 weights:
+// the view checks, the scalar references (the spec: plain loops, double accumulation), the
+// factories and the choice of kernel after a CPU check (encoded_linear_q4_f16_avx2.cpp holds the
+// AVX2 kernels and the AVX-512 micro-kernel).
+//
+// Neither kind copies the weights (owned_bytes() = 0) nor needs scratch (scratch_bytes() = 0): the
+// fast kernels decode into registers, or into a panel of at most 32 KB on each thread's stack.
+// EncodedLinearImpl::fast picks AVX-512 (q4-avx512 / f16-avx512: AVX2 decoding, AVX-512
+// micro-kernel from 4 rows), else AVX2 (q4-avx2 / f16-avx2), else the reference; the reference also
+// when the row kernels are forced to "ref" (LEANEMBED_ISA=ref or kernels_force_isa("ref")) at the
+// time the layer is made. name() tells which.
+#include <cpuid.h>
+
+#include <cmath>
+#include <cstring>
+#include <string>
+
+#include "kernels/encoded_linear.h"
+#include "kernels/kernels.h"
+#include "kernels/row_kernels_tables.h"
+#include "kernels/threads.h"
+#include "leanembed/error.h"
+
+namespace leanembed::kernels {
+
+// Defined in encoded_linear_q4_f16_avx2.cpp (compiled with -mavx2 -mfma -mf16c); call only when
+// q4_f16_avx2_available(), and with avx512 = true only when q4_f16_avx512_available(). Same
+// arguments as EncodedLinear::run() (already checked), on up to `threads` OpenMP threads.
+void q4_run_avx2(const BlockQ4WeightsView& w, int64_t m, const float* x, int64_t ldx, float* y,
+                 int64_t ldy, const float* bias, int threads, bool avx512);
+void f16_run_avx2(const F16WeightsView& w, int64_t m, const float* x, int64_t ldx, float* y,
+                  int64_t ldy, const float* bias, int threads, bool avx512);
+
+// IEEE binary16 -> binary32, exact for every input (subnormals, infinities; a NaN stays a NaN with
+// its payload, made quiet as vcvtph2ps does). Exposed (not in a header) for the tests.
+float half_to_float(uint16_t h) {
+  const uint32_t sign = static_cast<uint32_t>(h >> 15) << 31;
+  const uint32_t exponent = (h >> 10) & 0x1Fu;
+  const uint32_t mantissa = h & 0x3FFu;
+  uint32_t bits = 0;
+  if (exponent == 0x1F) {
+    bits = sign | 0x7F800000u | (mantissa << 13) | (mantissa ? 0x00400000u : 0u);
+  } else if (exponent == 0) {
+    // Zero or subnormal: mantissa * 2^-24, exact in float (11 significant bits at most).
+    const float magnitude = std::ldexp(static_cast<float>(mantissa), -24);
+    std::memcpy(&bits, &magnitude, sizeof bits);
+    bits |= sign;
+  } else {
+    bits = sign | ((exponent + 127 - 15) << 23) | (mantissa << 13);
+  }
+  float result = 0.0f;
+  std::memcpy(&result, &bits, sizeof result);
+  return result;
+}
+
+// True if the CPU has AVX2, FMA and F16C and the OS saves the YMM state.
+bool q4_f16_avx2_available() {
+  static const bool supported = [] {
+    if (!cpu_has_avx2_fma()) return false;
+    unsigned eax = 0, ebx = 0, ecx = 0, edx = 0;
+    return __get_cpuid(1, &eax, &ebx, &ecx, &edx) && (ecx & bit_F16C) != 0;
+  }();
+  return supported;
+}
+
+// True if, in addition, the CPU has AVX-512F and the OS saves the opmask and ZMM state (XCR0 bits
+// 5-7 besides SSE and AVX).
+bool q4_f16_avx512_available() {
+  static const bool supported = [] {
+    if (!q4_f16_avx2_available()) return false;
+    __builtin_cpu_init();
+    if (!__builtin_cpu_supports("avx512f")) return false;
+    unsigned xcr0_lo = 0, xcr0_hi = 0;
+    __asm__ volatile("xgetbv" : "=a"(xcr0_lo), "=d"(xcr0_hi) : "c"(0));
+    return (xcr0_lo & 0xE6u) == 0xE6u;
+  }();
+  return supported;
+}
+
+namespace {
+
+// Dimensions up to 2^31 keep every byte count (k * n * 4 at most 2^64 / 2) inside int64_t.
+constexpr int64_t kMaxDim = int64_t{1} << 31;
+
+[[noreturn]] void fail(const std::string& message) { throw Error(ErrorCode::invalid_argument, message); }
+
+void check_dim(const char* what, const char* field, int64_t value) {
+  if (value <= 0 || value > kMaxDim)
+    fail(std::string(what) + ": field " + field + " must be in [1, 2^31], found " + std::to_string(value));
+}
+
+void check_view(const BlockQ4WeightsView& w) {
+  const char* what = "encoded_linear_q4 (BlockQ4WeightsView)";
+  check_dim(what, "k", w.k);
+  check_dim(what, "n", w.n);
+  if (w.block_size < 16 || w.block_size > kMaxDim || (w.block_size & (w.block_size - 1)) != 0)
+    fail(std::string(what) + ": field block_size must be a power of two >= 16, found " +
+         std::to_string(w.block_size));
+  if (!w.packed) fail(std::string(what) + ": field packed is null");
+  if (!w.scales) fail(std::string(what) + ": field scales is null");
+}
+
+void check_view(const F16WeightsView& w) {
+  const char* what = "encoded_linear_f16 (F16WeightsView)";
+  check_dim(what, "k", w.k);
+  check_dim(what, "n", w.n);
+  if (!w.data) fail(std::string(what) + ": field data is null");
+}
+
+void check_run(const char* name, int64_t k, int64_t n, int64_t m, const float* x, int64_t ldx, float* y,
+               int64_t ldy) {
+  const std::string who = std::string(name) + " run()";
+  if (m < 0) fail(who + ": m must be >= 0, found " + std::to_string(m));
+  if (m == 0) return;
+  if (!x) fail(who + ": x is null");
+  if (!y) fail(who + ": y is null");
+  if (ldx < k) fail(who + ": ldx must be >= k = " + std::to_string(k) + ", found " + std::to_string(ldx));
+  if (ldy < n) fail(who + ": ldy must be >= n = " + std::to_string(n) + ", found " + std::to_string(ldy));
+}
+
+int64_t ceil_div(int64_t a, int64_t b) { return (a + b - 1) / b; }
+
+// Which code runs a layer: the plain loops, the AVX2 kernels, or the AVX2 kernels with the AVX-512
+// micro-kernel where the panel path runs (m >= 4).
+enum class Kernel { reference, avx2, avx512 };
+
+// The best kernel for this CPU; the reference when LEANEMBED_ISA=ref / kernels_force_isa("ref") is
+// in effect when the layer is made (the same switch that forces the reference row kernels).
+Kernel best_kernel(EncodedLinearImpl impl) {
+  if (impl == EncodedLinearImpl::reference || std::string(row_kernels().isa) == "ref") return Kernel::reference;
+  if (q4_f16_avx512_available()) return Kernel::avx512;
+  if (q4_f16_avx2_available()) return Kernel::avx2;
+  return Kernel::reference;
+}
+
+// The kernel a test names: "ref", "avx2" or "avx512"; throws if this CPU cannot run it.
+Kernel named_kernel(const std::string& name) {
+  if (name == "ref") return Kernel::reference;
+  if (name == "avx2" && q4_f16_avx2_available()) return Kernel::avx2;
+  if (name == "avx512" && q4_f16_avx512_available()) return Kernel::avx512;
+  fail("encoded linear kernel: expected ref, avx2 or avx512 runnable on this CPU, found \"" + name + "\"");
+}
+
+// ---- q4 ------------------------------------------------------------------------------------------
+
+class Q4Linear : public EncodedLinear {
+ public:
+  Q4Linear(const BlockQ4WeightsView& w, Kernel kernel) : w_(w), kernel_(kernel) {}
+  const char* name() const override {
+    return kernel_ == Kernel::avx512 ? "q4-avx512" : kernel_ == Kernel::avx2 ? "q4-avx2" : "q4-ref";
+  }
+  int64_t k() const override { return w_.k; }
+  int64_t n() const override { return w_.n; }
+  std::size_t owned_bytes() const override { return 0; }
+  std::size_t scratch_bytes(int64_t) const override { return 0; }
+
+  void run(int64_t m, const float* x, int64_t ldx, float* y, int64_t ldy, const float* bias, void*) override {
+    check_run(name(), w_.k, w_.n, m, x, ldx, y, ldy);
+    if (m == 0) return;
+    if (kernel_ == Kernel::reference)
+      run_reference(m, x, ldx, y, ldy, bias);
+    else
+      q4_run_avx2(w_, m, x, ldx, y, ldy, bias, gemm_threads(m, w_.n, w_.k), kernel_ == Kernel::avx512);
+  }
+
+ private:
+  // The spec: y[r, j] = sum_b scale(j, b) * sum_{i in b} x[r, i] * (q(j, i) - zp(j, b)) + bias[j],
+  // each block's sum and the total in double.
+  void run_reference(int64_t m, const float* x, int64_t ldx, float* y, int64_t ldy, const float* bias) const {
+    const int64_t bs = w_.block_size, blocks = ceil_div(w_.k, bs);
+    const int64_t zp_stride = ceil_div(blocks, 2);
+    const auto* scale_bytes = static_cast<const unsigned char*>(w_.scales);
+    for (int64_t r = 0; r < m; ++r) {
+      const float* xr = x + r * ldx;
+      for (int64_t j = 0; j < w_.n; ++j) {
+        double total = 0.0;
+        for (int64_t b = 0; b < blocks; ++b) {
+          float scale = 0.0f;
+          std::memcpy(&scale, scale_bytes + (j * blocks + b) * 4, sizeof scale);
+          int zp = 8;
+          if (w_.zero_points) {
+            const uint8_t byte = w_.zero_points[j * zp_stride + b / 2];
+            zp = (b % 2 == 0) ? (byte & 0x0F) : (byte >> 4);
+          }
+          const uint8_t* block = w_.packed + (j * blocks + b) * (bs / 2);
+          double sum = 0.0;
+          for (int64_t t = 0; t < bs && b * bs + t < w_.k; ++t) {
+            const uint8_t byte = block[t / 2];
+            const int q = (t % 2 == 0) ? (byte & 0x0F) : (byte >> 4);
+            sum += static_cast<double>(xr[b * bs + t]) * (q - zp);
+          }
+          total += sum * scale;
+        }
+        if (bias) total += bias[j];
+        y[r * ldy + j] = static_cast<float>(total);
+      }
+    }
+  }
+
+  BlockQ4WeightsView w_;
+  Kernel kernel_;
+};
+
+// ---- f16 -----------------------------------------------------------------------------------------
+
+class F16Linear : public EncodedLinear {
+ public:
+  F16Linear(const F16WeightsView& w, Kernel kernel) : w_(w), kernel_(kernel) {}
+  const char* name() const override {
+    return kernel_ == Kernel::avx512 ? "f16-avx512" : kernel_ == Kernel::avx2 ? "f16-avx2" : "f16-ref";
+  }
+  int64_t k() const override { return w_.k; }
+  int64_t n() const override { return w_.n; }
+  std::size_t owned_bytes() const override { return 0; }
+  std::size_t scratch_bytes(int64_t) const override { return 0; }
+
+  void run(int64_t m, const float* x, int64_t ldx, float* y, int64_t ldy, const float* bias, void*) override {
+    check_run(name(), w_.k, w_.n, m, x, ldx, y, ldy);
+    if (m == 0) return;
+    if (kernel_ == Kernel::reference)
+      run_reference(m, x, ldx, y, ldy, bias);
+    else
+      f16_run_avx2(w_, m, x, ldx, y, ldy, bias, gemm_threads(m, w_.n, w_.k), kernel_ == Kernel::avx512);
+  }
+
+ private:
+  // The spec: y[r, j] = sum_i x[r, i] * half_to_float(W[i, j]) + bias[j], summed in double.
+  void run_reference(int64_t m, const float* x, int64_t ldx, float* y, int64_t ldy, const float* bias) const {
+    const auto* bytes = static_cast<const unsigned char*>(w_.data);
+    for (int64_t r = 0; r < m; ++r) {
+      for (int64_t j = 0; j < w_.n; ++j) {
+        double sum = 0.0;
+        for (int64_t i = 0; i < w_.k; ++i) {
+          uint16_t h = 0;
+          std::memcpy(&h, bytes + (i * w_.n + j) * 2, sizeof h);
+          sum += static_cast<double>(x[r * ldx + i]) * half_to_float(h);
+        }
+        if (bias) sum += bias[j];
+        y[r * ldy + j] = static_cast<float>(sum);
+      }
+    }
+  }
+
+  F16WeightsView w_;
+  Kernel kernel_;
+};
+
+}  // namespace
+
+std::unique_ptr<EncodedLinear> encoded_linear_q4(const BlockQ4WeightsView& w, EncodedLinearImpl impl) {
+  check_view(w);
+  return std::make_unique<Q4Linear>(w, best_kernel(impl));
+}
+
+std::unique_ptr<EncodedLinear> encoded_linear_f16(const F16WeightsView& w, EncodedLinearImpl impl) {
+  check_view(w);
+  return std::make_unique<F16Linear>(w, best_kernel(impl));
+}
+
+// For tests and benchmarks (declared where used, not in a header): a layer on the named kernel
+// ("ref", "avx2", "avx512"); throws Error(invalid_argument) if this CPU cannot run it.
+std::unique_ptr<EncodedLinear> encoded_linear_q4_kernel(const BlockQ4WeightsView& w, const std::string& kernel) {
+  check_view(w);
+  return std::make_unique<Q4Linear>(w, named_kernel(kernel));
+}
+
+std::unique_ptr<EncodedLinear> encoded_linear_f16_kernel(const F16WeightsView& w, const std::string& kernel) {
+  check_view(w);
+  return std::make_unique<F16Linear>(w, named_kernel(kernel));
+}
+
+}  // namespace leanembed::kernels

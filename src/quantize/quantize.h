@@ -1,0 +1,86 @@
+// leanembed's quantizer: an fp32 ONNX encoder -> the q8 / uint8 / int8 / q4 / fp16 forms
+// transformers.js and ONNX Runtime load (standard ONNX plus com.microsoft MatMulNBits), with
+// per-channel scales and a clipping search so it loses less than ONNX Runtime's per-tensor tools.
+//
+// What each dtype writes (see README.md for the measured accuracy and why):
+//   q8, uint8  every MatMul with a constant 2-D float B becomes ONNX Runtime's dynamic pattern
+//              DynamicQuantizeLinear(X) -> MatMulInteger(X_q, W_q, X_zp, W_zp[N]) -> Cast(float)
+//              -> Mul(., Mul(X_scale, W_scale[N])); weights uint8, asymmetric, one scale and zero
+//              point per output column (1-D b_zero_point, [N] scale vector), range chosen by a
+//              search minimising the weighted squared error. One DynamicQuantizeLinear per
+//              activation (Q/K/V share theirs). q8 and uint8 are the same file under two names.
+//   int8       the same with int8 weights, symmetric per column (zero points 0).
+//   q4         com.microsoft MatMulNBits (bits 4, block_size 32) with 4-bit zero points and a
+//              per-block search (asymmetric, then a least-squares scale).
+//   fp16       weights stored as float16 behind Cast(to float): compute stays float32; only the
+//              constant MatMul weights and large Gather tables are converted, so the file is
+//              about half the size and its results are those of fp32 weights rounded to fp16.
+// In q8 / uint8 / int8 / q4 the word-embedding table (a Gather on a float table of >= 1000 rows)
+// is stored uint8, one scale and zero point per hidden column, behind Gather -> DequantizeLinear
+// (axis -1); so q4's resident weights stay below q8's.
+// Calibration (QuantizeOptions::calibration, token id sequences): the fp32 model is run through the
+// interpreter on them and every weight MatMul's input is measured per channel (calibration.h).
+// Then (a) the weight search weighs input row k by E[x_k^2] and may clip; (b) for q8 / uint8 /
+// int8, with `smooth`, activations are smoothed (SmoothQuant, alpha 0.5): X is divided per channel
+// by s_k = sqrt(max|x_k| / max_j |W_kj|) through one Mul(X, 1/s) before its DynamicQuantizeLinear
+// and the rows of every weight reading X are multiplied by s_k — exact in real arithmetic, and the
+// per-tensor activation scale is no longer set by a few outlier channels; (c) for q4 the same
+// Mul(X, 1/s) + scaled weight rows with s_k = rms(x_k)^0.25 (normalised to geometric mean 1):
+// activation-aware scaling, so rows that meet large inputs are rounded relatively finer (q4 does
+// not clip: rows weigh equally in its search). Without calibration every
+// row weighs the same and no range is clipped (measured on the MiniLM fixture: weighting rows by
+// the preceding LayerNorm's gamma^2 + beta^2 as a proxy, or clipping without knowing the
+// activations, made the worst sentences worse — README.md).
+//
+// Ownership: the returned Model owns all its tensors (new ones and copies of the ones it keeps)
+// and does not reference the input's storage: the input (and its file mapping) may be dropped.
+// Threading: reentrant; the input is only read.
+#pragma once
+
+#include <cstddef>
+#include <string>
+#include <vector>
+
+#include "leanembed/model_options.h"
+#include "onnx/model.h"
+
+namespace leanembed::quantize {
+
+struct QuantizeOptions {
+  // Token id sequences for calibration (see above); empty = none. calibration_sentences()
+  // (calibration.h) tokenized with the model's tokenizer is what the CLI and the embedder pass.
+  std::vector<std::vector<int64_t>> calibration;
+  bool smooth = true;  // with calibration: smooth (8-bit) or scale (q4) the activations
+  // With calibration: round the weights with GPTQ's error compensation (gptq.h) instead of to
+  // nearest, using each MatMul's calibration inputs (after smoothing / scaling) as X^T X.
+  bool gptq = true;
+  double gptq_damp = 0.01;  // dampening: lambda = gptq_damp * mean diagonal of X^T X
+  bool gptq_act_order = false;  // round the inputs with the largest E[x^2] first (gptq_round)
+};
+
+struct QuantizeSummary {
+  std::string scheme;                  // one line: what was done (for the CLI and notices)
+  int matmuls = 0;                     // MatMuls rewritten
+  int gathers = 0;                     // Gather tables rewritten
+  std::size_t weight_bytes_before = 0; // bytes of the tensors that were rewritten, before
+  std::size_t weight_bytes_after = 0;  // and after (quantized values, scales, zero points)
+  std::size_t clamped_to_fp16 = 0;     // fp16: values beyond +-65504 clamped
+  int calibration_tokens = 0;          // tokens the statistics came from (0 = no calibration)
+  int smoothed = 0;                    // activations smoothed / scaled (one Mul each)
+  int gptq = 0;                        // MatMuls whose weights were rounded with GPTQ
+};
+
+// Dtypes quantize_model writes: q8, uint8, int8, q4, fp16.
+bool can_quantize_to(Dtype dtype) noexcept;
+
+// Returns the quantized form of `fp32`. Throws Error(unsupported) for other dtypes (fp32, q4f16,
+// bnb4), for a model with no MatMul on a constant float weight (already quantized, or not an
+// encoder we know), or a default-domain opset below 13 (per-axis DequantizeLinear needs 13);
+// Error(model_format) naming the tensor when a weight's bytes do not match its shape.
+// Memory: the output's tensors (about the quantized file's size) plus, while one matrix is being
+// quantized, two float copies of it; with calibration, the interpreter's work for a batch of 8.
+// Time (MiniLM-L6, 2 cores): ~1 s without calibration; calibration adds the interpreter's run.
+onnx::Model quantize_model(const onnx::Model& fp32, Dtype dtype, const QuantizeOptions& options = {},
+                           QuantizeSummary* summary = nullptr);
+
+}  // namespace leanembed::quantize
