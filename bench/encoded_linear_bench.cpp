@@ -25,16 +25,11 @@
 #include <vector>
 
 #include "kernels/encoded_linear.h"
+#include "kernels/encoded_linear_q4_f16_internal.h"
 #include "kernels/kernels.h"
 #include "kernels/threads.h"
 
 using namespace leanembed::kernels;
-
-namespace leanembed::kernels {
-// encoded_linear_q4_f16.cpp (internal, for tests and benchmarks): a layer on a named kernel.
-std::unique_ptr<EncodedLinear> encoded_linear_q4_kernel(const BlockQ4WeightsView& w, const std::string& kernel);
-std::unique_ptr<EncodedLinear> encoded_linear_f16_kernel(const F16WeightsView& w, const std::string& kernel);
-}  // namespace leanembed::kernels
 
 namespace {
 

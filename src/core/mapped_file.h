@@ -30,4 +30,12 @@ class MappedFile {
   std::size_t size_ = 0;
 };
 
+// Tells the kernel that the pages wholly inside [data, data + bytes) will not be read again soon
+// (madvise MADV_PAGEOUT): pages of a file mapping leave the process' resident set and are read back
+// from the file if touched again; anonymous memory (heap) is left as it is (there is no swap to
+// page it out to). Never changes what the bytes read as, so it is safe on any readable range. For
+// weights a kernel has copied into its own layout (the file's copy is then never read). Best effort:
+// errors and kernels without MADV_PAGEOUT are ignored.
+void drop_resident_pages(const void* data, std::size_t bytes) noexcept;
+
 }  // namespace leanembed

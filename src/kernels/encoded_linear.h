@@ -12,8 +12,11 @@
 // them unless the implementation documents that it copied them (owned_bytes() > 0).
 //
 // Threading: one EncodedLinear must not run on two threads at once (implementations may cache
-// state); each run() itself uses up to threads_get() OpenMP threads. Allocation: run() does not
-// allocate; it uses the caller's scratch of exactly scratch_bytes(m) bytes (64-byte aligned).
+// state); each run() itself uses up to threads_get() OpenMP threads. Memory: run() takes its work
+// memory from the caller's scratch of exactly scratch_bytes(m) bytes (64-byte aligned) and holds
+// nothing after it returns. The references allocate nothing; the fast ones may make small transient
+// allocations inside libraries (oneDNN's argument maps: a few hundred bytes per primitive call;
+// libgomp's thread team on first use), measured in tests/runtime/encoder/test_encoder_allocations.
 #pragma once
 
 #include <cstddef>

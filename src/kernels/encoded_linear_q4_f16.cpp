@@ -17,41 +17,13 @@
 
 #include "kernels/encoded_linear.h"
 #include "kernels/kernels.h"
+#include "core/float16.h"
+#include "kernels/encoded_linear_q4_f16_internal.h"
 #include "kernels/row_kernels_tables.h"
 #include "kernels/threads.h"
 #include "leanembed/error.h"
 
 namespace leanembed::kernels {
-
-// Defined in encoded_linear_q4_f16_avx2.cpp (compiled with -mavx2 -mfma -mf16c); call only when
-// q4_f16_avx2_available(), and with avx512 = true only when q4_f16_avx512_available(). Same
-// arguments as EncodedLinear::run() (already checked), on up to `threads` OpenMP threads.
-void q4_run_avx2(const BlockQ4WeightsView& w, int64_t m, const float* x, int64_t ldx, float* y,
-                 int64_t ldy, const float* bias, int threads, bool avx512);
-void f16_run_avx2(const F16WeightsView& w, int64_t m, const float* x, int64_t ldx, float* y,
-                  int64_t ldy, const float* bias, int threads, bool avx512);
-
-// IEEE binary16 -> binary32, exact for every input (subnormals, infinities; a NaN stays a NaN with
-// its payload, made quiet as vcvtph2ps does). Exposed (not in a header) for the tests.
-float half_to_float(uint16_t h) {
-  const uint32_t sign = static_cast<uint32_t>(h >> 15) << 31;
-  const uint32_t exponent = (h >> 10) & 0x1Fu;
-  const uint32_t mantissa = h & 0x3FFu;
-  uint32_t bits = 0;
-  if (exponent == 0x1F) {
-    bits = sign | 0x7F800000u | (mantissa << 13) | (mantissa ? 0x00400000u : 0u);
-  } else if (exponent == 0) {
-    // Zero or subnormal: mantissa * 2^-24, exact in float (11 significant bits at most).
-    const float magnitude = std::ldexp(static_cast<float>(mantissa), -24);
-    std::memcpy(&bits, &magnitude, sizeof bits);
-    bits |= sign;
-  } else {
-    bits = sign | ((exponent + 127 - 15) << 23) | (mantissa << 13);
-  }
-  float result = 0.0f;
-  std::memcpy(&result, &bits, sizeof result);
-  return result;
-}
 
 // True if the CPU has AVX2, FMA and F16C and the OS saves the YMM state.
 bool q4_f16_avx2_available() {
@@ -141,73 +113,77 @@ Kernel named_kernel(const std::string& name) {
   fail("encoded linear kernel: expected ref, avx2 or avx512 runnable on this CPU, found \"" + name + "\"");
 }
 
-// ---- q4 ------------------------------------------------------------------------------------------
+// ---- The spec of each encoding (plain loops, sums in double) --------------------------------------
 
-class Q4Linear : public EncodedLinear {
- public:
-  Q4Linear(const BlockQ4WeightsView& w, Kernel kernel) : w_(w), kernel_(kernel) {}
-  const char* name() const override {
-    return kernel_ == Kernel::avx512 ? "q4-avx512" : kernel_ == Kernel::avx2 ? "q4-avx2" : "q4-ref";
-  }
-  int64_t k() const override { return w_.k; }
-  int64_t n() const override { return w_.n; }
-  std::size_t owned_bytes() const override { return 0; }
-  std::size_t scratch_bytes(int64_t) const override { return 0; }
-
-  void run(int64_t m, const float* x, int64_t ldx, float* y, int64_t ldy, const float* bias, void*) override {
-    check_run(name(), w_.k, w_.n, m, x, ldx, y, ldy);
-    if (m == 0) return;
-    if (kernel_ == Kernel::reference)
-      run_reference(m, x, ldx, y, ldy, bias);
-    else
-      q4_run_avx2(w_, m, x, ldx, y, ldy, bias, gemm_threads(m, w_.n, w_.k), kernel_ == Kernel::avx512);
-  }
-
- private:
-  // The spec: y[r, j] = sum_b scale(j, b) * sum_{i in b} x[r, i] * (q(j, i) - zp(j, b)) + bias[j],
-  // each block's sum and the total in double.
-  void run_reference(int64_t m, const float* x, int64_t ldx, float* y, int64_t ldy, const float* bias) const {
-    const int64_t bs = w_.block_size, blocks = ceil_div(w_.k, bs);
-    const int64_t zp_stride = ceil_div(blocks, 2);
-    const auto* scale_bytes = static_cast<const unsigned char*>(w_.scales);
-    for (int64_t r = 0; r < m; ++r) {
-      const float* xr = x + r * ldx;
-      for (int64_t j = 0; j < w_.n; ++j) {
-        double total = 0.0;
-        for (int64_t b = 0; b < blocks; ++b) {
-          float scale = 0.0f;
-          std::memcpy(&scale, scale_bytes + (j * blocks + b) * 4, sizeof scale);
-          int zp = 8;
-          if (w_.zero_points) {
-            const uint8_t byte = w_.zero_points[j * zp_stride + b / 2];
-            zp = (b % 2 == 0) ? (byte & 0x0F) : (byte >> 4);
-          }
-          const uint8_t* block = w_.packed + (j * blocks + b) * (bs / 2);
-          double sum = 0.0;
-          for (int64_t t = 0; t < bs && b * bs + t < w_.k; ++t) {
-            const uint8_t byte = block[t / 2];
-            const int q = (t % 2 == 0) ? (byte & 0x0F) : (byte >> 4);
-            sum += static_cast<double>(xr[b * bs + t]) * (q - zp);
-          }
-          total += sum * scale;
+// y[r, j] = sum_b scale(j, b) * sum_{i in b} x[r, i] * (q(j, i) - zp(j, b)) + bias[j].
+void q4_reference(const BlockQ4WeightsView& w, int64_t m, const float* x, int64_t ldx, float* y, int64_t ldy,
+                  const float* bias) {
+  const int64_t bs = w.block_size, blocks = ceil_div(w.k, bs);
+  const int64_t zp_stride = ceil_div(blocks, 2);
+  const auto* scale_bytes = static_cast<const unsigned char*>(w.scales);
+  for (int64_t r = 0; r < m; ++r) {
+    const float* xr = x + r * ldx;
+    for (int64_t j = 0; j < w.n; ++j) {
+      double total = 0.0;
+      for (int64_t b = 0; b < blocks; ++b) {
+        float scale = 0.0f;
+        std::memcpy(&scale, scale_bytes + (j * blocks + b) * 4, sizeof scale);
+        int zp = 8;
+        if (w.zero_points) {
+          const uint8_t byte = w.zero_points[j * zp_stride + b / 2];
+          zp = (b % 2 == 0) ? (byte & 0x0F) : (byte >> 4);
         }
-        if (bias) total += bias[j];
-        y[r * ldy + j] = static_cast<float>(total);
+        const uint8_t* block = w.packed + (j * blocks + b) * (bs / 2);
+        double sum = 0.0;
+        for (int64_t t = 0; t < bs && b * bs + t < w.k; ++t) {
+          const uint8_t byte = block[t / 2];
+          const int q = (t % 2 == 0) ? (byte & 0x0F) : (byte >> 4);
+          sum += static_cast<double>(xr[b * bs + t]) * (q - zp);
+        }
+        total += sum * scale;
       }
+      if (bias) total += bias[j];
+      y[r * ldy + j] = static_cast<float>(total);
     }
   }
+}
 
-  BlockQ4WeightsView w_;
-  Kernel kernel_;
+// y[r, j] = sum_i x[r, i] * half_to_float(W[i, j]) + bias[j].
+void f16_reference(const F16WeightsView& w, int64_t m, const float* x, int64_t ldx, float* y, int64_t ldy,
+                   const float* bias) {
+  const auto* bytes = static_cast<const unsigned char*>(w.data);
+  for (int64_t r = 0; r < m; ++r) {
+    for (int64_t j = 0; j < w.n; ++j) {
+      double sum = 0.0;
+      for (int64_t i = 0; i < w.k; ++i) sum += static_cast<double>(x[r * ldx + i]) * load_half(bytes + (i * w.n + j) * 2);
+      if (bias) sum += bias[j];
+      y[r * ldy + j] = static_cast<float>(sum);
+    }
+  }
+}
+
+// What differs between the two encodings: names, the reference, the fast kernels.
+struct Q4Encoding {
+  using View = BlockQ4WeightsView;
+  static constexpr const char* names[3] = {"q4-ref", "q4-avx2", "q4-avx512"};
+  static constexpr auto reference = q4_reference;
+  static constexpr auto fast = q4_run_avx2;
+};
+struct F16Encoding {
+  using View = F16WeightsView;
+  static constexpr const char* names[3] = {"f16-ref", "f16-avx2", "f16-avx512"};
+  static constexpr auto reference = f16_reference;
+  static constexpr auto fast = f16_run_avx2;
 };
 
-// ---- f16 -----------------------------------------------------------------------------------------
-
-class F16Linear : public EncodedLinear {
+// A layer whose weights stay encoded (views, nothing owned, no scratch) and are decoded inside the
+// product by the chosen kernel.
+template <class Encoding>
+class DecodingLinear : public EncodedLinear {
  public:
-  F16Linear(const F16WeightsView& w, Kernel kernel) : w_(w), kernel_(kernel) {}
+  DecodingLinear(const typename Encoding::View& w, Kernel kernel) : w_(w), kernel_(kernel) {}
   const char* name() const override {
-    return kernel_ == Kernel::avx512 ? "f16-avx512" : kernel_ == Kernel::avx2 ? "f16-avx2" : "f16-ref";
+    return Encoding::names[kernel_ == Kernel::avx512 ? 2 : kernel_ == Kernel::avx2 ? 1 : 0];
   }
   int64_t k() const override { return w_.k; }
   int64_t n() const override { return w_.n; }
@@ -218,30 +194,13 @@ class F16Linear : public EncodedLinear {
     check_run(name(), w_.k, w_.n, m, x, ldx, y, ldy);
     if (m == 0) return;
     if (kernel_ == Kernel::reference)
-      run_reference(m, x, ldx, y, ldy, bias);
+      Encoding::reference(w_, m, x, ldx, y, ldy, bias);
     else
-      f16_run_avx2(w_, m, x, ldx, y, ldy, bias, gemm_threads(m, w_.n, w_.k), kernel_ == Kernel::avx512);
+      Encoding::fast(w_, m, x, ldx, y, ldy, bias, gemm_threads(m, w_.n, w_.k), kernel_ == Kernel::avx512);
   }
 
  private:
-  // The spec: y[r, j] = sum_i x[r, i] * half_to_float(W[i, j]) + bias[j], summed in double.
-  void run_reference(int64_t m, const float* x, int64_t ldx, float* y, int64_t ldy, const float* bias) const {
-    const auto* bytes = static_cast<const unsigned char*>(w_.data);
-    for (int64_t r = 0; r < m; ++r) {
-      for (int64_t j = 0; j < w_.n; ++j) {
-        double sum = 0.0;
-        for (int64_t i = 0; i < w_.k; ++i) {
-          uint16_t h = 0;
-          std::memcpy(&h, bytes + (i * w_.n + j) * 2, sizeof h);
-          sum += static_cast<double>(x[r * ldx + i]) * half_to_float(h);
-        }
-        if (bias) sum += bias[j];
-        y[r * ldy + j] = static_cast<float>(sum);
-      }
-    }
-  }
-
-  F16WeightsView w_;
+  typename Encoding::View w_;
   Kernel kernel_;
 };
 
@@ -249,24 +208,22 @@ class F16Linear : public EncodedLinear {
 
 std::unique_ptr<EncodedLinear> encoded_linear_q4(const BlockQ4WeightsView& w, EncodedLinearImpl impl) {
   check_view(w);
-  return std::make_unique<Q4Linear>(w, best_kernel(impl));
+  return std::make_unique<DecodingLinear<Q4Encoding>>(w, best_kernel(impl));
 }
 
 std::unique_ptr<EncodedLinear> encoded_linear_f16(const F16WeightsView& w, EncodedLinearImpl impl) {
   check_view(w);
-  return std::make_unique<F16Linear>(w, best_kernel(impl));
+  return std::make_unique<DecodingLinear<F16Encoding>>(w, best_kernel(impl));
 }
 
-// For tests and benchmarks (declared where used, not in a header): a layer on the named kernel
-// ("ref", "avx2", "avx512"); throws Error(invalid_argument) if this CPU cannot run it.
 std::unique_ptr<EncodedLinear> encoded_linear_q4_kernel(const BlockQ4WeightsView& w, const std::string& kernel) {
   check_view(w);
-  return std::make_unique<Q4Linear>(w, named_kernel(kernel));
+  return std::make_unique<DecodingLinear<Q4Encoding>>(w, named_kernel(kernel));
 }
 
 std::unique_ptr<EncodedLinear> encoded_linear_f16_kernel(const F16WeightsView& w, const std::string& kernel) {
   check_view(w);
-  return std::make_unique<F16Linear>(w, named_kernel(kernel));
+  return std::make_unique<DecodingLinear<F16Encoding>>(w, named_kernel(kernel));
 }
 
 }  // namespace leanembed::kernels

@@ -32,6 +32,7 @@
 #include <cstdint>
 
 #include "kernels/encoded_linear.h"
+#include "kernels/encoded_linear_q4_f16_internal.h"
 
 namespace leanembed::kernels {
 

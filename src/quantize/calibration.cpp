@@ -2,8 +2,6 @@
 
 #include <algorithm>
 #include <cmath>
-#include <cstdlib>
-#include <fstream>
 
 #include "leanembed/error.h"
 #include "runtime/interpreter/interpreter.h"
@@ -108,12 +106,6 @@ std::span<const std::string_view> calibration_sentences() { return kSentences; }
 std::vector<std::vector<int64_t>> calibration_ids(const Tokenizer& tokenizer, std::size_t max_length) {
   std::vector<std::vector<int64_t>> ids;
   for (std::string_view s : calibration_sentences()) ids.push_back(tokenizer.encode(s, max_length).ids);
-  if (const char* f = std::getenv("LEQ_CALIB_FILE")) {  // TEMP-EXPERIMENT
-    std::ifstream in(f);
-    std::string line;
-    int n = std::getenv("LEQ_CALIB_N") ? std::atoi(std::getenv("LEQ_CALIB_N")) : 50;
-    while (n-- > 0 && std::getline(in, line)) ids.push_back(tokenizer.encode(line, max_length).ids);
-  }
   return ids;
 }
 

@@ -55,6 +55,8 @@ std::vector<double> inverse_hessian_factor(std::span<const double> h, int64_t K,
   const std::size_t k = static_cast<std::size_t>(K);
   // R = P H P (P reverses the order) with the dampening: its lower Cholesky factor L gives
   // U = P L^-1 P, upper, with U^T U = H^-1 (H = P L L^T P  =>  H^-1 = (P L^-1 P)^T (P L^-1 P)).
+  for (std::size_t i = 0; i < k * k; ++i)
+    check(std::isfinite(h[i]), "H[" + std::to_string(i / k) + "][" + std::to_string(i % k) + "] is not finite");
   double mean_diag = 0;
   for (std::size_t i = 0; i < k; ++i) mean_diag += h[i * k + i];
   mean_diag /= static_cast<double>(k);
@@ -74,7 +76,8 @@ std::vector<double> inverse_hessian_factor(std::span<const double> h, int64_t K,
       const double s = li[j] - dot(li, l.data() + j * k, static_cast<int64_t>(j));
       if (j == i) {
         check(s > 0 && std::isfinite(s), "the calibration Hessian is not positive definite (channel " +
-                                             std::to_string(k - 1 - i) + ") s=" + std::to_string(s) + " mean_diag=" + std::to_string(mean_diag) + " K=" + std::to_string(K));
+                                             std::to_string(k - 1 - i) + " of " + std::to_string(K) +
+                                             ": pivot " + std::to_string(s) + ")");
         li[i] = std::sqrt(s);
       } else {
         li[j] = s / l[j * k + j];

@@ -27,8 +27,9 @@ namespace leanembed::quantize {
 std::vector<double> gram_matrix(std::span<const float> rows, int64_t K, std::span<const float> scale = {});
 
 // U (K * K, row-major, upper triangular) with U^T U = (H + lambda I)^-1 as described above.
-// `h` is K * K symmetric. Throws Error(invalid_argument) when it is not positive definite even after
-// dampening (a NaN in the statistics). Memory: two K * K double arrays. Time: K^3 / 3 multiply-adds.
+// `h` is K * K symmetric. Throws Error(invalid_argument) when a value is not finite, or when H is not
+// positive definite even after dampening. Memory: two K * K double arrays. Time: K^3 / 3
+// multiply-adds.
 std::vector<double> inverse_hessian_factor(std::span<const double> h, int64_t K, double damp = 0.01);
 
 // What GPTQ asks of a rounding scheme.

@@ -3,7 +3,6 @@
 
 #include <algorithm>
 #include <cmath>
-#include <cstdlib>
 #include <cstring>
 #include <map>
 #include <memory>
@@ -190,15 +189,14 @@ class Rewriter {
     }
     std::vector<std::string> names;
     for (const auto& [x, m] : weight_max) names.push_back(x);
-    stats_ = activation_stats(in_, names, options.calibration, options.gptq);
+    stats_ = activation_stats(in_, names, options.calibration, gptq_wanted());
     for (const auto& seq : options.calibration) s_.calibration_tokens += static_cast<int>(seq.size());
     if (!options.smooth) return;
     if (dtype_ == Dtype::q4) {
       // Activation-aware scaling (activations stay float here): rows whose inputs are large are
       // scaled up so their weights are rounded relatively finer, s_k = rms(x_k)^0.25 / geometric
       // mean. No clipping (the search weighs rows equally).
-      double alpha = 0.25;
-      if (const char* e = std::getenv("LEQ_ALPHA")) alpha = std::atof(e);  // TEMP-EXPERIMENT
+      constexpr double alpha = 0.25;
       for (const auto& [x, m] : weight_max) {
         const ChannelStats& st = stats_.at(x);
         if (st.mean_square.size() != m.size()) continue;
@@ -330,9 +328,25 @@ class Rewriter {
       gs.damp = options_.gptq_damp;
       gs.act_order = options_.gptq_act_order;
     }
-    const bool u = h != nullptr;
-    if (dtype_ == Dtype::q4) {
-      Q4Blocks q = u ? quantize_blocks_q4_gptq(values, K, N, kQ4Block, imp, gs)
+    const bool use_gptq = h != nullptr;
+    // q4 files: a square weight (in a BERT encoder the attention projections Q, K, V and the output
+    // dense, the matrices the worst sentences are sensitive to, measured) may stay 8-bit.
+    const Q4Square square = dtype_ == Dtype::q4 && K == N ? options_.q4_square : Q4Square::four_bit;
+    if (square == Q4Square::nbits_8bit) {
+      Q8Blocks q = quantize_blocks_q8(values, K, N, kQ4Block, use_gptq ? &gs : nullptr);
+      const int64_t nb = q.blocks_per_column;
+      const std::string b = add_init(w.name + "_Q8", DataType::uint8, {N, nb, kQ4Block}, std::move(q.packed));
+      const std::string sc = add_init(w.name + "_scales", DataType::float32, {N * nb}, std::move(q.scales));
+      const std::string zp = add_init(w.name + "_zp", DataType::uint8, {N * nb}, std::move(q.zero_points));
+      nodes_.push_back(make_node("MatMulNBits", {smoothed(x), b, sc, zp}, {y}, unique(base + "_Q8"),
+                                 {int_attribute("K", K), int_attribute("N", N), int_attribute("bits", 8),
+                                  int_attribute("block_size", kQ4Block)},
+                                 "com.microsoft"));
+      ++s_.eight_bit;
+      return;
+    }
+    if (dtype_ == Dtype::q4 && square == Q4Square::four_bit) {
+      Q4Blocks q = use_gptq ? quantize_blocks_q4_gptq(values, K, N, kQ4Block, imp, gs)
                      : quantize_blocks_q4(values, K, N, kQ4Block, imp);
       const int64_t nb = q.blocks_per_column;
       const std::string b = add_init(w.name + "_Q4", DataType::uint8, {N, nb, kQ4Block / 2}, std::move(q.packed));
@@ -344,15 +358,17 @@ class Rewriter {
                                  "com.microsoft"));
       return;
     }
-    // q8 / uint8 / int8: ONNX Runtime's dynamic pattern with per-column weight scales.
+    // q8 / uint8 / int8 (and q4's square weights with Q4Square::dynamic_8bit): ONNX Runtime's
+    // dynamic pattern with per-column weight scales.
+    if (square == Q4Square::dynamic_8bit) ++s_.eight_bit;
     std::string wq, ws, wz;
     if (dtype_ == Dtype::int8) {
-      Int8Columns q = u ? quantize_columns_int8_gptq(values, K, N, imp, gs) : quantize_columns_int8(values, K, N, imp);
+      Int8Columns q = use_gptq ? quantize_columns_int8_gptq(values, K, N, imp, gs) : quantize_columns_int8(values, K, N, imp);
       wq = add_init(w.name + "_quantized", DataType::int8, {K, N}, std::move(q.q));
       ws = add_init(w.name + "_scale", DataType::float32, {N}, std::move(q.scale));
       wz = add_init(w.name + "_zero_point", DataType::int8, {N}, std::vector<int8_t>(static_cast<std::size_t>(N), 0));
     } else {
-      Uint8Columns q = u ? quantize_columns_uint8_gptq(values, K, N, imp, gs) : quantize_columns_uint8(values, K, N, imp);
+      Uint8Columns q = use_gptq ? quantize_columns_uint8_gptq(values, K, N, imp, gs) : quantize_columns_uint8(values, K, N, imp);
       wq = add_init(w.name + "_quantized", DataType::uint8, {K, N}, std::move(q.q));
       ws = add_init(w.name + "_scale", DataType::float32, {N}, std::move(q.scale));
       wz = add_init(w.name + "_zero_point", DataType::uint8, {N}, std::move(q.zero_point));
@@ -372,7 +388,7 @@ class Rewriter {
   // calibration rows of x divided by its smoothing scales (the weights were multiplied by them).
   // Kept for the next MatMul on the same input (Q, K and V share theirs): one K * K array at a time.
   const std::vector<double>* gptq_hessian(const std::string& x, int64_t K) {
-    if (!options_.gptq) return nullptr;
+    if (!gptq_wanted()) return nullptr;
     auto st = stats_.find(x);
     if (st == stats_.end() || st->second.rows.empty() || static_cast<int64_t>(st->second.mean_square.size()) != K)
       return nullptr;
@@ -384,6 +400,8 @@ class Rewriter {
     }
     return &factor_;
   }
+
+  bool gptq_wanted() const { return dtype_ == Dtype::q4 ? options_.gptq_q4 : options_.gptq_8bit; }
 
   void rewrite_gather(const Node& n, const TensorData& table) {
     const int64_t V = table.dims[0], H = table.dims[1];
@@ -470,12 +488,7 @@ onnx::Model quantize_model(const onnx::Model& fp32, Dtype dtype, const QuantizeO
   QuantizeSummary& s = summary ? *summary : local;
   s = QuantizeSummary{};
   s.scheme = describe_scheme(dtype);
-  QuantizeOptions o = options;  // TEMP-EXPERIMENT
-  if (const char* e = std::getenv("LEQ_GPTQ")) o.gptq = std::atoi(e) != 0;
-  if (const char* e = std::getenv("LEQ_DAMP")) o.gptq_damp = std::atof(e);
-  if (const char* e = std::getenv("LEQ_ACT")) o.gptq_act_order = std::atoi(e) != 0;
-  if (const char* e = std::getenv("LEQ_SMOOTH")) o.smooth = std::atoi(e) != 0;
-  onnx::Model out = Rewriter(fp32, dtype, o, s).run();
+  onnx::Model out = Rewriter(fp32, dtype, options, s).run();
   if (s.calibration_tokens > 0) {
     s.scheme += "; calibrated on " + std::to_string(s.calibration_tokens) + " tokens (" +
                 (dtype == Dtype::q4 ? std::string("no clipping") : std::string("importance-weighted search"));
@@ -485,6 +498,10 @@ onnx::Model quantize_model(const onnx::Model& fp32, Dtype dtype, const QuantizeO
     }
     if (s.gptq > 0) s.scheme += ", GPTQ rounding on " + std::to_string(s.gptq) + " MatMuls";
     s.scheme += ")";
+  }
+  if (s.eight_bit > 0) {
+    s.scheme += "; " + std::to_string(s.eight_bit) + " square (attention) weights kept 8-bit (" +
+                (options.q4_square == Q4Square::nbits_8bit ? "MatMulNBits bits 8" : "uint8 per column, dynamic MatMulInteger") + ")";
   }
   return out;
 }

@@ -11,7 +11,9 @@
 //              activation (Q/K/V share theirs). q8 and uint8 are the same file under two names.
 //   int8       the same with int8 weights, symmetric per column (zero points 0).
 //   q4         com.microsoft MatMulNBits (bits 4, block_size 32) with 4-bit zero points and a
-//              per-block search (asymmetric, then a least-squares scale).
+//              per-block search (min..max or ORT's symmetric form), rounded with GPTQ when
+//              calibrated; square weights (the attention projections) stay 8-bit by default
+//              (QuantizeOptions::q4_square), still below q8's resident size.
 //   fp16       weights stored as float16 behind Cast(to float): compute stays float32; only the
 //              constant MatMul weights and large Gather tables are converted, so the file is
 //              about half the size and its results are those of fp32 weights rounded to fp16.
@@ -46,6 +48,15 @@
 
 namespace leanembed::quantize {
 
+// q4 files: how square weights (K == N) are stored.
+enum class Q4Square {
+  four_bit,      // MatMulNBits bits 4 like the others (smallest; worst sentence 0.87 on the fixture)
+  dynamic_8bit,  // q8's form: DynamicQuantizeLinear -> MatMulInteger, uint8 per-column weights
+                 // (activations quantized at run time); leanembed's fast path and ORT run it
+  nbits_8bit,    // MatMulNBits bits 8, block 32 (weight-only 8-bit, float activations): most
+                 // accurate under ONNX Runtime; leanembed's fast path does not recognise bits 8 yet
+};
+
 struct QuantizeOptions {
   // Token id sequences for calibration (see above); empty = none. calibration_sentences()
   // (calibration.h) tokenized with the model's tokenizer is what the CLI and the embedder pass.
@@ -53,9 +64,16 @@ struct QuantizeOptions {
   bool smooth = true;  // with calibration: smooth (8-bit) or scale (q4) the activations
   // With calibration: round the weights with GPTQ's error compensation (gptq.h) instead of to
   // nearest, using each MatMul's calibration inputs (after smoothing / scaling) as X^T X.
-  bool gptq = true;
-  double gptq_damp = 0.01;  // dampening: lambda = gptq_damp * mean diagonal of X^T X
-  bool gptq_act_order = false;  // round the inputs with the largest E[x^2] first (gptq_round)
+  // q4: on (measured on the MiniLM fixture: the 4-bit FFN matrices' worst sentence 0.93 -> 0.99).
+  // q8 / uint8 / int8: off (there it raised the mean cosine but lowered the worst sentence's).
+  // Costs ~3-5 s on MiniLM-L6 and keeps the calibration inputs while quantizing (~25 MB).
+  bool gptq_q4 = true;
+  bool gptq_8bit = false;
+  double gptq_damp = 0.01;      // dampening: lambda = gptq_damp * mean diagonal of X^T X
+  bool gptq_act_order = false;  // round the inputs with the largest E[x^2] first (gptq_round; measured worse)
+  // q4 files: the form of square weight matrices (K == N; in a BERT encoder the attention
+  // projections Q, K, V and output dense, the matrices the worst sentences are sensitive to).
+  Q4Square q4_square = Q4Square::dynamic_8bit;
 };
 
 struct QuantizeSummary {
@@ -68,6 +86,7 @@ struct QuantizeSummary {
   int calibration_tokens = 0;          // tokens the statistics came from (0 = no calibration)
   int smoothed = 0;                    // activations smoothed / scaled (one Mul each)
   int gptq = 0;                        // MatMuls whose weights were rounded with GPTQ
+  int eight_bit = 0;                   // q4: square MatMuls kept 8-bit (QuantizeOptions::q4_square)
 };
 
 // Dtypes quantize_model writes: q8, uint8, int8, q4, fp16.

@@ -331,6 +331,78 @@ Q4Blocks quantize_blocks_q4_gptq(std::span<const float> w, int64_t K, int64_t N,
   return r;
 }
 
+namespace {
+
+// 8-bit blocks: each block's scale / zero point from its current values (min..max over 255 steps).
+class Block8Rounder final : public GptqRounder {
+ public:
+  Block8Rounder(Q8Blocks& r, int64_t N, int64_t block) : r_(r), N_(N), block_(block) {}
+  void begin_group(int64_t first, int64_t rows, std::span<const float> w) override {
+    const int64_t b = first / block_, nb = r_.blocks_per_column;
+    for (int64_t n = 0; n < N_; ++n) {
+      float lo = 0.0f, hi = 0.0f;
+      for (int64_t i = 0; i < rows; ++i) {
+        lo = std::min(lo, w[static_cast<std::size_t>(i * N_ + n)]);
+        hi = std::max(hi, w[static_cast<std::size_t>(i * N_ + n)]);
+      }
+      const float scale = hi > lo ? (hi - lo) / 255.0f : 1.0f;
+      const float zp = std::clamp(std::nearbyint(-lo / scale), 0.0f, 255.0f);
+      r_.scales[static_cast<std::size_t>(n * nb + b)] = scale;
+      r_.zero_points[static_cast<std::size_t>(n * nb + b)] = static_cast<uint8_t>(zp);
+    }
+  }
+  void round_row(int64_t k, std::span<float> row) override {
+    const int64_t b = k / block_, nb = r_.blocks_per_column;
+    for (int64_t n = 0; n < N_; ++n) {
+      const float scale = r_.scales[static_cast<std::size_t>(n * nb + b)];
+      const float zp = r_.zero_points[static_cast<std::size_t>(n * nb + b)];
+      const float q = std::clamp(std::nearbyint(row[n] / scale) + zp, 0.0f, 255.0f);
+      row[n] = (q - zp) * scale;
+      r_.packed[static_cast<std::size_t>((n * nb + b) * block_ + k % block_)] = static_cast<uint8_t>(q);
+    }
+  }
+
+ private:
+  Q8Blocks& r_;
+  int64_t N_, block_;
+};
+
+}  // namespace
+
+Q8Blocks quantize_blocks_q8(std::span<const float> w, int64_t K, int64_t N, int64_t block, const GptqSettings* gptq) {
+  check_sizes(w, K, N, {});
+  if (gptq) check_hessian(*gptq, K);
+  if (block < 16 || !std::has_single_bit(static_cast<uint64_t>(block))) {
+    throw Error(ErrorCode::invalid_argument, "quantize: 8-bit block size must be a power of two >= 16, got " +
+                                                 std::to_string(block));
+  }
+  const int64_t nb = (K + block - 1) / block;
+  Q8Blocks r;
+  r.blocks_per_column = nb;
+  r.packed.assign(static_cast<std::size_t>(N * nb * block), 0);
+  r.scales.assign(static_cast<std::size_t>(N * nb), 1.0f);
+  r.zero_points.assign(static_cast<std::size_t>(N * nb), 0);
+  Block8Rounder rounder(r, N, block);
+  std::vector<float> work(w.begin(), w.end());
+  if (gptq) {
+    gptq_round(work, K, N, gptq->h, gptq->damp, block, gptq->act_order, rounder);
+  } else {
+    for (int64_t first = 0; first < K; first += block) {
+      const int64_t rows = std::min(block, K - first);
+      rounder.begin_group(first, rows, std::span<const float>(work).subspan(static_cast<std::size_t>(first * N),
+                                                                            static_cast<std::size_t>(rows * N)));
+      for (int64_t k = first; k < first + rows; ++k)
+        rounder.round_row(k, std::span<float>(work).subspan(static_cast<std::size_t>(k * N), static_cast<std::size_t>(N)));
+    }
+  }
+  // Padding rows past K dequantize to 0: code = the block's zero point.
+  for (int64_t k = K; k < nb * block; ++k)
+    for (int64_t n = 0; n < N; ++n)
+      r.packed[static_cast<std::size_t>((n * nb + k / block) * block + k % block)] =
+          r.zero_points[static_cast<std::size_t>(n * nb + k / block)];
+  return r;
+}
+
 uint16_t float_to_half(float f) {
   uint32_t x = std::bit_cast<uint32_t>(f);
   const uint32_t sign = (x >> 16) & 0x8000u;

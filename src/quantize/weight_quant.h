@@ -69,6 +69,18 @@ Int8Columns quantize_columns_int8_gptq(std::span<const float> w, int64_t K, int6
 Q4Blocks quantize_blocks_q4_gptq(std::span<const float> w, int64_t K, int64_t N, int64_t block,
                                  std::span<const float> importance, const GptqSettings& gptq);
 
+// com.microsoft MatMulNBits with bits 8: per output channel n, K cut into nb = ceil(K / block)
+// blocks; w[k][n] ~ (q - zp[n][b]) * scale[n][b], q and zp uint8, min..max over 255 steps per block.
+struct Q8Blocks {
+  int64_t blocks_per_column = 0;     // nb
+  std::vector<uint8_t> packed;       // N * nb * block: one byte per value (past K: the zero point)
+  std::vector<float> scales;         // N * nb
+  std::vector<uint8_t> zero_points;  // N * nb
+};
+// Rounded to nearest, or with GPTQ's compensation when `gptq` is given (each block's range taken from
+// the compensated values). block: a power of two >= 16, else Error(invalid_argument).
+Q8Blocks quantize_blocks_q8(std::span<const float> w, int64_t K, int64_t N, int64_t block, const GptqSettings* gptq);
+
 // float -> IEEE half, round to nearest even; values beyond the half range are clamped to +-65504
 // (counted in *clamped when given), NaN stays NaN.
 uint16_t float_to_half(float f);

@@ -10,6 +10,7 @@
 #include <nlohmann/json.hpp>
 #include <sstream>
 
+#include "cli_test_support.h"
 #include "test_support.h"
 
 namespace fs = std::filesystem;
@@ -17,10 +18,7 @@ using nlohmann::json;
 
 namespace {
 
-struct Result {
-  int code = -1;
-  std::string out, err;
-};
+using Result = leanembed::test::CliResult;
 
 fs::path work_dir() {
   fs::path p = fs::path(leanembed::test::binary_dir()) / "test_cli";
@@ -28,18 +26,9 @@ fs::path work_dir() {
   return p;
 }
 
-// Runs the CLI with `args` (shell words), optional stdin file; captures stdout, stderr, exit code.
+// Runs the CLI with `args` (shell words), optional stdin text; captures stdout, stderr, exit code.
 Result run(const std::string& args, const std::string& stdin_text = "") {
-  fs::path dir = work_dir();
-  fs::path in = dir / "stdin.txt", out = dir / "stdout.txt", err = dir / "stderr.txt";
-  std::ofstream(in, std::ios::binary) << stdin_text;
-  std::string cmd = std::string(LEANEMBED_CLI) + " " + args + " < " + in.string() + " > " + out.string() + " 2> " + err.string();
-  int status = std::system(cmd.c_str());
-  Result r;
-  r.code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-  r.out = leanembed::test::read_file(out.string());
-  r.err = leanembed::test::read_file(err.string());
-  return r;
+  return leanembed::test::run_cli(work_dir(), args, stdin_text);
 }
 
 std::string tiny() { return leanembed::test::shared_dir() + "/models/tiny-bert-synthetic"; }

@@ -8,16 +8,14 @@
 #include <fstream>
 
 #include "onnx/reader.h"
+#include "cli_test_support.h"
 #include "test_support.h"
 
 namespace fs = std::filesystem;
 
 namespace {
 
-struct Result {
-  int code = -1;
-  std::string out, err;
-};
+using Result = leanembed::test::CliResult;
 
 fs::path work_dir() {
   fs::path p = fs::path(leanembed::test::binary_dir()) / ("test_cli_quantize_" + std::to_string(::getpid()));
@@ -25,17 +23,7 @@ fs::path work_dir() {
   return p;
 }
 
-Result run(const std::string& args) {
-  const fs::path dir = work_dir();
-  const fs::path out = dir / "stdout.txt", err = dir / "stderr.txt";
-  const std::string cmd = std::string(LEANEMBED_CLI) + " " + args + " < /dev/null > " + out.string() + " 2> " + err.string();
-  const int status = std::system(cmd.c_str());
-  Result r;
-  r.code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-  r.out = leanembed::test::read_file(out.string());
-  r.err = leanembed::test::read_file(err.string());
-  return r;
-}
+Result run(const std::string& args) { return leanembed::test::run_cli(work_dir(), args); }
 
 std::string tiny() { return leanembed::test::shared_dir() + "/models/tiny-bert-synthetic"; }
 

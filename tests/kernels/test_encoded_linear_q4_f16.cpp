@@ -14,19 +14,14 @@
 #include <string>
 #include <vector>
 
+#include "core/float16.h"
 #include "kernels/encoded_linear.h"
+#include "kernels/encoded_linear_q4_f16_internal.h"
 #include "kernels/kernels.h"
 #include "kernels/threads.h"
 #include "leanembed/error.h"
 
 namespace leanembed::kernels {
-
-// encoded_linear_q4_f16.cpp (not in a header: internal, for tests).
-float half_to_float(uint16_t h);
-bool q4_f16_avx2_available();
-bool q4_f16_avx512_available();
-std::unique_ptr<EncodedLinear> encoded_linear_q4_kernel(const BlockQ4WeightsView& w, const std::string& kernel);
-std::unique_ptr<EncodedLinear> encoded_linear_f16_kernel(const F16WeightsView& w, const std::string& kernel);
 
 namespace {
 

@@ -169,23 +169,52 @@ TEST(QuantizeModel, Int8HasSymmetricInt8Weights) {
   EXPECT_EQ(seen, kWeightMatmuls);
 }
 
+// q4: the non-square weights are 4-bit MatMulNBits with zero points; the square ones (attention
+// projections) take the form QuantizeOptions::q4_square asks for.
 TEST(QuantizeModel, Q4IsMatMulNBitsWithZeroPoints) {
-  const Model q = quantize_model(tiny_fp32(), Dtype::q4);
-  EXPECT_EQ(q.opset("com.microsoft"), 1);
-  auto ops = op_counts(q);
-  EXPECT_EQ(ops["com.microsoft.MatMulNBits"], kWeightMatmuls);
-  EXPECT_EQ(ops["DynamicQuantizeLinear"], 0);
-  for (const Node& n : q.graph.nodes) {
-    if (n.op_type != "MatMulNBits") continue;
-    const int64_t K = n.attribute("K")->i, N = n.attribute("N")->i;
-    EXPECT_EQ(n.attribute("bits")->i, 4);
-    EXPECT_EQ(n.attribute("block_size")->i, 32);
-    const int64_t nb = K / 32;
-    ASSERT_EQ(n.inputs.size(), 4u);
-    EXPECT_EQ(q.graph.initializer(n.inputs[1])->dims, (std::vector<int64_t>{N, nb, 16}));
-    EXPECT_EQ(q.graph.initializer(n.inputs[2])->dims, (std::vector<int64_t>{N * nb}));
-    EXPECT_EQ(q.graph.initializer(n.inputs[3])->dims, (std::vector<int64_t>{N * ((nb + 1) / 2)}));
-    EXPECT_EQ(q.graph.initializer(n.inputs[3])->dtype, DataType::uint8);
+  int square = 0;  // square weight MatMuls of the fp32 model
+  for (const Node& n : tiny_fp32().graph.nodes) {
+    if (n.op_type != "MatMul") continue;
+    const TensorData* w = tiny_fp32().graph.initializer(n.inputs[1]);
+    if (w && w->dims.size() == 2 && w->dims[0] == w->dims[1]) ++square;
+  }
+  ASSERT_GT(square, 0);
+  ASSERT_LT(square, kWeightMatmuls);
+  using leanembed::quantize::Q4Square;
+  for (Q4Square form : {Q4Square::four_bit, Q4Square::dynamic_8bit, Q4Square::nbits_8bit}) {
+    QuantizeOptions o;
+    o.q4_square = form;
+    QuantizeSummary summary;
+    const Model q = quantize_model(tiny_fp32(), Dtype::q4, o, &summary);
+    SCOPED_TRACE(summary.scheme);
+    EXPECT_EQ(q.opset("com.microsoft"), 1);
+    auto ops = op_counts(q);
+    const int eight = form == Q4Square::four_bit ? 0 : square;
+    EXPECT_EQ(summary.eight_bit, eight);
+    const bool dynamic = form == Q4Square::dynamic_8bit;
+    EXPECT_EQ(ops["com.microsoft.MatMulNBits"], kWeightMatmuls - (dynamic ? square : 0));
+    EXPECT_EQ(ops["MatMulInteger"], dynamic ? square : 0);
+    EXPECT_EQ(ops["DynamicQuantizeLinear"] > 0, dynamic);
+    int eight_bit_nbits = 0;
+    for (const Node& n : q.graph.nodes) {
+      if (n.op_type == "MatMulInteger") {
+        EXPECT_EQ(q.graph.initializer(n.inputs[1])->dtype, DataType::uint8);
+        EXPECT_EQ(q.graph.initializer(n.inputs[1])->dims[0], q.graph.initializer(n.inputs[1])->dims[1]);
+      }
+      if (n.op_type != "MatMulNBits") continue;
+      const int64_t K = n.attribute("K")->i, N = n.attribute("N")->i;
+      const int64_t bits = n.attribute("bits")->i;
+      EXPECT_EQ(bits, K == N && form == Q4Square::nbits_8bit ? 8 : 4) << n.name;
+      EXPECT_EQ(n.attribute("block_size")->i, 32);
+      const int64_t nb = K / 32;
+      ASSERT_EQ(n.inputs.size(), 4u);
+      EXPECT_EQ(q.graph.initializer(n.inputs[1])->dims, (std::vector<int64_t>{N, nb, 32 * bits / 8}));
+      EXPECT_EQ(q.graph.initializer(n.inputs[2])->dims, (std::vector<int64_t>{N * nb}));
+      EXPECT_EQ(q.graph.initializer(n.inputs[3])->dims, (std::vector<int64_t>{bits == 8 ? N * nb : N * ((nb + 1) / 2)}));
+      EXPECT_EQ(q.graph.initializer(n.inputs[3])->dtype, DataType::uint8);
+      if (bits == 8) ++eight_bit_nbits;
+    }
+    EXPECT_EQ(eight_bit_nbits, form == Q4Square::nbits_8bit ? square : 0);
   }
 }
 
@@ -318,13 +347,22 @@ class OrtRuns : public ::testing::TestWithParam<Dtype> {};
 
 // Each written file is run by onnxruntime-node (peers/ort_run.js) on one padded batch of 16
 // reference sentences and by our interpreter on the same batch; per token row cosine >= 0.99999
-// (q4, fp16: same math, float rounding only) or >= 0.9999 (q8, int8: DynamicQuantizeLinear turns
-// 1-ulp differences into a changed integer here and there).
+// (fp16, q4 with 8-bit MatMulNBits: same math, float rounding only) or >= 0.9999 (q8, int8, q4 with
+// its square weights in the dynamic form: DynamicQuantizeLinear turns 1-ulp differences into a
+// changed integer here and there).
 TEST_P(OrtRuns, OnnxRuntimeLoadsTheFileAndAgreesWithOurInterpreter) {
   const Dtype dtype = GetParam();
   const fs::path dir = fs::path(leanembed::test::binary_dir()) / ("quantize_ort_" + std::to_string(::getpid()));
   fs::create_directories(dir);
-  const Model q = quantize_model(tiny_fp32(), dtype, calibrated());  // smoothing Muls included
+  // q4: also the form with 8-bit MatMulNBits for the square weights.
+  std::vector<QuantizeOptions> forms{calibrated()};  // smoothing Muls included
+  if (dtype == Dtype::q4) {
+    forms.push_back(calibrated());
+    forms.back().q4_square = leanembed::quantize::Q4Square::nbits_8bit;
+  }
+  for (const QuantizeOptions& options : forms) {
+  SCOPED_TRACE(static_cast<int>(options.q4_square));
+  const Model q = quantize_model(tiny_fp32(), dtype, options);
   const std::string file = (dir / ("model_" + std::to_string(static_cast<int>(dtype)) + ".onnx")).string();
   write_model(q, file);
   const Model written = read_model(file);
@@ -355,8 +393,10 @@ TEST_P(OrtRuns, OnnxRuntimeLoadsTheFileAndAgreesWithOurInterpreter) {
     worst = std::min(worst, dot / std::sqrt(na * nb));
   }
   std::printf("  worst token-row cosine ORT vs our interpreter: %.8f\n", worst);
-  const bool dynamic = dtype == Dtype::q8 || dtype == Dtype::int8 || dtype == Dtype::uint8;
+  const bool dynamic = dtype == Dtype::q8 || dtype == Dtype::int8 || dtype == Dtype::uint8 ||
+                       (dtype == Dtype::q4 && options.q4_square == leanembed::quantize::Q4Square::dynamic_8bit);
   EXPECT_GE(worst, dynamic ? 0.9999 : 0.99999);
+  }
   fs::remove_all(dir);
 }
 

@@ -24,12 +24,10 @@
 #include <string>
 #include <vector>
 
-#include "embed/model_folder.h"
 #include "leanembed/embedder.h"
 #include "leanembed/error.h"
+#include "leanembed/quantize.h"
 #include "leanembed/tokenizer.h"
-#include "quantize/calibration.h"
-#include "quantize/quantize_folder.h"
 
 namespace {
 
@@ -390,28 +388,21 @@ int run_bench(CommonFlags& f, int64_t batch_size, int64_t batch_tokens, const st
   return 0;
 }
 
-// Writes the folder's fp32 model quantized to `dtype` under transformers.js' file name (quantize/).
+// Writes the folder's fp32 model quantized to `dtype` under transformers.js' file name.
 int run_quantize(CommonFlags& f, const std::string& out, bool force, bool no_smooth) {
-  leanembed::ModelLocation where{f.model, f.cache_dir, leanembed::Dtype::fp32, f.model_file};
-  const leanembed::ModelFolder folder = leanembed::resolve_model_folder(where);
-  leanembed::quantize::QuantizeFolderOptions o;
-  o.folder = folder.folder;
-  o.source = folder.onnx_path;
-  o.dtype = leanembed::dtype_from_name(f.dtype);
-  o.file_name = leanembed::dtype_file(o.dtype);
-  o.out_folder = out;
-  o.force = force;
-  o.quantize.smooth = !no_smooth;
-  if (o.dtype != leanembed::Dtype::fp16) {
-    o.quantize.calibration = leanembed::quantize::calibration_ids(leanembed::Tokenizer::load(folder.folder));
-  }
+  leanembed::QuantizeRequest request;
+  request.model = {f.model, f.cache_dir, leanembed::Dtype::fp32, f.model_file};
+  request.dtype = leanembed::dtype_from_name(f.dtype);
+  request.out_folder = out;
+  request.force = force;
+  request.smooth = !no_smooth;
   g_options_accepted = true;
-  const leanembed::quantize::QuantizeFolderResult r = leanembed::quantize::quantize_folder(o);
+  const leanembed::QuantizeReport r = leanembed::quantize_model_files(request);
   std::printf("wrote %s: %.1f MB (from %.1f MB fp32 '%s') in %.2f s\n", r.written.c_str(), r.written_bytes / 1e6,
-              r.source_bytes / 1e6, folder.onnx_path.c_str(), r.seconds);
-  std::printf("scheme: %s; %d MatMuls and %d embedding tables rewritten (%.1f MB -> %.1f MB)\n", r.summary.scheme.c_str(),
-              r.summary.matmuls, r.summary.gathers, r.summary.weight_bytes_before / 1e6, r.summary.weight_bytes_after / 1e6);
-  if (r.summary.clamped_to_fp16) std::printf("note: %zu values beyond the float16 range were clamped to +-65504\n", r.summary.clamped_to_fp16);
+              r.source_bytes / 1e6, r.source.c_str(), r.seconds);
+  std::printf("scheme: %s; %d MatMuls and %d embedding tables rewritten (%.1f MB -> %.1f MB)\n", r.scheme.c_str(),
+              r.matmuls, r.tables, r.weight_bytes_before / 1e6, r.weight_bytes_after / 1e6);
+  if (r.clamped_to_fp16) std::printf("note: %zu values beyond the float16 range were clamped to +-65504\n", r.clamped_to_fp16);
   if (!r.copied.empty()) std::printf("copied %zu metadata files into '%s'\n", r.copied.size(), out.c_str());
   return 0;
 }

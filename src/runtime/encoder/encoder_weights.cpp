@@ -1,6 +1,6 @@
 #include "runtime/encoder/encoder_weights.h"
 
-#include "runtime/encoder/half.h"
+#include "core/float16.h"
 
 namespace leanembed::runtime::encoder {
 

@@ -62,7 +62,7 @@ enum class MatmulBackend { onednn, reference };
 struct FastEncoderOptions {
   bool keep_arena = true;                        // keep the arena between runs
   MatmulBackend matmul = MatmulBackend::onednn;  // reference = plain loops (tests)
-  int64_t chunk_tokens = 1024;  // rows per attention-output/FFN chunk; 0 = all T (smaller chunks run slower gemms)
+  int64_t chunk_tokens = 256;  // rows per attention-output/FFN chunk; 0 = all T (smaller chunks run slower gemms)
   // Sequences at least this long compute attention with two gemms of the Matmul backend (one Matmul
   // object per thread); shorter ones with the register-blocked loops of attention.h, which win below
   // about 48 tokens (one call costs less than the gemm's set-up). 0 = always gemms.

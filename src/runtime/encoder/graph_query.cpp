@@ -3,7 +3,7 @@
 #include <cstring>
 #include <memory>
 
-#include "runtime/encoder/half.h"
+#include "core/float16.h"
 
 namespace leanembed::runtime::encoder {
 

@@ -15,7 +15,7 @@
 
 #include "leanembed/error.h"
 #include "runtime/encoder/graph_query.h"
-#include "runtime/encoder/half.h"
+#include "core/float16.h"
 
 namespace leanembed::runtime::encoder {
 namespace {

@@ -3,7 +3,7 @@
 #include <cstring>
 
 #include "runtime/interpreter/elementwise.h"
-#include "runtime/interpreter/float16.h"
+#include "core/float16.h"
 
 namespace leanembed::interp {
 namespace {

@@ -4,7 +4,7 @@
 #include <limits>
 #include <new>
 
-#include "runtime/interpreter/float16.h"
+#include "core/float16.h"
 
 namespace leanembed::interp {
 

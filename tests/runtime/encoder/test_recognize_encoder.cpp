@@ -12,7 +12,7 @@
 #include <vector>
 
 #include "onnx/reader.h"
-#include "runtime/encoder/half.h"
+#include "core/float16.h"
 #include "runtime/encoder/recognize_encoder.h"
 #include "test_support.h"
 

@@ -1,9 +1,9 @@
-#include "runtime/interpreter/float16.h"
+#include "core/float16.h"
 
 #include <bit>
 #include <cmath>
 
-namespace leanembed::interp {
+namespace leanembed {
 
 float half_to_float(uint16_t bits) noexcept {
   const uint32_t sign = (bits >> 15) & 1u;
@@ -70,4 +70,4 @@ uint16_t float_to_bfloat16(float value) noexcept {
   return static_cast<uint16_t>(u >> 16);
 }
 
-}  // namespace leanembed::interp
+}  // namespace leanembed

@@ -2,9 +2,9 @@
 
 #include <cmath>
 
-#include "runtime/interpreter/float16.h"
+#include "core/float16.h"
 
-namespace leanembed::interp {
+namespace leanembed {
 namespace {
 
 // Bit patterns from the IEEE 754 binary16 layout: sign | 5-bit exponent (bias 15) | 10-bit mantissa.
@@ -94,4 +94,4 @@ TEST(BFloat16, RoundsToNearestEven) {
 }
 
 }  // namespace
-}  // namespace leanembed::interp
+}  // namespace leanembed

@@ -1,0 +1,46 @@
+// include/leanembed/quantize.h: resolves the model folder (model_folder.h), calibrates with the
+// folder's tokenizer and hands the rest to the quantizer (quantize/quantize_folder.h).
+#include "leanembed/quantize.h"
+
+#include "embed/model_folder.h"
+#include "leanembed/error.h"
+#include "leanembed/tokenizer.h"
+#include "quantize/calibration.h"
+#include "quantize/quantize_folder.h"
+
+namespace leanembed {
+
+QuantizeReport quantize_model_files(const QuantizeRequest& request) {
+  if (!quantize::can_quantize_to(request.dtype))
+    throw Error(ErrorCode::invalid_argument, std::string("quantize: leanembed writes q8, uint8, int8, q4 and fp16 files, not ") +
+                                                 dtype_name(request.dtype));
+  ModelLocation where = request.model;
+  where.dtype = Dtype::fp32;
+  const ModelFolder folder = resolve_model_folder(where);
+  quantize::QuantizeFolderOptions o;
+  o.folder = folder.folder;
+  o.source = folder.onnx_path;
+  o.dtype = request.dtype;
+  o.file_name = dtype_file(request.dtype);
+  o.out_folder = request.out_folder;
+  o.force = request.force;
+  o.quantize.smooth = request.smooth;
+  if (request.dtype != Dtype::fp16) o.quantize.calibration = quantize::calibration_ids(Tokenizer::load(folder.folder));
+  const quantize::QuantizeFolderResult r = quantize::quantize_folder(o);
+  QuantizeReport report;
+  report.source = folder.onnx_path;
+  report.written = r.written;
+  report.source_bytes = r.source_bytes;
+  report.written_bytes = r.written_bytes;
+  report.seconds = r.seconds;
+  report.scheme = r.summary.scheme;
+  report.matmuls = r.summary.matmuls;
+  report.tables = r.summary.gathers;
+  report.weight_bytes_before = r.summary.weight_bytes_before;
+  report.weight_bytes_after = r.summary.weight_bytes_after;
+  report.clamped_to_fp16 = r.summary.clamped_to_fp16;
+  report.copied = r.copied;
+  return report;
+}
+
+}  // namespace leanembed

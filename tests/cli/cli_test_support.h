@@ -1,0 +1,35 @@
+// Running the leanembed program (LEANEMBED_CLI, set by tests/cli/CMakeLists.txt) from tests.
+#pragma once
+
+#include <sys/wait.h>
+
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <string>
+
+#include "test_support.h"
+
+namespace leanembed::test {
+
+struct CliResult {
+  int code = -1;  // exit code; -1 if killed by a signal
+  std::string out, err;
+};
+
+// Runs the CLI with `args` (shell words) and `stdin_text` on its stdin; stdin, stdout and stderr go
+// through files in `dir` (created if needed).
+inline CliResult run_cli(const std::filesystem::path& dir, const std::string& args, const std::string& stdin_text = "") {
+  std::filesystem::create_directories(dir);
+  const std::filesystem::path in = dir / "stdin.txt", out = dir / "stdout.txt", err = dir / "stderr.txt";
+  std::ofstream(in, std::ios::binary) << stdin_text;
+  const std::string cmd = std::string(LEANEMBED_CLI) + " " + args + " < " + in.string() + " > " + out.string() + " 2> " + err.string();
+  const int status = std::system(cmd.c_str());
+  CliResult r;
+  r.code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+  r.out = read_file(out.string());
+  r.err = read_file(err.string());
+  return r;
+}
+
+}  // namespace leanembed::test
