@@ -47,8 +47,10 @@ struct EmbedderOptions {
   int64_t max_length = 0;               // tokens incl. [CLS]/[SEP]; 0 = the model folder's
   int64_t dims = 0;                     // keep the first `dims` components (Matryoshka); 0 = all
   int64_t batch_size = 32;              // texts per encoder run at most
-  int64_t batch_tokens = 2048;          // real tokens per encoder run at most (a text longer than
-                                        // this still runs, alone)
+  int64_t batch_tokens = 512;           // real tokens per encoder run at most (a text longer than
+                                        // this still runs, alone). 512 vs 2048 (MiniLM, 2 threads):
+                                        // same speed on sentences and 256-token passages, 4-10%
+                                        // slower on 512-token passages, 8-9 MB less peak RSS
   bool keep_arena = true;               // keep the work arena between calls (off: free after each)
   ExecutionPath path = ExecutionPath::automatic;  // force a path (fast fails if not recognised)
 

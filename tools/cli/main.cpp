@@ -203,8 +203,8 @@ double peak_rss_mb() {
 
 struct EmbedFlags {
   CommonFlags common;
-  int64_t batch_size = 32;
-  int64_t batch_tokens = 2048;
+  int64_t batch_size = leanembed::EmbedderOptions{}.batch_size;
+  int64_t batch_tokens = leanembed::EmbedderOptions{}.batch_tokens;
   std::string pooling;
   bool no_normalize = false;
   int64_t dims = 0;
@@ -479,7 +479,8 @@ int main(int argc, char** argv) {
   add_cache_flags(info, inf);
 
   CommonFlags bf;
-  int64_t bench_batch = 32, bench_tokens = 2048, bench_limit = 0;
+  int64_t bench_batch = leanembed::EmbedderOptions{}.batch_size, bench_tokens = leanembed::EmbedderOptions{}.batch_tokens;
+  int64_t bench_limit = 0;
   std::string bench_input;
   CLI::App* bench = app.add_subcommand("bench", "Sentences/s, tokens/s, load time, peak RSS on a file of texts");
   add_model_flags(bench, bf);
