@@ -234,7 +234,8 @@ void check_tensor(const TensorData& t, const std::string& where) {
   int64_t n = 1;
   for (int64_t d : t.dims) {
     if (d < 0) throw Error(ErrorCode::invalid_argument, where + " '" + t.name + "': negative dim " + std::to_string(d));
-    n *= d;
+    if (__builtin_mul_overflow(n, d, &n))
+      throw Error(ErrorCode::invalid_argument, where + " '" + t.name + "': the element count overflows");
   }
   if (static_cast<std::size_t>(n) * size != t.bytes.size()) {
     throw Error(ErrorCode::invalid_argument, where + " '" + t.name + "': " + std::to_string(t.bytes.size()) +

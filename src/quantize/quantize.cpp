@@ -93,6 +93,10 @@ std::vector<float> floats_of(const TensorData& t) {
   }
   std::vector<float> v(static_cast<std::size_t>(t.numel()));
   if (!v.empty()) std::memcpy(v.data(), t.bytes.data(), t.bytes.size());
+  for (std::size_t i = 0; i < v.size(); ++i)
+    if (!std::isfinite(v[i]))
+      throw Error(ErrorCode::model_format, "quantize: tensor '" + t.name + "' holds a value that is not finite at index " +
+                                               std::to_string(i) + " (" + std::to_string(v[i]) + "); cannot quantize it");
   return v;
 }
 
@@ -238,7 +242,7 @@ class Rewriter {
     if (n.op_type != "Gather" || !(n.domain.empty() || n.domain == "ai.onnx") || n.inputs.size() != 2) return nullptr;
     if (const Attribute* axis = n.attribute("axis"); axis && axis->i != 0) return nullptr;
     const TensorData* t = init(n.inputs[0]);
-    if (!t || t->dtype != DataType::float32 || t->dims.size() != 2 || t->dims[0] < kTableRows) return nullptr;
+    if (!t || t->dtype != DataType::float32 || t->dims.size() != 2 || t->dims[0] < kTableRows || t->numel() == 0) return nullptr;
     return t;
   }
 

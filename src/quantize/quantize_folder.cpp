@@ -27,13 +27,19 @@ std::vector<std::string> copy_metadata(const fs::path& from, const fs::path& to)
   for (fs::recursive_directory_iterator it(from, ec), end; !ec && it != end; it.increment(ec)) {
     const fs::path rel = fs::relative(it->path(), from, ec);
     if (ec) break;
-    if (it->is_directory() && (rel == "onnx" || rel.string().starts_with("."))) {
+    const bool directory = it->is_directory(ec);
+    if (ec) break;
+    if (directory && (rel == "onnx" || rel.string().starts_with("."))) {
       it.disable_recursion_pending();
       continue;
     }
-    if (!it->is_regular_file() || is_weight_file(rel) || rel.filename().string().starts_with(".")) continue;
+    const bool regular = it->is_regular_file(ec);
+    if (ec) break;
+    if (!regular || is_weight_file(rel) || rel.filename().string().starts_with(".")) continue;
     const fs::path target = to / rel;
-    if (fs::exists(target)) continue;
+    const bool present = fs::exists(target, ec);
+    if (ec) break;
+    if (present) continue;
     fs::create_directories(target.parent_path(), ec);
     if (ec || !fs::copy_file(it->path(), target, ec) || ec) {
       throw Error(ErrorCode::io, "cannot copy '" + it->path().string() + "' to '" + target.string() +

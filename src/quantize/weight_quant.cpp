@@ -31,6 +31,16 @@ void check_sizes(std::span<const float> w, int64_t K, int64_t N, std::span<const
                                                  std::to_string(K) + " N=" + std::to_string(N) + " (importance " +
                                                  std::to_string(importance.size()) + ")");
   }
+  // Non-finite values would make the integer conversions below undefined (e.g. after smoothing by
+  // an overflowing activation statistic).
+  for (std::size_t i = 0; i < w.size(); ++i)
+    if (!std::isfinite(w[i]))
+      throw Error(ErrorCode::invalid_argument, "quantize: weight value " + std::to_string(i) + " is not finite (" +
+                                                   std::to_string(w[i]) + "); cannot quantize it");
+  for (std::size_t i = 0; i < importance.size(); ++i)
+    if (!std::isfinite(importance[i]) || importance[i] < 0)
+      throw Error(ErrorCode::invalid_argument, "quantize: importance " + std::to_string(i) + " is " +
+                                                   std::to_string(importance[i]) + ", expected a finite value >= 0");
 }
 
 // Shrink factors tried for the range of a column / block (1 = min..max, no clipping).

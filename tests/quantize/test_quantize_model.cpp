@@ -10,7 +10,9 @@
 #include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <limits>
 #include <map>
+#include <memory>
 #include <nlohmann/json.hpp>
 
 #include "leanembed/error.h"
@@ -245,6 +247,32 @@ TEST(QuantizeModel, RefusesWhatItCannotDo) {
   } catch (const leanembed::Error& e) {
     EXPECT_EQ(e.code(), leanembed::ErrorCode::unsupported);
     EXPECT_NE(std::string(e.what()).find("no MatMul"), std::string::npos) << e.what();
+  }
+}
+
+TEST(QuantizeModel, RefusesNonFiniteWeightsNamingTheTensor) {
+  Model m = tiny_fp32();  // a copy: views of the same mapping
+  leanembed::onnx::TensorData* target = nullptr;
+  for (leanembed::onnx::TensorData& t : m.graph.initializers)
+    if (t.dtype == leanembed::onnx::DataType::float32 && t.dims.size() == 2 && t.dims[0] == 64 && t.dims[1] == 64) {
+      target = &t;
+      break;
+    }
+  ASSERT_NE(target, nullptr);
+  auto copy = std::make_shared<std::vector<std::byte>>(target->bytes.begin(), target->bytes.end());
+  const float nan = std::numeric_limits<float>::quiet_NaN();
+  std::memcpy(copy->data() + 4 * 7, &nan, sizeof nan);
+  target->bytes = std::span<const std::byte>(copy->data(), copy->size());
+  target->owner = copy;
+  for (Dtype d : {Dtype::q8, Dtype::q4}) {
+    try {
+      quantize_model(m, d);
+      ADD_FAILURE() << "expected Error(model_format) for dtype " << static_cast<int>(d);
+    } catch (const leanembed::Error& e) {
+      EXPECT_EQ(e.code(), leanembed::ErrorCode::model_format);
+      EXPECT_NE(std::string(e.what()).find("not finite"), std::string::npos) << e.what();
+      EXPECT_NE(std::string(e.what()).find(target->name), std::string::npos) << e.what();
+    }
   }
 }
 

@@ -151,12 +151,19 @@ FastEncoder::FastEncoder(EncoderWeights weights, FastEncoderOptions options)
   for (std::size_t i = 0; i < weights_.layers.size(); ++i) {
     const EncoderLayerWeights& l = weights_.layers[i];
     LayerLinears& e = encoded_[i];
-    e.query = make_encoded(l.query, impl);
-    e.key = make_encoded(l.key, impl);
-    e.value = make_encoded(l.value, impl);
-    e.attention_output = make_encoded(l.attention_output, impl);
-    e.ffn_in = make_encoded(l.ffn_in, impl);
-    e.ffn_out = make_encoded(l.ffn_out, impl);
+    auto make = [&](const LinearWeights& w, const char* what) {
+      try {
+        return make_encoded(w, impl);
+      } catch (const Error& err) {
+        throw Error(err.code(), "FastEncoder: layer " + std::to_string(i) + " " + what + ": " + err.what());
+      }
+    };
+    e.query = make(l.query, "query");
+    e.key = make(l.key, "key");
+    e.value = make(l.value, "value");
+    e.attention_output = make(l.attention_output, "attention output");
+    e.ffn_in = make(l.ffn_in, "FFN input");
+    e.ffn_out = make(l.ffn_out, "FFN output");
     for (const auto* p : {&e.query, &e.key, &e.value, &e.attention_output, &e.ffn_in, &e.ffn_out}) note(*p);
     // A kernel that packed its own copy (int8 on oneDNN) never reads the file's bytes again: let
     // those pages leave the resident set (MiniLM q8: 10.6 MB) instead of holding the weights twice.
@@ -190,9 +197,16 @@ std::size_t FastEncoder::linear_scratch(LinearSlot slot, int64_t m) const {
 }
 
 void FastEncoder::linear(const LinearWeights& w, kernels::EncodedLinear* encoded, int64_t n, const float* x,
-                         int64_t ldx, float* y, int64_t ldy, bool with_bias, std::byte* scratch) {
+                         int64_t ldx, float* y, int64_t ldy, bool with_bias, std::byte* scratch, std::size_t scratch_size) {
   if (encoded) {
-    encoded->run(n, x, ldx, y, ldy, with_bias ? w.bias.data : nullptr, encoded->scratch_bytes(n) ? scratch : nullptr);
+    // A kernel's scratch may depend on the thread setting (oneDNN primitives per thread count); if
+    // threads_set() ran between planning and now, refuse rather than let it write past its slot.
+    const std::size_t need = encoded->scratch_bytes(n);
+    if (need > scratch_size)
+      throw Error(ErrorCode::runtime, std::string("FastEncoder::run: the ") + encoded->name() + " layer needs " +
+                                          std::to_string(need) + " bytes of scratch, " + std::to_string(scratch_size) +
+                                          " were planned (was the thread count changed during the run?)");
+    encoded->run(n, x, ldx, y, ldy, with_bias ? w.bias.data : nullptr, need ? scratch : nullptr);
   } else {
     matmul_->gemm(linear_args(w, n, x, ldx, y, ldy, with_bias), scratch);
   }
@@ -273,7 +287,7 @@ void FastEncoder::run_layer(const EncoderLayerWeights& layer, LayerLinears& enco
   }
   for (int i = 0; i < 3; ++i) {
     linear(*proj[i], proj_encoded[i], T, qkv_input, H, qkv + i * T * H, ld, /*with_bias=*/true,
-           buffer(Buffer::scratch_qkv));
+           buffer(Buffer::scratch_qkv), plan.bytes[static_cast<int>(Buffer::scratch_qkv)]);
   }
 
   // Step 1: attention per (sequence, head); the context replaces Q. No exception may leave the
@@ -332,7 +346,7 @@ void FastEncoder::run_layer(const EncoderLayerWeights& layer, LayerLinears& enco
     if (layer.attention_output.input_scale.size != 0)
       scale_columns(n, H, qkv + r0 * ld, ld, layer.attention_output.input_scale.data, qkv + r0 * ld, ld);
     linear(layer.attention_output, encoded.attention_output.get(), n, qkv + r0 * ld, ld, dense, H, false,
-           buffer(Buffer::scratch_dense));
+           buffer(Buffer::scratch_dense), plan.bytes[static_cast<int>(Buffer::scratch_dense)]);
     const LayerNormWeights& ln = layer.attention_norm;
     rows.layer_norm(n, H, dense, x + r0 * H, layer.attention_output.bias.data, ln.gamma.data, ln.beta.data, ln.eps,
                     x + r0 * H);
@@ -349,10 +363,10 @@ void FastEncoder::run_layer(const EncoderLayerWeights& layer, LayerLinears& enco
       scale_columns(n, H, x + r0 * H, H, layer.ffn_in.input_scale.data, scaled, H);
       ffn_input = scaled;
     }
-    linear(layer.ffn_in, encoded.ffn_in.get(), n, ffn_input, H, hidden, F, false, buffer(Buffer::scratch_ffn_in));
+    linear(layer.ffn_in, encoded.ffn_in.get(), n, ffn_input, H, hidden, F, false, buffer(Buffer::scratch_ffn_in), plan.bytes[static_cast<int>(Buffer::scratch_ffn_in)]);
     rows.bias_gelu_erf(n, F, hidden, F, layer.ffn_in.bias.data);
     if (layer.ffn_out.input_scale.size != 0) scale_columns(n, F, hidden, F, layer.ffn_out.input_scale.data, hidden, F);
-    linear(layer.ffn_out, encoded.ffn_out.get(), n, hidden, F, ffn_out, H, false, buffer(Buffer::scratch_ffn_out));
+    linear(layer.ffn_out, encoded.ffn_out.get(), n, hidden, F, ffn_out, H, false, buffer(Buffer::scratch_ffn_out), plan.bytes[static_cast<int>(Buffer::scratch_ffn_out)]);
     const LayerNormWeights& ln = layer.output_norm;
     rows.layer_norm(n, H, ffn_out, x + r0 * H, layer.ffn_out.bias.data, ln.gamma.data, ln.beta.data, ln.eps,
                     x + r0 * H);

@@ -121,7 +121,7 @@ class FastEncoder {
                  std::span<const int64_t> offsets, float* x, std::byte* arena);
   // y = x W (+ bias if with_bias) over n rows through `encoded` or the Matmul; scratch planned for the slot.
   void linear(const LinearWeights& w, kernels::EncodedLinear* encoded, int64_t n, const float* x, int64_t ldx,
-              float* y, int64_t ldy, bool with_bias, std::byte* scratch);
+              float* y, int64_t ldy, bool with_bias, std::byte* scratch, std::size_t scratch_size);
   std::size_t linear_scratch(LinearSlot slot, int64_t m) const;
 
   EncoderWeights weights_;

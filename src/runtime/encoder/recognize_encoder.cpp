@@ -461,13 +461,20 @@ void Matcher::match_nbits_product(const onnx::Node& mm, int64_t in, int64_t out_
     not_recognised(where + " has a bias input; the bias should be a following Add");
   if (mm.inputs.size() > 6) not_recognised(where + " has more than 6 inputs");
   if (g_.constant(mm.inputs[0])) not_recognised(where + " should multiply activations, not a constant");
-  const int64_t blocks = (K + block - 1) / block;
+  if (K <= 0 || N <= 0 || K > (int64_t{1} << 31) || N > (int64_t{1} << 31))
+    not_recognised(where + " has K " + std::to_string(K) + " and N " + std::to_string(N) + ", expected 1 .. 2^31 each");
+  const int64_t blocks = K / block + (K % block != 0);
   const onnx::TensorData& packed =
       weight_constant(mm.inputs[1], {N, blocks, block / 2}, role + " 4-bit weight", {onnx::DataType::uint8}, nullptr);
   const onnx::TensorData& scales = weight_constant(mm.inputs[2], {-1}, role + " block scales", {onnx::DataType::float32}, nullptr);
   if (scales.numel() != N * blocks && !(scales.dims.size() == 2 && scales.dims[0] == N && scales.dims[1] == blocks))
     not_recognised(role + ": the block scales '" + mm.inputs[2] + "' have shape " + dims_text(scales.dims) + ", expected [" +
                    std::to_string(N * blocks) + "]");
+  for (int64_t i = 0; i < scales.numel(); ++i) {
+    float f;
+    std::memcpy(&f, scales.bytes.data() + i * 4, sizeof f);
+    if (!std::isfinite(f)) not_recognised(role + ": the block scales '" + mm.inputs[2] + "' hold a value that is not finite");
+  }
   kernels::BlockQ4WeightsView v;
   v.packed = reinterpret_cast<const uint8_t*>(packed.bytes.data());
   v.scales = scales.bytes.data();

@@ -6,6 +6,7 @@
 #include <cstdint>
 #include <cstring>
 #include <iostream>
+#include <limits>
 #include <memory>
 #include <string>
 #include <utility>
@@ -461,6 +462,20 @@ TEST_F(MutilatedEncoded, MatMulNBitsWithGIdx) {
   std::string why = reason(m);
   EXPECT_NE(why.find("g_idx"), std::string::npos) << why;
   EXPECT_NE(why.find("output/dense/MatMul_Q4"), std::string::npos) << why;
+}
+
+TEST_F(MutilatedEncoded, MatMulNBitsWithANonFiniteScale) {
+  onnx::Model m = load("model_q4.onnx");
+  const std::string scales = node_named(m, "/encoder/layer.0/output/dense/MatMul_Q4").inputs.at(2);
+  onnx::TensorData& t = const_cast<onnx::TensorData&>(*m.graph.initializer(scales));
+  auto copy = std::make_shared<std::vector<std::byte>>(t.bytes.begin(), t.bytes.end());
+  const float inf = std::numeric_limits<float>::infinity();
+  std::memcpy(copy->data() + 4, &inf, sizeof inf);  // the second block scale
+  t.bytes = std::span<const std::byte>(copy->data(), copy->size());
+  t.owner = copy;
+  std::string why = reason(m);
+  EXPECT_NE(why.find("not finite"), std::string::npos) << why;
+  EXPECT_NE(why.find(scales), std::string::npos) << why;
 }
 
 TEST_F(MutilatedEncoded, Fp16GeluConstantThatIsNotSqrt2) {
