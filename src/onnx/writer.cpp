@@ -217,10 +217,10 @@ void emit_model(Out& o, const Model& m) {
   if (!m.producer_name.empty()) string_field(o, 2, m.producer_name);
   if (!m.producer_version.empty()) string_field(o, 3, m.producer_version);
   message_field(o, 7, [&](auto& s) { emit_graph(s, m.graph); });
-  for (const auto& [domain, version] : m.opset_imports) {
+  for (const auto& opset : m.opset_imports) {  // (no structured bindings: clang 14 cannot capture them)
     message_field(o, 8, [&](auto& s) {
-      if (!domain.empty()) string_field(s, 1, domain);
-      int_field(s, 2, version);
+      if (!opset.first.empty()) string_field(s, 1, opset.first);
+      int_field(s, 2, opset.second);
     });
   }
 }
