@@ -12,12 +12,9 @@
 #include <cmath>
 #include <condition_variable>
 #include <cstdio>
-#include <fstream>
 #include <numeric>
 #include <shared_mutex>
 #include <thread>
-
-#include <nlohmann/json.hpp>
 
 #include "embed/model_folder.h"
 #include "embed/pooling.h"
@@ -79,20 +76,6 @@ constexpr std::size_t kRuntimeAllowanceBytes = std::size_t{12} << 20;
 // Per intra-op thread (OpenMP workers, the caller) and the idle watcher: stack pages touched
 // (measured ~30 KB per worker; allowed 256 KB).
 constexpr std::size_t kStackAllowanceBytes = std::size_t{256} << 10;
-
-// config.json's intermediate_size (the FFN width), else the BERT convention 4 * hidden.
-int64_t ffn_width(const std::string& folder, int64_t hidden) {
-  std::ifstream in(folder + "/config.json");
-  if (in) {
-    try {
-      const nlohmann::json j = nlohmann::json::parse(in);
-      if (j.contains("intermediate_size") && j["intermediate_size"].is_number_integer())
-        return std::max<int64_t>(j["intermediate_size"].get<int64_t>(), 1);
-    } catch (const nlohmann::json::exception&) {
-    }
-  }
-  return 4 * hidden;
-}
 
 }  // namespace
 
@@ -350,7 +333,7 @@ Embedder::Embedder(const EmbedderOptions& options) : impl_(std::make_unique<Impl
       throw Error(ErrorCode::unsupported, "a memory budget (max_memory) needs the fast path, whose work memory is planned; '" +
                                               m.folder.onnx_path + "' runs on the interpreter (" + d.reason + ")");
     }
-    m.ffn = ffn_width(m.folder.folder, m.hidden);
+    m.ffn = d.ffn;  // the budget needs the fast path, which read it from the weights
     m.head_size = d.heads > 0 ? m.hidden / d.heads : 0;
     const std::size_t tokenizer_bytes = l.tokenizer.memory_bytes();
     const std::size_t stacks = static_cast<std::size_t>(kernels::threads_get() + 1) * kStackAllowanceBytes;

@@ -7,7 +7,6 @@
 // Exactness: the same IEEE operations in the same order as the scalar versions — division (not a
 // reciprocal), round-half-even by VRNDSCALEPS with an explicit rounding mode, max / min with the
 // NaN-to-0 operand order, separate multiply and add (no FMA) — so the results are bit-identical.
-#include <cpuid.h>
 #include <immintrin.h>
 
 #include <cstdint>
@@ -23,22 +22,6 @@
 #define LEANEMBED_AVX512 __attribute__((target("avx512f,avx512bw,avx512vl,avx512dq")))
 
 namespace leanembed::kernels {
-
-bool cpu_has_avx512_int8() {
-  static const bool supported = [] {
-    __builtin_cpu_init();
-    if (!__builtin_cpu_supports("avx512f") || !__builtin_cpu_supports("avx512bw") ||
-        !__builtin_cpu_supports("avx512vl") || !__builtin_cpu_supports("avx512dq"))
-      return false;
-    // CPUID.1:ECX.OSXSAVE, then XCR0: SSE (bit 1), AVX (2), opmask (5), ZMM_Hi256 (6), Hi16_ZMM (7).
-    unsigned eax = 0, ebx = 0, ecx = 0, edx = 0;
-    if (!__get_cpuid(1, &eax, &ebx, &ecx, &edx) || !(ecx & bit_OSXSAVE)) return false;
-    unsigned xcr0_lo = 0, xcr0_hi = 0;
-    __asm__ volatile("xgetbv" : "=a"(xcr0_lo), "=d"(xcr0_hi) : "c"(0));
-    return (xcr0_lo & 0xE6u) == 0xE6u;
-  }();
-  return supported;
-}
 
 namespace {
 

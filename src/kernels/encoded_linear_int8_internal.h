@@ -11,6 +11,7 @@
 #include <cstdint>
 #include <memory>
 
+#include "kernels/cpu_features.h"
 #include "kernels/encoded_linear.h"
 
 namespace leanembed::kernels {
@@ -59,8 +60,6 @@ struct Int8EpilogueRow {
 void int8_epilogue_row_scalar(const Int8EpilogueRow& r);
 void int8_epilogue_row_avx512(const Int8EpilogueRow& r);
 
-// True if the CPU has AVX-512 F, BW, VL and DQ and the OS saves the ZMM state (XGETBV).
-bool cpu_has_avx512_int8();
 
 // True if oneDNN's effective ISA has VNNI (AVX2-VNNI, AVX512-VNNI or later: exact u8 x s8 sums).
 bool int8_onednn_has_vnni();

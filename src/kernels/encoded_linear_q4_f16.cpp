@@ -9,7 +9,6 @@
 // micro-kernel from 4 rows), else AVX2 (q4-avx2 / f16-avx2), else the reference; the reference also
 // when the row kernels are forced to "ref" (LEANEMBED_ISA=ref or kernels_force_isa("ref")) at the
 // time the layer is made. name() tells which.
-#include <cpuid.h>
 
 #include <cmath>
 #include <cstring>
@@ -24,30 +23,6 @@
 #include "leanembed/error.h"
 
 namespace leanembed::kernels {
-
-// True if the CPU has AVX2, FMA and F16C and the OS saves the YMM state.
-bool q4_f16_avx2_available() {
-  static const bool supported = [] {
-    if (!cpu_has_avx2_fma()) return false;
-    unsigned eax = 0, ebx = 0, ecx = 0, edx = 0;
-    return __get_cpuid(1, &eax, &ebx, &ecx, &edx) && (ecx & bit_F16C) != 0;
-  }();
-  return supported;
-}
-
-// True if, in addition, the CPU has AVX-512F and the OS saves the opmask and ZMM state (XCR0 bits
-// 5-7 besides SSE and AVX).
-bool q4_f16_avx512_available() {
-  static const bool supported = [] {
-    if (!q4_f16_avx2_available()) return false;
-    __builtin_cpu_init();
-    if (!__builtin_cpu_supports("avx512f")) return false;
-    unsigned xcr0_lo = 0, xcr0_hi = 0;
-    __asm__ volatile("xgetbv" : "=a"(xcr0_lo), "=d"(xcr0_hi) : "c"(0));
-    return (xcr0_lo & 0xE6u) == 0xE6u;
-  }();
-  return supported;
-}
 
 namespace {
 
@@ -100,16 +75,16 @@ enum class Kernel { reference, avx2, avx512 };
 // in effect when the layer is made (the same switch that forces the reference row kernels).
 Kernel best_kernel(EncodedLinearImpl impl) {
   if (impl == EncodedLinearImpl::reference || std::string(row_kernels().isa) == "ref") return Kernel::reference;
-  if (q4_f16_avx512_available()) return Kernel::avx512;
-  if (q4_f16_avx2_available()) return Kernel::avx2;
+  if (cpu_has_avx512f()) return Kernel::avx512;
+  if (cpu_has_avx2_fma_f16c()) return Kernel::avx2;
   return Kernel::reference;
 }
 
 // The kernel a test names: "ref", "avx2" or "avx512"; throws if this CPU cannot run it.
 Kernel named_kernel(const std::string& name) {
   if (name == "ref") return Kernel::reference;
-  if (name == "avx2" && q4_f16_avx2_available()) return Kernel::avx2;
-  if (name == "avx512" && q4_f16_avx512_available()) return Kernel::avx512;
+  if (name == "avx2" && cpu_has_avx2_fma_f16c()) return Kernel::avx2;
+  if (name == "avx512" && cpu_has_avx512f()) return Kernel::avx512;
   fail("encoded linear kernel: expected ref, avx2 or avx512 runnable on this CPU, found \"" + name + "\"");
 }
 

@@ -1,7 +1,7 @@
 // AVX2 + FMA + F16C kernels for the q4 and f16 encoded linear layers (encoded_linear.h), plus an
 // AVX-512 micro-kernel (functions marked LEANEMBED_AVX512, target("avx512f")). Compiled with
-// -mavx2 -mfma -mf16c; called only after q4_f16_avx2_available() — and the AVX-512 functions only
-// after q4_f16_avx512_available() (encoded_linear_q4_f16.cpp). Like row_kernels_avx2.cpp, this
+// -mavx2 -mfma -mf16c; called only after cpu_has_avx2_fma_f16c() — and the AVX-512 functions only
+// after cpu_has_avx512f() (encoded_linear_q4_f16.cpp). Like row_kernels_avx2.cpp, this
 // file uses intrinsics and file-local helpers only (no std::min, no templates other files also
 // instantiate), so no AVX2 copy of a shared inline function can leak into baseline code.
 //
@@ -280,7 +280,7 @@ void panel_tile(const float* panel, int64_t kc, int64_t width, const float* x, i
 
 // The AVX-512 micro-kernel (a panel 32 columns wide: 2 zmm per row of the panel, 12 rows of x:
 // 24 accumulators; 2 loads + 12 broadcasts per 24 FMAs). Only called after
-// q4_f16_avx512_available(); the function attribute limits AVX-512 code to these functions.
+// cpu_has_avx512f(); the function attribute limits AVX-512 code to these functions.
 #define LEANEMBED_AVX512 __attribute__((target("avx512f")))
 
 LEANEMBED_AVX512 __mmask16 mask16_below(int64_t count) {

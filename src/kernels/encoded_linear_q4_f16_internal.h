@@ -10,17 +10,13 @@
 #include <memory>
 #include <string>
 
+#include "kernels/cpu_features.h"
 #include "kernels/encoded_linear.h"
 
 namespace leanembed::kernels {
 
-// True if the CPU has AVX2, FMA and F16C and the OS saves the YMM state.
-bool q4_f16_avx2_available();
-// True if, in addition, the CPU has AVX-512F and the OS saves the opmask and ZMM state.
-bool q4_f16_avx512_available();
-
-// Call only when q4_f16_avx2_available(), and with avx512 = true only when
-// q4_f16_avx512_available(). Same arguments as EncodedLinear::run() (already checked), on up to
+// Call only when cpu_has_avx2_fma_f16c(), and with avx512 = true only when
+// cpu_has_avx512f(). Same arguments as EncodedLinear::run() (already checked), on up to
 // `threads` OpenMP threads.
 void q4_run_avx2(const BlockQ4WeightsView& w, int64_t m, const float* x, int64_t ldx, float* y,
                  int64_t ldy, const float* bias, int threads, bool avx512);

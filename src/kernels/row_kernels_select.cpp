@@ -1,7 +1,6 @@
 // Chooses the row-kernel table once per process: the config table below lists the ISAs fastest
 // first, the reference last; the first whose CPU check passes wins, unless LEANEMBED_ISA or
 // kernels_force_isa() names one.
-#include <cpuid.h>
 
 #include <atomic>
 #include <cstdlib>
@@ -12,21 +11,6 @@
 #include "leanembed/error.h"
 
 namespace leanembed::kernels {
-
-bool cpu_has_avx2_fma() {
-  static const bool supported = [] {
-    __builtin_cpu_init();
-    if (!__builtin_cpu_supports("avx2") || !__builtin_cpu_supports("fma")) return false;
-    // libgcc already requires OS support for AVX before reporting avx2; check it here too so the
-    // rule is visible: CPUID.1:ECX.OSXSAVE set and XCR0 enabling SSE (bit 1) and AVX (bit 2) state.
-    unsigned eax = 0, ebx = 0, ecx = 0, edx = 0;
-    if (!__get_cpuid(1, &eax, &ebx, &ecx, &edx) || !(ecx & bit_OSXSAVE)) return false;
-    unsigned xcr0_lo = 0, xcr0_hi = 0;
-    __asm__ volatile("xgetbv" : "=a"(xcr0_lo), "=d"(xcr0_hi) : "c"(0));
-    return (xcr0_lo & 0x6u) == 0x6u;
-  }();
-  return supported;
-}
 
 namespace {
 

@@ -5,6 +5,7 @@
 
 #include <cstdint>
 
+#include "kernels/cpu_features.h"
 #include "kernels/kernels.h"
 
 namespace leanembed::kernels {
@@ -17,8 +18,6 @@ const RowKernels& row_kernels_avx2();
 // Throws Error(invalid_argument) if LEANEMBED_ISA names an unknown table or one this CPU cannot run.
 const RowKernels& row_kernels_startup_choice();
 
-// True if the CPU has AVX2 and FMA and the OS saves the AVX register state (XGETBV).
-bool cpu_has_avx2_fma();
 
 // The vectorised math behind the AVX2 table, exposed for the accuracy tests: y[i] = f(x[i]) for
 // i < n. x and y may be the same array. Call only when cpu_has_avx2_fma().

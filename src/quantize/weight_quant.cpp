@@ -24,6 +24,13 @@ float weight_of(std::span<const float> importance, int64_t k) {
   return importance.empty() ? 1.0f : importance[static_cast<std::size_t>(k)];
 }
 
+// Block sizes MatMulNBits accepts: a power of two >= 16. `what` names the form ("q4", "8-bit").
+void check_block(int64_t block, const char* what) {
+  if (block < 16 || !std::has_single_bit(static_cast<uint64_t>(block)))
+    throw Error(ErrorCode::invalid_argument, std::string("quantize: ") + what +
+                                                 " block size must be a power of two >= 16, got " + std::to_string(block));
+}
+
 void check_sizes(std::span<const float> w, int64_t K, int64_t N, std::span<const float> importance) {
   if (K <= 0 || N <= 0 || static_cast<int64_t>(w.size()) != K * N ||
       (!importance.empty() && static_cast<int64_t>(importance.size()) != K)) {
@@ -171,10 +178,7 @@ Int8Columns quantize_columns_int8(std::span<const float> w, int64_t K, int64_t N
 Q4Blocks quantize_blocks_q4(std::span<const float> w, int64_t K, int64_t N, int64_t block,
                             std::span<const float> importance) {
   check_sizes(w, K, N, importance);
-  if (block < 16 || !std::has_single_bit(static_cast<uint64_t>(block))) {
-    throw Error(ErrorCode::invalid_argument, "quantize: q4 block size must be a power of two >= 16, got " +
-                                                 std::to_string(block));
-  }
+  check_block(block, "q4");
   const std::vector<float> t = transpose(w, K, N);
   const int64_t nb = (K + block - 1) / block;
   Q4Blocks r;
@@ -317,10 +321,7 @@ Q4Blocks quantize_blocks_q4_gptq(std::span<const float> w, int64_t K, int64_t N,
                                  std::span<const float> importance, const GptqSettings& g) {
   check_sizes(w, K, N, importance);
   check_hessian(g, K);
-  if (block < 16 || !std::has_single_bit(static_cast<uint64_t>(block))) {
-    throw Error(ErrorCode::invalid_argument, "quantize: q4 block size must be a power of two >= 16, got " +
-                                                 std::to_string(block));
-  }
+  check_block(block, "q4");
   const int64_t nb = (K + block - 1) / block;
   Q4Blocks r;
   r.blocks_per_column = nb;
@@ -382,10 +383,7 @@ class Block8Rounder final : public GptqRounder {
 Q8Blocks quantize_blocks_q8(std::span<const float> w, int64_t K, int64_t N, int64_t block, const GptqSettings* gptq) {
   check_sizes(w, K, N, {});
   if (gptq) check_hessian(*gptq, K);
-  if (block < 16 || !std::has_single_bit(static_cast<uint64_t>(block))) {
-    throw Error(ErrorCode::invalid_argument, "quantize: 8-bit block size must be a power of two >= 16, got " +
-                                                 std::to_string(block));
-  }
+  check_block(block, "8-bit");
   const int64_t nb = (K + block - 1) / block;
   Q8Blocks r;
   r.blocks_per_column = nb;

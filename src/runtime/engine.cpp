@@ -59,7 +59,7 @@ Engine::Engine(onnx::Model model, const EngineOptions& options, int64_t hidden_h
                       std::string(options.path == PathChoice::fast ? "forced, and the graph is a recognised BERT-family encoder"
                                                                    : "the graph is a recognised BERT-family encoder") +
                           "; " + form + " weights (linear layers: " + e.linear_kernels() + ")",
-                      c.hidden, c.layers, c.heads, c.max_positions, form, e.linear_kernels(), e.owned_weight_bytes()};
+                      c.hidden, c.layers, c.heads, c.max_positions, c.ffn, form, e.linear_kernels(), e.owned_weight_bytes()};
       return;
     }
     if (options.path == PathChoice::fast) {

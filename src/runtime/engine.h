@@ -34,6 +34,7 @@ struct EngineDescription {
   int64_t hidden = 0;       // 0 when the interpreter path cannot tell before a run
   int64_t layers = 0, heads = 0;
   int64_t max_positions = 0;  // 0 when unknown
+  int64_t ffn = 0;            // the feed-forward width (fast path; 0 on the interpreter path)
   // Fast path: the weights' form as the file stores them (EncoderWeights::weight_form, e.g. "fp32",
   // "int8 (uint8 weights, per-tensor scales)", "q4 (block 32)", "fp16"), the kernels the linear
   // layers run on, and the weight bytes held beyond the file's mapping (FastEncoder::owned_weight_bytes).

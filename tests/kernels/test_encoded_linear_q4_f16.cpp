@@ -40,7 +40,7 @@ constexpr int64_t kMaxTableMacs = 40'000'000;
 // available. The test requires AVX2 (the development and CI machines have it) and says so.
 std::vector<std::string> fast_kernels() {
   std::vector<std::string> kernels{"avx2"};
-  if (q4_f16_avx512_available()) kernels.push_back("avx512");
+  if (cpu_has_avx512f()) kernels.push_back("avx512");
   return kernels;
 }
 
@@ -154,7 +154,7 @@ TEST(EncodedLinearF16, HandComputed) {
 // Every binary16 encoding through both kernels (k = 1, x = 1: y = the weight, exactly): the fast
 // one converts with vcvtph2ps, so this checks half_to_float against the hardware.
 TEST(EncodedLinearF16, AllEncodingsMatchHardwareConversion) {
-  ASSERT_TRUE(q4_f16_avx2_available()) << "this test needs a CPU with AVX2, FMA and F16C";
+  ASSERT_TRUE(cpu_has_avx2_fma_f16c()) << "this test needs a CPU with AVX2, FMA and F16C";
   const int64_t n = 65536;
   std::vector<unsigned char> storage(1 + n * 2);
   for (int64_t j = 0; j < n; ++j) {
@@ -309,7 +309,7 @@ std::vector<std::vector<float>> run_fast(const std::vector<std::unique_ptr<Encod
 }
 
 TEST(EncodedLinearQ4, FastMatchesReferenceOverShapes) {
-  ASSERT_TRUE(q4_f16_avx2_available()) << "this test needs a CPU with AVX2, FMA and F16C";
+  ASSERT_TRUE(cpu_has_avx2_fma_f16c()) << "this test needs a CPU with AVX2, FMA and F16C";
   std::mt19937 gen(7);
   const int64_t block_sizes[] = {32, 16, 64, 256, 128};
   int case_index = 0;
@@ -361,7 +361,7 @@ std::vector<uint16_t> random_halves(std::size_t n, std::mt19937& gen) {
 }
 
 TEST(EncodedLinearF16, FastMatchesReferenceOverShapes) {
-  ASSERT_TRUE(q4_f16_avx2_available()) << "this test needs a CPU with AVX2, FMA and F16C";
+  ASSERT_TRUE(cpu_has_avx2_fma_f16c()) << "this test needs a CPU with AVX2, FMA and F16C";
   std::mt19937 gen(11);
   for (int64_t k : {16, 32, 40, 48, 384, 1536}) {
     for (int64_t n : {1, 7, 64, 384, 41}) {
@@ -480,7 +480,7 @@ TEST(EncodedLinearQ4F16, KernelChoice) {
   const uint16_t halves[64] = {};
   const BlockQ4WeightsView q4{.packed = packed, .scales = scales, .k = 32, .n = 2, .block_size = 32};
   const F16WeightsView f16{.data = halves, .k = 32, .n = 2};
-  const std::string best = q4_f16_avx512_available() ? "avx512" : q4_f16_avx2_available() ? "avx2" : "ref";
+  const std::string best = cpu_has_avx512f() ? "avx512" : cpu_has_avx2_fma_f16c() ? "avx2" : "ref";
   EXPECT_EQ(encoded_linear_q4(q4, EncodedLinearImpl::fast)->name(), "q4-" + best);
   EXPECT_EQ(encoded_linear_f16(f16, EncodedLinearImpl::fast)->name(), "f16-" + best);
   EXPECT_STREQ(encoded_linear_q4(q4, EncodedLinearImpl::reference)->name(), "q4-ref");

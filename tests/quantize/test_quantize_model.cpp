@@ -136,8 +136,11 @@ TEST(QuantizeModel, CalibrationSmoothsEachQuantizedActivationExactly) {
   const Model q4 = quantize_model(tiny_fp32(), Dtype::q4, calibrated(), &s4);
   EXPECT_EQ(s4.smoothed, 8);
   EXPECT_GT(s4.calibration_tokens, 0);
-  for (const Node& n : q4.graph.nodes)
-    if (n.op_type == "MatMulNBits") EXPECT_EQ(producer(q4, n.inputs[0])->op_type, "Mul") << n.name;
+  for (const Node& n : q4.graph.nodes) {
+    if (n.op_type == "MatMulNBits") {
+      EXPECT_EQ(producer(q4, n.inputs[0])->op_type, "Mul") << n.name;
+    }
+  }
   QuantizeSummary s16;
   quantize_model(tiny_fp32(), Dtype::fp16, calibrated(), &s16);
   EXPECT_EQ(s16.smoothed, 0);

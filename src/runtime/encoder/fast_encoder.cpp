@@ -142,21 +142,26 @@ FastEncoder::FastEncoder(EncoderWeights weights, FastEncoderOptions options)
                                                                                       : kernels::EncodedLinearImpl::fast;
   owned_weight_bytes_ = weights_.bytes_copied;
   std::vector<std::string> names;
-  auto note = [&](const std::unique_ptr<kernels::EncodedLinear>& e) {
-    const std::string name = e ? e->name() : "matmul";
-    if (std::find(names.begin(), names.end(), name) == names.end()) names.push_back(name);
-    if (e) owned_weight_bytes_ += e->owned_bytes();
-  };
   encoded_.resize(weights_.layers.size());
   for (std::size_t i = 0; i < weights_.layers.size(); ++i) {
     const EncoderLayerWeights& l = weights_.layers[i];
     LayerLinears& e = encoded_[i];
+    // The layer's kernel (null for fp32: kernels::Matmul), its name and owned bytes noted.
     auto make = [&](const LinearWeights& w, const char* what) {
+      std::unique_ptr<kernels::EncodedLinear> k;
       try {
-        return make_encoded(w, impl);
+        k = make_encoded(w, impl);
       } catch (const Error& err) {
         throw Error(err.code(), "FastEncoder: layer " + std::to_string(i) + " " + what + ": " + err.what());
       }
+      const std::string name = k ? k->name() : "matmul";
+      if (std::find(names.begin(), names.end(), name) == names.end()) names.push_back(name);
+      if (k) owned_weight_bytes_ += k->owned_bytes();
+      // A kernel that packed its own copy (int8 on oneDNN) never reads the file's bytes again: let
+      // those pages leave the resident set (MiniLM q8: 10.6 MB) instead of holding the weights twice.
+      if (k && k->owned_bytes() > 0 && w.encoding == LinearEncoding::int8)
+        drop_resident_pages(w.int8.data, static_cast<std::size_t>(w.int8.k * w.int8.n));
+      return k;
     };
     e.query = make(l.query, "query");
     e.key = make(l.key, "key");
@@ -164,15 +169,6 @@ FastEncoder::FastEncoder(EncoderWeights weights, FastEncoderOptions options)
     e.attention_output = make(l.attention_output, "attention output");
     e.ffn_in = make(l.ffn_in, "FFN input");
     e.ffn_out = make(l.ffn_out, "FFN output");
-    for (const auto* p : {&e.query, &e.key, &e.value, &e.attention_output, &e.ffn_in, &e.ffn_out}) note(*p);
-    // A kernel that packed its own copy (int8 on oneDNN) never reads the file's bytes again: let
-    // those pages leave the resident set (MiniLM q8: 10.6 MB) instead of holding the weights twice.
-    const LinearWeights* sources[] = {&l.query, &l.key, &l.value, &l.attention_output, &l.ffn_in, &l.ffn_out};
-    const kernels::EncodedLinear* kernels_of[] = {e.query.get(), e.key.get(), e.value.get(),
-                                                  e.attention_output.get(), e.ffn_in.get(), e.ffn_out.get()};
-    for (int j = 0; j < 6; ++j)
-      if (kernels_of[j] && kernels_of[j]->owned_bytes() > 0 && sources[j]->encoding == LinearEncoding::int8)
-        drop_resident_pages(sources[j]->int8.data, static_cast<std::size_t>(sources[j]->int8.k * sources[j]->int8.n));
   }
   for (const auto& n : names) linear_kernels_ += (linear_kernels_.empty() ? "" : ", ") + n;
 }
