@@ -1,8 +1,6 @@
 #include "core/mapped_file.h"
 
-#include <fcntl.h>
 #include <sys/mman.h>
-#include <sys/stat.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -10,37 +8,20 @@
 #include <cstring>
 #include <utility>
 
+#include "core/file_reader.h"
 #include "leanembed/error.h"
 
 namespace leanembed {
 
 MappedFile::MappedFile(const std::string& path) : path_(path) {
-  int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
-  if (fd < 0) {
-    throw Error(ErrorCode::io, "cannot open '" + path + "': " + std::strerror(errno));
-  }
-  struct stat st {};
-  if (::fstat(fd, &st) != 0) {
-    int err = errno;
-    ::close(fd);
-    throw Error(ErrorCode::io, "cannot stat '" + path + "': " + std::strerror(err));
-  }
-  if (!S_ISREG(st.st_mode)) {
-    ::close(fd);
-    throw Error(ErrorCode::io, "'" + path + "' is not a regular file");
-  }
-  size_ = static_cast<std::size_t>(st.st_size);
+  const FileReader file(path);  // open, fstat, regular-file check (Error(io) naming the path)
+  size_ = file.size();
   if (size_ > 0) {
-    void* p = ::mmap(nullptr, size_, PROT_READ, MAP_PRIVATE, fd, 0);
-    if (p == MAP_FAILED) {
-      int err = errno;
-      ::close(fd);
-      throw Error(ErrorCode::io, "cannot map '" + path + "': " + std::strerror(err));
-    }
+    void* p = ::mmap(nullptr, size_, PROT_READ, MAP_PRIVATE, file.descriptor(), 0);
+    if (p == MAP_FAILED) throw Error(ErrorCode::io, "cannot map '" + path + "': " + std::strerror(errno));
     data_ = p;
   }
-  ::close(fd);
-}
+}  // the descriptor closes here; the mapping stays valid
 
 MappedFile::~MappedFile() { release(); }
 

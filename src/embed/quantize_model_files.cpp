@@ -25,6 +25,10 @@ QuantizeReport quantize_model_files(const QuantizeRequest& request) {
   o.out_folder = request.out_folder;
   o.force = request.force;
   o.quantize.smooth = request.smooth;
+  if (!request.mixed_precision) {
+    o.quantize.fp16_tables = false;
+    o.quantize.fp16_leading_matmuls = 0;
+  }
   if (request.dtype != Dtype::fp16) o.quantize.calibration = quantize::calibration_ids(Tokenizer::load(folder.folder));
   const quantize::QuantizeFolderResult r = quantize::quantize_folder(o);
   QuantizeReport report;

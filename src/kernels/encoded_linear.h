@@ -35,6 +35,11 @@ struct Int8WeightsView {
   int64_t scale_count = 1;
   const void* zero_points = nullptr;  // zero_point_count values of W's type; null = all zero; any address
   int64_t zero_point_count = 0;       // 0, 1 or n
+  // k floats (float-aligned) or null: the layer's input is x[r, i] * input_scale[i] (a per-channel
+  // Mul in front of the quantization, as `leanembed quantize`'s smoothing writes it), applied while
+  // the row is quantized instead of in a pass of its own. The products are the same IEEE multiplies,
+  // so the result equals scaling x first and running the layer without it, bit for bit.
+  const float* input_scale = nullptr;
 };
 
 // com.microsoft MatMulNBits with bits = 4: for output column j and block b (block_size consecutive
@@ -74,7 +79,7 @@ class EncodedLinear {
 
 enum class EncodedLinearImpl { fast, reference };
 
-// int8: activations are quantized per row (per token) to uint8 exactly as ONNX's
+// int8: activations (x, times input_scale if set) are quantized per row (per token) to uint8 exactly as ONNX's
 // DynamicQuantizeLinear does for a whole tensor, but with one scale / zero point per row: range
 // [min(0, min x), max(0, max x)], scale = range / 255, zero point = round-half-even(-min / scale)
 // clamped to [0, 255] (scale 0 → all q = zero point = 0), q = saturate(round-half-even(x / scale) + zp).

@@ -68,7 +68,7 @@ class ReferenceInt8Linear final : public EncodedLinear {
     if (!scratch) fail("run: scratch is null but " + std::to_string(scratch_bytes(m)) + " bytes are needed");
     uint8_t* q = static_cast<uint8_t*>(scratch);
     for (int64_t r = 0; r < m; ++r) {
-      const Int8RowQuant row = int8_quantize_row_scalar(x + r * ldx, w_.k, q);
+      const Int8RowQuant row = int8_quantize_row_scalar(x + r * ldx, w_.k, q, w_.input_scale);
       for (int64_t j = 0; j < w_.n; ++j) {
         const int32_t zp_w = w_.zero_points ? load_int8(w_.zero_points, w_.zero_point_count == 1 ? 0 : j, w_.is_signed) : 0;
         int32_t sum = 0;  // exact: |each term| <= 255 * 255 and k <= kInt8MaxK
@@ -112,11 +112,13 @@ Int8RowQuant int8_row_params(float lo, float hi) {
   return p;
 }
 
-Int8RowQuant int8_quantize_row_scalar(const float* x, int64_t k, uint8_t* q) {
+Int8RowQuant int8_quantize_row_scalar(const float* x, int64_t k, uint8_t* q, const float* c) {
+  auto value = [&](int64_t i) { return c ? x[i] * c[i] : x[i]; };
   float lo = 0.0f, hi = 0.0f;  // the range always includes 0; NaN never replaces them
   for (int64_t i = 0; i < k; ++i) {
-    lo = x[i] < lo ? x[i] : lo;
-    hi = x[i] > hi ? x[i] : hi;
+    const float v = value(i);
+    lo = v < lo ? v : lo;
+    hi = v > hi ? v : hi;
   }
   Int8RowQuant p = int8_row_params(lo, hi);
   if (p.scale == 0.0f) {
@@ -125,7 +127,7 @@ Int8RowQuant int8_quantize_row_scalar(const float* x, int64_t k, uint8_t* q) {
   }
   const float zp = static_cast<float>(p.zero_point);
   for (int64_t i = 0; i < k; ++i) {
-    const int32_t v = static_cast<int32_t>(clamp_0_255(round_half_even(x[i] / p.scale) + zp));
+    const int32_t v = static_cast<int32_t>(clamp_0_255(round_half_even(value(i) / p.scale) + zp));
     q[i] = static_cast<uint8_t>(v);
     p.sum += v;
   }

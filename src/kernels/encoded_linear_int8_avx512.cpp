@@ -41,17 +41,22 @@ LEANEMBED_AVX512 __m512i quantize16(__m512 v, __m512 scale, __m512 zp) {
 
 }  // namespace
 
-LEANEMBED_AVX512 Int8RowQuant int8_quantize_row_avx512(const float* x, int64_t k, uint8_t* q) {
+LEANEMBED_AVX512 Int8RowQuant int8_quantize_row_avx512(const float* x, int64_t k, uint8_t* q, const float* c) {
+  // 16 values x[i..] (times c[i..]); masked lanes read as 0 (and 0 * 0 = 0).
+  auto load = [x, c](int64_t i, __mmask16 m) LEANEMBED_AVX512 {
+    const __m512 v = _mm512_maskz_loadu_ps(m, x + i);
+    return c ? _mm512_mul_ps(v, _mm512_maskz_loadu_ps(m, c + i)) : v;
+  };
   // Range: lanes start at 0 (the range always includes 0); min(v, acc) keeps acc when v is NaN.
   __m512 lo = _mm512_setzero_ps(), hi = _mm512_setzero_ps();
   int64_t i = 0;
   for (; i + 16 <= k; i += 16) {
-    const __m512 v = _mm512_loadu_ps(x + i);
+    const __m512 v = load(i, __mmask16(0xFFFF));
     lo = _mm512_min_ps(v, lo);
     hi = _mm512_max_ps(v, hi);
   }
   if (i < k) {
-    const __m512 v = _mm512_maskz_loadu_ps(tail_mask(k - i), x + i);  // masked lanes read as 0
+    const __m512 v = load(i, tail_mask(k - i));
     lo = _mm512_min_ps(v, lo);
     hi = _mm512_max_ps(v, hi);
   }
@@ -64,13 +69,13 @@ LEANEMBED_AVX512 Int8RowQuant int8_quantize_row_avx512(const float* x, int64_t k
   const __m512 scale = _mm512_set1_ps(p.scale), zp = _mm512_set1_ps(static_cast<float>(p.zero_point));
   __m512i sum = _mm512_setzero_si512();
   for (i = 0; i + 16 <= k; i += 16) {
-    const __m512i v = quantize16(_mm512_loadu_ps(x + i), scale, zp);
+    const __m512i v = quantize16(load(i, __mmask16(0xFFFF)), scale, zp);
     sum = _mm512_add_epi32(sum, v);
     _mm_storeu_si128(reinterpret_cast<__m128i*>(q + i), _mm512_cvtepi32_epi8(v));
   }
   if (i < k) {
     const __mmask16 m = tail_mask(k - i);
-    const __m512i v = _mm512_maskz_mov_epi32(m, quantize16(_mm512_maskz_loadu_ps(m, x + i), scale, zp));
+    const __m512i v = _mm512_maskz_mov_epi32(m, quantize16(load(i, m), scale, zp));
     sum = _mm512_add_epi32(sum, v);
     _mm512_mask_cvtepi32_storeu_epi8(q + i, m, v);
   }

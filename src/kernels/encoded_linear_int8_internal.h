@@ -35,10 +35,11 @@ struct Int8RowQuant {
 // scale and zero_point (sum = 0) from a row's running minimum lo <= 0 and maximum hi >= 0.
 Int8RowQuant int8_row_params(float lo, float hi);
 
-// Quantizes x[0, k) into q[0, k) (any alignment); returns scale, zero point and sum of q.
-// NaN inputs are skipped by the min / max and quantize to 0; results stay finite integers.
-Int8RowQuant int8_quantize_row_scalar(const float* x, int64_t k, uint8_t* q);
-Int8RowQuant int8_quantize_row_avx512(const float* x, int64_t k, uint8_t* q);
+// Quantizes v[i] = x[i] (times c[i] when c is not null) for i < k into q[0, k) (x, c: any float
+// alignment); returns scale, zero point and sum of q. NaN values are skipped by the min / max and
+// quantize to 0; results stay finite integers.
+Int8RowQuant int8_quantize_row_scalar(const float* x, int64_t k, uint8_t* q, const float* c = nullptr);
+Int8RowQuant int8_quantize_row_avx512(const float* x, int64_t k, uint8_t* q, const float* c = nullptr);
 
 // The epilogue of one output row: for j < n,
 //   s = acc[j] (+ acc2[j] if acc2) - zp_w[j] * q_sum - zp_x * col_sum[j]   (int32, exact)

@@ -82,7 +82,7 @@ constexpr std::size_t align64(std::size_t bytes) { return (bytes + 63) / 64 * 64
 class OnednnInt8Linear final : public EncodedLinear {
  public:
   OnednnInt8Linear(const Int8WeightsView& w, bool split) try
-      : k_(w.k), n_(w.n), passes_(split ? 2 : 1), engine_(dnnl::engine::kind::cpu, 0), stream_(engine_) {
+      : k_(w.k), n_(w.n), input_scale_(w.input_scale), passes_(split ? 2 : 1), engine_(dnnl::engine::kind::cpu, 0), stream_(engine_) {
     sets_.reserve(kMaxSets);
     decode_columns(w);
     pack_weights(w);
@@ -289,10 +289,11 @@ class OnednnInt8Linear final : public EncodedLinear {
                      int32_t* row_sum) const {
     const bool avx512 = use_avx512();
     const int64_t k = k_;
+    const float* input_scale = input_scale_;
     for_each_row_block(m, k, [=](int64_t first, int64_t end) {
       for (int64_t r = first; r < end; ++r) {
-        const Int8RowQuant p = avx512 ? int8_quantize_row_avx512(x + r * ldx, k, q + r * k)
-                                      : int8_quantize_row_scalar(x + r * ldx, k, q + r * k);
+        const Int8RowQuant p = avx512 ? int8_quantize_row_avx512(x + r * ldx, k, q + r * k, input_scale)
+                                      : int8_quantize_row_scalar(x + r * ldx, k, q + r * k, input_scale);
         row_scale[r] = p.scale;
         row_zp[r] = p.zero_point;
         row_sum[r] = p.sum;
@@ -348,6 +349,7 @@ class OnednnInt8Linear final : public EncodedLinear {
   }
 
   int64_t k_, n_;
+  const float* input_scale_;  // k floats or null (Int8WeightsView::input_scale; the model's bytes)
   int passes_;  // 1, or 2 with split weights
   dnnl::engine engine_;
   dnnl::stream stream_;

@@ -161,6 +161,8 @@ struct Model {
   std::string path;                         // the file it was read from
   std::vector<std::shared_ptr<const void>> storage;  // mappings backing the tensors
   std::span<const std::byte> file_bytes;    // the model file's mapping (or the bytes given to parse_model)
+  bool file_backed = false;                 // true: file_bytes maps the whole file at `path` (read_model);
+                                            // false: bytes given to parse_model (`path` only names them)
   std::size_t bytes_copied = 0;             // bytes of views copied because they were misaligned
   std::size_t tensors_copied = 0;           // how many tensors that was
   std::size_t bytes_decoded = 0;            // bytes of owned storage decoded from typed fields (varints ...)

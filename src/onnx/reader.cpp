@@ -279,7 +279,9 @@ Model read_model(const std::string& path, const ReadOptions& options) {
   std::size_t slash = path.find_last_of('/');
   std::string dir = slash == std::string::npos ? "." : slash == 0 ? "/" : path.substr(0, slash);
   std::span<const std::byte> bytes = file->bytes();
-  return parse_model_bytes(bytes, std::shared_ptr<const void>(file, file.get()), true, dir, path, options);
+  Model m = parse_model_bytes(bytes, std::shared_ptr<const void>(file, file.get()), true, dir, path, options);
+  m.file_backed = true;
+  return m;
 }
 
 }  // namespace leanembed::onnx

@@ -300,7 +300,9 @@ class Rewriter {
     const std::string base = n.name.empty() ? y : n.name;
     s_.weight_bytes_before += w.bytes.size();
     ++s_.matmuls;
-    if (dtype_ == Dtype::fp16) {
+    const bool leading = s_.matmuls <= options_.fp16_leading_matmuls;  // s_.matmuls counts this one
+    if (dtype_ == Dtype::fp16 || leading) {
+      if (dtype_ != Dtype::fp16) ++s_.kept_fp16;
       std::size_t clamped = 0;
       const std::string w16 = add_init(w.name + "_fp16", DataType::float16, w.dims, to_half(values, &clamped));
       s_.clamped_to_fp16 += clamped;
@@ -414,7 +416,8 @@ class Rewriter {
     const std::string base = n.name.empty() ? y : n.name;
     s_.weight_bytes_before += table.bytes.size();
     ++s_.gathers;
-    if (dtype_ == Dtype::fp16) {
+    if (dtype_ == Dtype::fp16 || options_.fp16_tables) {
+      if (dtype_ != Dtype::fp16) ++s_.kept_fp16;
       std::size_t clamped = 0;
       const std::string t16 = add_init(table.name + "_fp16", DataType::float16, table.dims, to_half(values, &clamped));
       s_.clamped_to_fp16 += clamped;
@@ -453,17 +456,18 @@ class Rewriter {
   std::vector<TensorData> new_inits_;
 };
 
-std::string describe_scheme(Dtype d) {
+std::string describe_scheme(Dtype d, const QuantizeOptions& o) {
+  const std::string table = o.fp16_tables ? "word embeddings float16" : "word embeddings uint8 per column";
   switch (d) {
     case Dtype::q8:
     case Dtype::uint8:
       return "uint8 weights, per-column scales and zero points (searched), dynamic uint8 activations "
-             "(DynamicQuantizeLinear -> MatMulInteger); word embeddings uint8 per column";
+             "(DynamicQuantizeLinear -> MatMulInteger); " + table;
     case Dtype::int8:
       return "int8 weights, symmetric per-column scales (searched), dynamic uint8 activations "
-             "(DynamicQuantizeLinear -> MatMulInteger); word embeddings uint8 per column";
+             "(DynamicQuantizeLinear -> MatMulInteger); " + table;
     case Dtype::q4:
-      return "4-bit MatMulNBits, block 32 with zero points (searched); word embeddings uint8 per column";
+      return "4-bit MatMulNBits, block 32 with zero points (searched); " + table;
     case Dtype::fp16:
       return "float16 weights behind Cast to float32 (compute in float32)";
     default: return "";
@@ -491,7 +495,7 @@ onnx::Model quantize_model(const onnx::Model& fp32, Dtype dtype, const QuantizeO
   QuantizeSummary local;
   QuantizeSummary& s = summary ? *summary : local;
   s = QuantizeSummary{};
-  s.scheme = describe_scheme(dtype);
+  s.scheme = describe_scheme(dtype, options);
   onnx::Model out = Rewriter(fp32, dtype, options, s).run();
   if (s.calibration_tokens > 0) {
     s.scheme += "; calibrated on " + std::to_string(s.calibration_tokens) + " tokens (" +
@@ -506,6 +510,10 @@ onnx::Model quantize_model(const onnx::Model& fp32, Dtype dtype, const QuantizeO
   if (s.eight_bit > 0) {
     s.scheme += "; " + std::to_string(s.eight_bit) + " square (attention) weights kept 8-bit (" +
                 (options.q4_square == Q4Square::nbits_8bit ? "MatMulNBits bits 8" : "uint8 per column, dynamic MatMulInteger") + ")";
+  }
+  if (dtype != Dtype::fp16 && options.fp16_leading_matmuls > 0) {
+    s.scheme += "; the first " + std::to_string(std::min(options.fp16_leading_matmuls, s.matmuls)) +
+                " MatMuls (the first layer's attention) keep float16 weights";
   }
   return out;
 }

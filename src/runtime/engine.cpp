@@ -38,7 +38,9 @@ std::string input_named(const std::vector<onnx::ValueInfo>& inputs, std::initial
 Engine::Engine(onnx::Model model, const EngineOptions& options, int64_t hidden_hint) {
   std::string not_fast;
   if (options.path != PathChoice::interpreter) {
-    encoder::RecognizeResult r = encoder::recognize_encoder(model);
+    encoder::RecognizeOptions ro;
+    ro.table_rows_by_pread = options.table_rows_by_pread;
+    encoder::RecognizeResult r = encoder::recognize_encoder(model, ro);
     if (r.weights) {
       encoder::FastEncoderOptions fo;
       fo.keep_arena = options.keep_arena;
@@ -58,8 +60,10 @@ Engine::Engine(onnx::Model model, const EngineOptions& options, int64_t hidden_h
       description_ = {"fast",
                       std::string(options.path == PathChoice::fast ? "forced, and the graph is a recognised BERT-family encoder"
                                                                    : "the graph is a recognised BERT-family encoder") +
-                          "; " + form + " weights (linear layers: " + e.linear_kernels() + ")",
-                      c.hidden, c.layers, c.heads, c.max_positions, c.ffn, form, e.linear_kernels(), e.owned_weight_bytes()};
+                          "; " + form + " weights (linear layers: " + e.linear_kernels() + ")" +
+                          (e.weights().word_embeddings.row_source ? "; word table rows read with pread" : ""),
+                      c.hidden, c.layers, c.heads, c.max_positions, c.ffn, form, e.linear_kernels(), e.owned_weight_bytes(),
+                      e.weights().word_embeddings.row_source != nullptr};
       return;
     }
     if (options.path == PathChoice::fast) {

@@ -26,6 +26,9 @@ enum class PathChoice { automatic, fast, interpreter };
 struct EngineOptions {
   PathChoice path = PathChoice::automatic;
   bool keep_arena = true;  // fast path: keep the work arena between runs
+  // Fast path: read the word table's rows with pread from the model file instead of through its
+  // mapping, so the table costs no resident memory (encoder::RecognizeOptions::table_rows_by_pread).
+  bool table_rows_by_pread = true;
 };
 
 struct EngineDescription {
@@ -42,6 +45,9 @@ struct EngineDescription {
   std::string weight_form;
   std::string linear_kernels;
   std::size_t owned_weight_bytes = 0;
+  // Fast path: true when the word table's rows are read with pread from the model file (they then
+  // take no resident memory); false when they are read through the mapping or owned memory.
+  bool word_table_by_pread = false;
 };
 
 class Engine {

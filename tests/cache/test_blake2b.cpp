@@ -125,6 +125,14 @@ TEST(Fingerprint, FileEqualsBytesAndDetectsOneFlippedByte) {
   { std::ofstream(path, std::ios::binary) << content; }
   EXPECT_NE(fingerprint_file(path), a);
   EXPECT_THROW(fingerprint_file(dir + "/missing.onnx"), Error);
+  EXPECT_THROW(fingerprint_file(dir), Error);  // a directory
+  // Several 1 MiB read pieces and a partial last one; and an empty file.
+  std::string big(5 * (1 << 19) + 7, 'y');
+  for (std::size_t i = 0; i < big.size(); ++i) big[i] = static_cast<char>(i * 7 + i / 1000);
+  { std::ofstream(path, std::ios::binary) << big; }
+  EXPECT_EQ(fingerprint_file(path), fingerprint_bytes(bytes_of(big)));
+  { std::ofstream(path, std::ios::binary | std::ios::trunc); }
+  EXPECT_EQ(fingerprint_file(path), fingerprint_bytes({}));
 }
 
 TEST(Fingerprint, SharedMiniLmFileMatchesHashlibAndIsFast) {

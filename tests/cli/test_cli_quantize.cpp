@@ -82,7 +82,14 @@ TEST(CliQuantize, SmoothingByDefaultAndNoSmooth) {
   Result r = run("quantize --model " + tiny() + " --dtype q8 --out " + out.string());
   ASSERT_EQ(r.code, 0) << r.err;
   EXPECT_NE(r.out.find("calibrated on"), std::string::npos) << r.out;
+  // tiny has 2 layers x 4 quantized activations; the first layer's attention (its LayerNorm input
+  // and context) stays float16-weighted by default (mixed precision): 6 smoothed; --no-mixed: 8.
+  EXPECT_EQ(muls_before_dql((out / "onnx/model_quantized.onnx").string()), 6);
+  r = run("quantize --model " + tiny() + " --dtype q8 --no-mixed --force --out " + out.string());
+  ASSERT_EQ(r.code, 0) << r.err;
   EXPECT_EQ(muls_before_dql((out / "onnx/model_quantized.onnx").string()), 8);
+  for (const auto& t : leanembed::onnx::read_model((out / "onnx/model_quantized.onnx").string()).graph.initializers)
+    EXPECT_NE(t.dtype, leanembed::onnx::DataType::float16) << t.name;
   r = run("quantize --model " + tiny() + " --dtype q8 --no-smooth --force --out " + out.string());
   ASSERT_EQ(r.code, 0) << r.err;
   EXPECT_EQ(muls_before_dql((out / "onnx/model_quantized.onnx").string()), 0);

@@ -64,6 +64,11 @@ void run_exact(EncodedLinear& layer, int64_t m, const float* x, int64_t ldx, flo
   layer.run(m, x, ldx, y, ldy, bias, scratch.ptr);
 }
 
+std::mt19937& gen_for_rows() {
+  static std::mt19937 gen(11);
+  return gen;
+}
+
 // Owns the bytes an Int8WeightsView points at (each array at an odd address).
 struct Weights {
   OddBytes data, scales, zero_points;
@@ -432,6 +437,55 @@ TEST(EncodedLinearInt8Fast, ScalarRowFunctionsMatchReference) {
     EXPECT_LE(expect_matches_reference(c, *fast, p), 4);
   }
   ASSERT_TRUE(kernels_force_isa("auto"));
+}
+
+// Int8WeightsView::input_scale: the layer on x with the per-channel scale folded into its row
+// quantization equals, bit for bit, the layer without it on x already multiplied by the scale
+// (what the graph's Mul computes) -- for the reference, the fast layer and its scalar row functions.
+TEST(EncodedLinearInt8Fast, InputScaleEqualsScalingTheInputFirst) {
+  uint32_t seed = 300;
+  for (const char* isa : {"auto", "ref"}) {
+    ASSERT_TRUE(kernels_force_isa(isa));
+    for (const Case& c : {Case{17, 37, 33, false, 2, 2, true, 1, 3}, Case{130, 384, 64, true, 2, 1, true, 0, 0},
+                          Case{3, 5, 1, true, 1, 0, false, 0, 0}, Case{64, 1536, 40, false, 2, 2, true, 0, 2}}) {
+      Problem p = Problem::make(c, seed++);
+      std::mt19937 gen(seed);
+      std::uniform_real_distribution<float> factor(0.05f, 20.0f);
+      std::vector<float> scale(std::size_t(c.k));
+      for (auto& f : scale) f = factor(gen);
+      std::vector<float> scaled_x = p.x;
+      for (int64_t r = 0; r < c.m; ++r)
+        for (int64_t i = 0; i < c.k; ++i) scaled_x[r * p.ldx + i] = p.x[r * p.ldx + i] * scale[std::size_t(i)];
+      Int8WeightsView folded = p.w.view;
+      folded.input_scale = scale.data();
+      const float* bias = c.bias ? p.bias.data() : nullptr;
+      for (auto impl : {EncodedLinearImpl::reference, EncodedLinearImpl::fast}) {
+        auto plain_layer = encoded_linear_int8(p.w.view, impl);
+        auto folded_layer = encoded_linear_int8(folded, impl);
+        std::vector<float> want(std::size_t(c.m * p.ldy), 7.0f), got(want.size(), 7.0f);
+        run_exact(*plain_layer, c.m, scaled_x.data(), p.ldx, want.data(), p.ldy, bias);
+        run_exact(*folded_layer, c.m, p.x.data(), p.ldx, got.data(), p.ldy, bias);
+        EXPECT_EQ(got, want) << describe(c) << " " << folded_layer->name() << " isa " << isa;
+      }
+    }
+  }
+  ASSERT_TRUE(kernels_force_isa("auto"));
+  // The row functions directly, at odd float offsets: scalar and AVX-512 agree with a scale too.
+  if (!cpu_has_avx512_int8()) return;
+  for (int64_t k : {1, 15, 16, 17, 384, 1027}) {
+    std::vector<float> row(std::size_t(k + 1)), c(std::size_t(k + 1));
+    std::uniform_real_distribution<float> value(-3.0f, 3.0f), factor(0.1f, 10.0f);
+    for (auto& v : row) v = value(gen_for_rows());
+    for (auto& f : c) f = factor(gen_for_rows());
+    std::vector<uint8_t> a(std::size_t(k) + 1, 0xAB), b(std::size_t(k) + 1, 0xAB);
+    const Int8RowQuant pa = int8_quantize_row_scalar(row.data() + 1, k, a.data(), c.data() + 1);
+    const Int8RowQuant pb = int8_quantize_row_avx512(row.data() + 1, k, b.data(), c.data() + 1);
+    EXPECT_EQ(pa.scale, pb.scale);
+    EXPECT_EQ(pa.zero_point, pb.zero_point);
+    EXPECT_EQ(pa.sum, pb.sum);
+    EXPECT_EQ(a, b) << "k = " << k;
+    EXPECT_EQ(b[std::size_t(k)], 0xAB) << "wrote past k";
+  }
 }
 
 TEST(EncodedLinearInt8Fast, NonFiniteInputsStayDefined) {

@@ -15,6 +15,7 @@
 #include <memory>
 #include <nlohmann/json.hpp>
 
+#include "core/float16.h"
 #include "leanembed/error.h"
 #include "onnx/reader.h"
 #include "onnx/writer.h"
@@ -53,6 +54,13 @@ const QuantizeOptions& calibrated() {
   return o;
 }
 
+// Every MatMul and table quantized (no mixed precision): the pure forms the structure tests check.
+QuantizeOptions uniform(QuantizeOptions o = {}) {
+  o.fp16_tables = false;
+  o.fp16_leading_matmuls = 0;
+  return o;
+}
+
 std::map<std::string, int> op_counts(const Model& m) {
   std::map<std::string, int> c;
   for (const Node& n : m.graph.nodes) ++c[(n.domain.empty() ? "" : n.domain + ".") + n.op_type];
@@ -72,9 +80,10 @@ constexpr int kWeightMatmuls = 12;
 
 TEST(QuantizeModel, Q8IsOrtsDynamicPatternWithPerColumnScales) {
   QuantizeSummary s;
-  const Model q = quantize_model(tiny_fp32(), Dtype::q8, {}, &s);
+  const Model q = quantize_model(tiny_fp32(), Dtype::q8, uniform(), &s);
   EXPECT_EQ(s.matmuls, kWeightMatmuls);
   EXPECT_EQ(s.gathers, 1);
+  EXPECT_EQ(s.kept_fp16, 0);
   auto ops = op_counts(q);
   EXPECT_EQ(ops["MatMulInteger"], kWeightMatmuls);
   EXPECT_EQ(ops["MatMul"], 4);                  // the attention products
@@ -114,7 +123,7 @@ TEST(QuantizeModel, Q8IsOrtsDynamicPatternWithPerColumnScales) {
 
 TEST(QuantizeModel, CalibrationSmoothsEachQuantizedActivationExactly) {
   QuantizeSummary s;
-  const Model q = quantize_model(tiny_fp32(), Dtype::q8, calibrated(), &s);
+  const Model q = quantize_model(tiny_fp32(), Dtype::q8, uniform(calibrated()), &s);
   EXPECT_GT(s.calibration_tokens, 200);
   EXPECT_EQ(s.smoothed, 8);
   int smoothing = 0;
@@ -133,7 +142,7 @@ TEST(QuantizeModel, CalibrationSmoothsEachQuantizedActivationExactly) {
   EXPECT_EQ(smoothing, 8);
   // q4: the same Mul(X, 1/s) in front of MatMulNBits (activation-aware scaling); fp16: nothing.
   QuantizeSummary s4;
-  const Model q4 = quantize_model(tiny_fp32(), Dtype::q4, calibrated(), &s4);
+  const Model q4 = quantize_model(tiny_fp32(), Dtype::q4, uniform(calibrated()), &s4);
   EXPECT_EQ(s4.smoothed, 8);
   EXPECT_GT(s4.calibration_tokens, 0);
   for (const Node& n : q4.graph.nodes) {
@@ -161,7 +170,7 @@ TEST(Calibration, ChannelStatsOfTheLayerNormOutput) {
 }
 
 TEST(QuantizeModel, Int8HasSymmetricInt8Weights) {
-  const Model q = quantize_model(tiny_fp32(), Dtype::int8);
+  const Model q = quantize_model(tiny_fp32(), Dtype::int8, uniform());
   int seen = 0;
   for (const Node& n : q.graph.nodes) {
     if (n.op_type != "MatMulInteger") continue;
@@ -187,7 +196,7 @@ TEST(QuantizeModel, Q4IsMatMulNBitsWithZeroPoints) {
   ASSERT_LT(square, kWeightMatmuls);
   using leanembed::quantize::Q4Square;
   for (Q4Square form : {Q4Square::four_bit, Q4Square::dynamic_8bit, Q4Square::nbits_8bit}) {
-    QuantizeOptions o;
+    QuantizeOptions o = uniform();
     o.q4_square = form;
     QuantizeSummary summary;
     const Model q = quantize_model(tiny_fp32(), Dtype::q4, o, &summary);
@@ -238,6 +247,54 @@ TEST(QuantizeModel, Fp16StoresHalfWeightsAndComputesInFloat) {
   }
   EXPECT_EQ(casts, kWeightMatmuls + 1);
   EXPECT_EQ(q.graph.outputs.at(0).elem_type, DataType::float32);
+}
+
+// Mixed precision (the default): the word table and the first 4 weight MatMuls in graph order (the
+// first layer's Q, K, V and attention output) keep float16 weights behind Cast<float> -- exactly the
+// fp16 values of the fp32 weights -- and everything else takes the dtype's form.
+TEST(QuantizeModel, MixedPrecisionKeepsTheTableAndTheFirstAttentionInFloat16) {
+  for (Dtype dtype : {Dtype::q8, Dtype::int8, Dtype::q4}) {
+    QuantizeSummary s;
+    const Model q = quantize_model(tiny_fp32(), dtype, calibrated(), &s);
+    SCOPED_TRACE(s.scheme);
+    EXPECT_EQ(s.matmuls, kWeightMatmuls);
+    EXPECT_EQ(s.kept_fp16, 4 + 1);
+    auto ops = op_counts(q);
+    EXPECT_EQ(ops["DequantizeLinear"], 0);
+    const int quantized = ops["MatMulInteger"] + ops["com.microsoft.MatMulNBits"];
+    EXPECT_EQ(quantized, kWeightMatmuls - 4);
+    std::vector<std::string> fp16_matmuls;
+    bool table_fp16 = false;
+    for (const Node& n : q.graph.nodes) {
+      if (n.op_type == "Gather" && q.graph.initializer(n.inputs[0]) &&
+          q.graph.initializer(n.inputs[0])->dims.at(0) >= 1000) {
+        EXPECT_EQ(q.graph.initializer(n.inputs[0])->dtype, DataType::float16);
+        table_fp16 = true;
+      }
+      if (n.op_type != "MatMul") continue;
+      const Node* cast = producer(q, n.inputs[1]);
+      if (!cast || cast->op_type != "Cast") continue;
+      const TensorData* w16 = q.graph.initializer(cast->inputs[0]);
+      ASSERT_TRUE(w16 && w16->dtype == DataType::float16) << n.name;
+      // The very fp32 weight the source MatMul of the same name reads, rounded to half.
+      const Node* source = nullptr;
+      for (const Node& m : tiny_fp32().graph.nodes)
+        if (m.name == n.name) source = &m;
+      ASSERT_TRUE(source) << n.name;
+      const TensorData* w = tiny_fp32().graph.initializer(source->inputs[1]);
+      ASSERT_TRUE(w && w->numel() == w16->numel()) << n.name;
+      std::vector<float> f(static_cast<std::size_t>(w->numel()));
+      std::memcpy(f.data(), w->bytes.data(), w->bytes.size());
+      std::vector<uint16_t> h(f.size());
+      std::memcpy(h.data(), w16->bytes.data(), w16->bytes.size());
+      for (std::size_t i = 0; i < f.size(); ++i)
+        ASSERT_EQ(h[i], leanembed::float_to_half(f[i])) << n.name << " value " << i;
+      fp16_matmuls.push_back(n.name);
+    }
+    EXPECT_TRUE(table_fp16);
+    ASSERT_EQ(fp16_matmuls.size(), 4u);
+    for (const std::string& name : fp16_matmuls) EXPECT_NE(name.find("layer.0/attention"), std::string::npos) << name;
+  }
 }
 
 TEST(QuantizeModel, RefusesWhatItCannotDo) {

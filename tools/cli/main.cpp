@@ -389,13 +389,14 @@ int run_bench(CommonFlags& f, int64_t batch_size, int64_t batch_tokens, const st
 }
 
 // Writes the folder's fp32 model quantized to `dtype` under transformers.js' file name.
-int run_quantize(CommonFlags& f, const std::string& out, bool force, bool no_smooth) {
+int run_quantize(CommonFlags& f, const std::string& out, bool force, bool no_smooth, bool no_mixed) {
   leanembed::QuantizeRequest request;
   request.model = {f.model, f.cache_dir, leanembed::Dtype::fp32, f.model_file};
   request.dtype = leanembed::dtype_from_name(f.dtype);
   request.out_folder = out;
   request.force = force;
   request.smooth = !no_smooth;
+  request.mixed_precision = !no_mixed;
   g_options_accepted = true;
   const leanembed::QuantizeReport r = leanembed::quantize_model_files(request);
   std::printf("wrote %s: %.1f MB (from %.1f MB fp32 '%s') in %.2f s\n", r.written.c_str(), r.written_bytes / 1e6,
@@ -492,7 +493,7 @@ int main(int argc, char** argv) {
 
   CommonFlags qf;
   std::string quantize_out;
-  bool quantize_force = false, quantize_no_smooth = false;
+  bool quantize_force = false, quantize_no_smooth = false, quantize_no_mixed = false;
   CLI::App* quantize = app.add_subcommand("quantize", "Write the model's quantized / fp16 ONNX file (leanembed's quantizer)");
   quantize->add_option("-m,--model", qf.model, "Model folder, or Hugging Face id looked up in the cache folder")
       ->envname("LEANEMBED_MODEL")->capture_default_str();
@@ -504,6 +505,9 @@ int main(int argc, char** argv) {
   quantize->add_flag("--force", quantize_force, "Replace an existing output file");
   quantize->add_flag("--no-smooth", quantize_no_smooth,
                      "No per-channel activation scaling (no Mul before the quantized MatMuls; less accurate)");
+  quantize->add_flag("--no-mixed", quantize_no_mixed,
+                     "Quantize the word table and the first layer's attention too (default: fp16 weights there; "
+                     "smaller file, less accurate)");
 
   try {
     app.parse(argc, argv);
@@ -517,7 +521,7 @@ int main(int argc, char** argv) {
     if (tokenize->parsed()) return run_tokenize(tf, tokenize_texts);
     if (info->parsed()) return run_info(inf);
     if (bench->parsed()) return run_bench(bf, bench_batch, bench_tokens, bench_input, bench_limit);
-    if (quantize->parsed()) return run_quantize(qf, quantize_out, quantize_force, quantize_no_smooth);
+    if (quantize->parsed()) return run_quantize(qf, quantize_out, quantize_force, quantize_no_smooth, quantize_no_mixed);
   } catch (const leanembed::Error& e) {
     std::fprintf(stderr, "leanembed: error (%s): %s\n", leanembed::error_code_name(e.code()), e.what());
     return e.code() == leanembed::ErrorCode::invalid_argument && !g_options_accepted ? 2 : 1;

@@ -17,7 +17,8 @@
 //
 // Ownership: the views point into the onnx::Model's storage (the mapped file, or the reader's
 // aligned copies) or into the recognizer's copies; `owners` keeps all of that alive, so an
-// EncoderWeights stays valid after the Model is gone. Copying an EncoderWeights is cheap (views and
+// EncoderWeights stays valid after the Model is gone. The word table's row source (a FileReader,
+// see EmbeddingTable) is shared the same way. Copying an EncoderWeights is cheap (views and
 // shared_ptrs).
 //
 // Layouts are those of the ONNX graph: a linear layer y = x W + b has W stored row-major as
@@ -31,6 +32,7 @@
 #include <string>
 #include <vector>
 
+#include "core/file_reader.h"
 #include "kernels/encoded_linear.h"
 
 namespace leanembed::runtime::encoder {
@@ -99,12 +101,25 @@ struct LinearWeights {
 // An embedding table [rows, hidden] as the file stores it: fp32, fp16, or 8-bit with one scale and
 // zero point for the whole table (ONNX Runtime's Gather -> DequantizeLinear). Always a view of the
 // model's bytes at any address; rows are decoded when the embedding rows are built.
+//
+// Row source: a table may instead be read with pread(2) from the model file (`row_source`, set by
+// the recognizer for the word table of a model read from a file; recognize_encoder.h). Its values
+// are then never read through `bytes` (which still locates the table in the mapping): each
+// copy_to / add_to / load reads just the bytes it decodes into a 16 KiB stack buffer, so the table
+// costs the process no resident memory (the kernel's page cache keeps what was read, shared and
+// reclaimable), where reads through the mapping would leave every touched page — with the kernel's
+// fault-around, 64 KiB per touch — in the process' RSS (MiniLM's fp32 word table: ~45 of 47 MB
+// over a long run).
 enum class TableEncoding { fp32, fp16, uint8, int8 };
 
 struct EmbeddingTable {
   TableEncoding encoding = TableEncoding::fp32;
   const std::byte* bytes = nullptr;  // size * element bytes (4, 2 or 1)
   int64_t size = 0;                  // values (rows * hidden)
+  // Null, or the model file holding the table's bytes at row_source_offset (the same bytes as
+  // `bytes`); when set, values are read from it instead of through `bytes`.
+  std::shared_ptr<const FileReader> row_source;
+  std::size_t row_source_offset = 0;
   float scale = 1.0f;                // 8-bit: value = (q - zero_point) * scale (DequantizeLinear)
   int32_t zero_point = 0;
   // 8-bit per column (DequantizeLinear axis -1, as `leanembed quantize` writes): hidden scales and
@@ -120,6 +135,9 @@ struct EmbeddingTable {
   // float(q - zero_point) * scale.
   float load(int64_t i) const;
   // dst[c] = value(first + c) for c < n (copy) or dst[c] += value(first + c) (add). Not checked.
+  // The same values whether read through `bytes` or from the row source. With a row source these
+  // (and load) throw Error(io) naming the file if it can no longer be read (e.g. truncated); they
+  // allocate nothing. Threading: const, safe from several threads.
   void copy_to(int64_t first, int64_t n, float* dst) const;
   void add_to(int64_t first, int64_t n, float* dst) const;
 };
@@ -153,7 +171,8 @@ struct EncoderConfig {
   bool has_attention_mask = false;       // the graph builds an additive mask from attention_mask
   float mask_fill = 0.0f;         // the value added for masked keys: (1 - mask) * mask_fill
   PositionIdsForm position_ids = PositionIdsForm::sliced_buffer;
-  bool scaled_inputs = false;     // some linear layer has an input_scale (the plan books scaled copies)
+  bool scaled_inputs = false;     // some linear layer has an input_scale (the plan books scaled copies;
+                                  // FastEncoder clears it when every such kernel applies the scale itself)
   std::string input_ids_name, token_type_ids_name, attention_mask_name, output_name;
 };
 

@@ -80,12 +80,25 @@ void scale_columns(int64_t rows, int64_t cols, const float* src, int64_t lds, co
     for (int64_t c = 0; c < cols; ++c) dst[r * ldd + c] = src[r * lds + c] * scale[c];
 }
 
+// True when the layer's kernel multiplies its input by the input scale itself (int8: while it
+// quantizes each row, kernels::Int8WeightsView::input_scale), so the fast path passes x unscaled.
+// Other encodings get x times the scale from a pass of its own (scale_columns).
+bool kernel_applies_input_scale(const LinearWeights& l) {
+  return l.input_scale.size != 0 && l.encoding == LinearEncoding::int8;
+}
+
+bool needs_scaled_input(const LinearWeights& l) { return l.input_scale.size != 0 && !kernel_applies_input_scale(l); }
+
 // The EncodedLinear for an encoded weight; null for fp32 (kernels::Matmul runs those). The
 // factories check the views (Error(invalid_argument)).
 std::unique_ptr<kernels::EncodedLinear> make_encoded(const LinearWeights& l, kernels::EncodedLinearImpl impl) {
   switch (l.encoding) {
     case LinearEncoding::fp32: return nullptr;
-    case LinearEncoding::int8: return kernels::encoded_linear_int8(l.int8, impl);
+    case LinearEncoding::int8: {
+      kernels::Int8WeightsView view = l.int8;
+      if (kernel_applies_input_scale(l)) view.input_scale = l.input_scale.data;
+      return kernels::encoded_linear_int8(view, impl);
+    }
     case LinearEncoding::q4: return kernels::encoded_linear_q4(l.q4, impl);
     case LinearEncoding::fp16: return kernels::encoded_linear_f16(l.f16, impl);
   }
@@ -117,6 +130,7 @@ FastEncoder::FastEncoder(EncoderWeights weights, FastEncoderOptions options)
     throw Error(ErrorCode::invalid_argument, "FastEncoder: the position table has fewer than max_positions rows");
   check_view(weights_.token_type_embeddings, c.type_vocab * H, "token-type embeddings");
   check_norm(weights_.embedding_norm, H, "embedding LayerNorm");
+  bool copies_scaled_input = false;
   for (std::size_t i = 0; i < weights_.layers.size(); ++i) {
     const EncoderLayerWeights& l = weights_.layers[i];
     const std::string p = "layer " + std::to_string(i) + " ";
@@ -133,8 +147,13 @@ FastEncoder::FastEncoder(EncoderWeights weights, FastEncoderOptions options)
       throw Error(ErrorCode::invalid_argument, "FastEncoder: " + p + "has linear input scales but config.scaled_inputs is off");
     if (l.key.input_scale.data != l.query.input_scale.data || l.value.input_scale.data != l.query.input_scale.data)
       throw Error(ErrorCode::invalid_argument, "FastEncoder: " + p + "query, key and value need the same input scale");
+    // The plan books scaled copies of x only for Q / K / V or FFN-input kernels that do not apply
+    // the scale themselves (the context and the GELU output are scaled in place).
+    for (const LinearWeights* w : {&l.query, &l.key, &l.value, &l.ffn_in})
+      copies_scaled_input = copies_scaled_input || needs_scaled_input(*w);
     check_norm(l.output_norm, H, p + "output LayerNorm");
   }
+  weights_.config.scaled_inputs = copies_scaled_input;
   matmul_ = make_matmul();
   attention_matmuls_.push_back(make_matmul());
 
@@ -244,7 +263,8 @@ void FastEncoder::release_arena() {
 void FastEncoder::embed(std::span<const int64_t> ids, std::span<const int64_t> type_ids,
                         std::span<const int64_t> offsets, float* x) const {
   // The tables are views of the model file at any alignment: rows are copied / added with memcpy
-  // loads. The sum keeps the graph's order, (word + type) + position.
+  // loads, or (the word table, with a row source) read with pread. The sum keeps the graph's order,
+  // (word + type) + position.
   const int64_t H = weights_.config.hidden;
   const int64_t S = static_cast<int64_t>(offsets.size()) - 1;
   const EmbeddingTable& word = weights_.word_embeddings;
@@ -275,14 +295,15 @@ void FastEncoder::run_layer(const EncoderLayerWeights& layer, LayerLinears& enco
   // Step 0: Q, K, V, one [T, H] block each.
   const LinearWeights* proj[3] = {&layer.query, &layer.key, &layer.value};
   kernels::EncodedLinear* proj_encoded[3] = {encoded.query.get(), encoded.key.get(), encoded.value.get()};
-  const float* qkv_input = x;
-  if (layer.query.input_scale.size != 0) {  // the graph's Mul(x, s) before the quantized products
-    float* scaled = reinterpret_cast<float*>(buffer(Buffer::scaled_qkv_input));
-    scale_columns(T, H, x, H, layer.query.input_scale.data, scaled, H);
-    qkv_input = scaled;
+  // The graph's Mul(x, s) before the quantized products (Q, K and V share s): into a scaled copy of
+  // x for kernels that do not apply s themselves.
+  float* scaled_input = nullptr;
+  if (needs_scaled_input(layer.query) || needs_scaled_input(layer.key) || needs_scaled_input(layer.value)) {
+    scaled_input = reinterpret_cast<float*>(buffer(Buffer::scaled_qkv_input));
+    scale_columns(T, H, x, H, layer.query.input_scale.data, scaled_input, H);
   }
   for (int i = 0; i < 3; ++i) {
-    linear(*proj[i], proj_encoded[i], T, qkv_input, H, qkv + i * T * H, ld, /*with_bias=*/true,
+    linear(*proj[i], proj_encoded[i], T, needs_scaled_input(*proj[i]) ? scaled_input : x, H, qkv + i * T * H, ld, /*with_bias=*/true,
            buffer(Buffer::scratch_qkv), plan.bytes[static_cast<int>(Buffer::scratch_qkv)]);
   }
 
@@ -339,7 +360,7 @@ void FastEncoder::run_layer(const EncoderLayerWeights& layer, LayerLinears& enco
     const int64_t n = std::min(C, T - r0);
     // The bias is added inside the LayerNorm kernel below, with the residual. An input scale is
     // applied to the context in place (it is read only here).
-    if (layer.attention_output.input_scale.size != 0)
+    if (needs_scaled_input(layer.attention_output))
       scale_columns(n, H, qkv + r0 * ld, ld, layer.attention_output.input_scale.data, qkv + r0 * ld, ld);
     linear(layer.attention_output, encoded.attention_output.get(), n, qkv + r0 * ld, ld, dense, H, false,
            buffer(Buffer::scratch_dense), plan.bytes[static_cast<int>(Buffer::scratch_dense)]);
@@ -354,14 +375,14 @@ void FastEncoder::run_layer(const EncoderLayerWeights& layer, LayerLinears& enco
   for (int64_t r0 = 0; r0 < T; r0 += C) {
     const int64_t n = std::min(C, T - r0);
     const float* ffn_input = x + r0 * H;
-    if (layer.ffn_in.input_scale.size != 0) {
+    if (needs_scaled_input(layer.ffn_in)) {
       float* scaled = reinterpret_cast<float*>(buffer(Buffer::scaled_ffn_input));
       scale_columns(n, H, x + r0 * H, H, layer.ffn_in.input_scale.data, scaled, H);
       ffn_input = scaled;
     }
     linear(layer.ffn_in, encoded.ffn_in.get(), n, ffn_input, H, hidden, F, false, buffer(Buffer::scratch_ffn_in), plan.bytes[static_cast<int>(Buffer::scratch_ffn_in)]);
     rows.bias_gelu_erf(n, F, hidden, F, layer.ffn_in.bias.data);
-    if (layer.ffn_out.input_scale.size != 0) scale_columns(n, F, hidden, F, layer.ffn_out.input_scale.data, hidden, F);
+    if (needs_scaled_input(layer.ffn_out)) scale_columns(n, F, hidden, F, layer.ffn_out.input_scale.data, hidden, F);
     linear(layer.ffn_out, encoded.ffn_out.get(), n, hidden, F, ffn_out, H, false, buffer(Buffer::scratch_ffn_out), plan.bytes[static_cast<int>(Buffer::scratch_ffn_out)]);
     const LayerNormWeights& ln = layer.output_norm;
     rows.layer_norm(n, H, ffn_out, x + r0 * H, layer.ffn_out.bias.data, ln.gamma.data, ln.beta.data, ln.eps,

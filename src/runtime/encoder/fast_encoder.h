@@ -97,7 +97,8 @@ class FastEncoder {
   // out: size total_tokens * hidden, overwritten with last_hidden_state rows.
   // Throws Error(invalid_argument) — before computing anything — when the sizes disagree, offsets
   // are not as described, a token id is outside [0, vocab), a type id outside [0, type_vocab), or a
-  // sequence is longer than max_positions; Error(out_of_memory) if the arena cannot be allocated.
+  // sequence is longer than max_positions; Error(out_of_memory) if the arena cannot be allocated;
+  // Error(io) if the word table has a row source (encoder_weights.h) and the file cannot be read.
   void run(std::span<const int64_t> ids, std::span<const int64_t> type_ids, std::span<const int64_t> offsets,
            std::span<float> out);
 

@@ -33,13 +33,24 @@
 
 namespace leanembed::runtime::encoder {
 
+struct RecognizeOptions {
+  // The word table's row source (encoder_weights.h): when the model came from read_model and the
+  // table's bytes lie in the model file itself (not in external data, not in memory the reader or a
+  // quantizer owns), attach a FileReader on Model::path so the fast path reads the rows it needs
+  // with pread instead of through the mapping. Only the word table (position and token-type tables
+  // are small). Checked at attach time: the file's first and last table rows must equal the
+  // mapping's, else (or on any error) the table stays a view of the mapping. false = always the view.
+  bool table_rows_by_pread = true;
+};
+
 struct RecognizeResult {
   std::optional<EncoderWeights> weights;  // set when recognised
   std::string reason;                     // why not, when not recognised (names the node, the expectation)
 };
 
 // Never throws for a model the reader produced (failures are reasons); allocation failure may throw
-// std::bad_alloc. Weight views share ownership of the model's storage.
-RecognizeResult recognize_encoder(const onnx::Model& model);
+// std::bad_alloc. Weight views share ownership of the model's storage. With a row source, the file
+// is opened once more (one descriptor, kept by the weights).
+RecognizeResult recognize_encoder(const onnx::Model& model, const RecognizeOptions& options = {});
 
 }  // namespace leanembed::runtime::encoder

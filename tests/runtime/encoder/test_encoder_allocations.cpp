@@ -145,7 +145,9 @@ TEST(EncoderAllocations, EncodedFormsWarmRunsAllocateNothing) {
         outstanding = g_outstanding.load();
       }
       std::cout << file << " (" << e.linear_kernels() << "): operator new calls in a warm run: " << allocations << "\n";
-      if (backend == MatmulBackend::reference) EXPECT_EQ(allocations, 0) << file;
+      if (backend == MatmulBackend::reference) {
+        EXPECT_EQ(allocations, 0) << file;
+      }
       EXPECT_EQ(outstanding, 0) << file;
     }
   }

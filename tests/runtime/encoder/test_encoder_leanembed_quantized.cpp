@@ -14,6 +14,7 @@
 
 #include "encoder_test_data.h"
 #include "quantize/quantize.h"
+#include "runtime/encoder/fast_encoder.h"
 #include "runtime/engine.h"
 
 namespace leanembed::runtime {
@@ -55,6 +56,20 @@ TEST_P(LeanembedQuantized, RunsOnTheFastPathLikeTheInterpreter) {
   std::printf("%s: %s; recognised as %s, %d inputs smoothed\n", name_of(dtype), summary.scheme.c_str(),
               r.weights->weight_form.c_str(), summary.smoothed);
 
+  // int8 kernels apply the smoothing scale while they quantize (no scaled copies of x in the plan);
+  // q4 kernels get a scaled copy.
+  {
+    encoder::FastEncoder encoder(*r.weights);
+    const encoder::MemoryPlan plan = encoder.plan(2, 40, 20);
+    const std::size_t copies = plan.bytes[static_cast<int>(encoder::Buffer::scaled_qkv_input)] +
+                               plan.bytes[static_cast<int>(encoder::Buffer::scaled_ffn_input)];
+    if (dtype == Dtype::q8 || dtype == Dtype::int8) {
+      EXPECT_EQ(copies, 0u);
+    }
+    if (dtype == Dtype::q4) {
+      EXPECT_GT(copies, 0u);
+    }
+  }
   Engine fast(q, EngineOptions{PathChoice::fast});
   Engine spec(q, EngineOptions{PathChoice::interpreter}, fast.description().hidden);
   Packed batch = pack(fp32, 0, fp32.ids.size());
