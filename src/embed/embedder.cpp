@@ -294,12 +294,6 @@ Embedder::Embedder(const EmbedderOptions& options) : impl_(std::make_unique<Impl
   }
   struct stat st {};
   if (::stat(m.folder.onnx_path.c_str(), &st) == 0) m.model_file_bytes = static_cast<std::size_t>(st.st_size);
-  if (options.max_memory_bytes > 0 && m.model_file_bytes >= options.max_memory_bytes) {
-    throw Error(ErrorCode::out_of_memory,
-                "the model file '" + m.folder.onnx_path + "' alone needs " + mb_text(m.model_file_bytes) +
-                    ", which does not fit the memory budget of " + mb_text(options.max_memory_bytes) +
-                    " (max_memory); raise the budget or choose a smaller dtype");
-  }
   m.loaded = m.load();
   const Loaded& l = *m.loaded;
   const runtime::EngineDescription& d = l.engine->description();
@@ -340,12 +334,25 @@ Embedder::Embedder(const EmbedderOptions& options) : impl_(std::make_unique<Impl
     // Weight bytes the fast path holds beyond the file's mapping (packed / widened copies of
     // encoded weights; 0 for fp32 weights viewed in place).
     const std::size_t owned = d.owned_weight_bytes;
-    m.fixed_charge = m.model_file_bytes + owned + tokenizer_bytes + kRuntimeAllowanceBytes + stacks;
+    // The file's pages the process keeps: all of it but a word table read with pread (its rows pass
+    // through a stack buffer; the page cache holds them, outside the process).
+    const std::size_t file_charge = m.model_file_bytes - std::min(m.model_file_bytes, d.word_table_pread_bytes);
+    const std::string file_text =
+        d.word_table_pread_bytes > 0
+            ? "the model file (" + mb_text(m.model_file_bytes) + ", of which the word table's " +
+                  mb_text(d.word_table_pread_bytes) + " are read with pread and not kept) needs " + mb_text(file_charge)
+            : "the model file needs " + mb_text(m.model_file_bytes);
+    if (file_charge >= options.max_memory_bytes) {
+      throw Error(ErrorCode::out_of_memory, "the memory budget of " + mb_text(options.max_memory_bytes) +
+                                                " (max_memory) is too small: " + file_text + " for '" + m.folder.onnx_path +
+                                                "' alone; raise the budget or choose a smaller dtype");
+    }
+    m.fixed_charge = file_charge + owned + tokenizer_bytes + kRuntimeAllowanceBytes + stacks;
     const std::size_t one_text = m.batch_work_bytes(*l.engine, 1, m.max_length, m.max_length);
     if (m.fixed_charge + one_text > options.max_memory_bytes) {
       throw Error(ErrorCode::out_of_memory,
-                  "the memory budget of " + mb_text(options.max_memory_bytes) + " is too small: the model file needs " +
-                      mb_text(m.model_file_bytes) + (owned >= (std::size_t{64} << 10) ? ", the fast path's weight copies " + mb_text(owned) : std::string()) +
+                  "the memory budget of " + mb_text(options.max_memory_bytes) + " is too small: " + file_text +
+                      (owned >= (std::size_t{64} << 10) ? ", the fast path's weight copies " + mb_text(owned) : std::string()) +
                       ", the tokenizer " + mb_text(tokenizer_bytes) +
                       ", the runtime (code, JIT kernels, thread stacks) " + mb_text(kRuntimeAllowanceBytes + stacks) +
                       " and one text of " + std::to_string(m.max_length) + " tokens " + mb_text(one_text) +

@@ -63,7 +63,10 @@ Engine::Engine(onnx::Model model, const EngineOptions& options, int64_t hidden_h
                           "; " + form + " weights (linear layers: " + e.linear_kernels() + ")" +
                           (e.weights().word_embeddings.row_source ? "; word table rows read with pread" : ""),
                       c.hidden, c.layers, c.heads, c.max_positions, c.ffn, form, e.linear_kernels(), e.owned_weight_bytes(),
-                      e.weights().word_embeddings.row_source != nullptr};
+                      e.weights().word_embeddings.row_source != nullptr,
+                      e.weights().word_embeddings.row_source
+                          ? static_cast<std::size_t>(e.weights().word_embeddings.size) * e.weights().word_embeddings.element_bytes()
+                          : 0};
       return;
     }
     if (options.path == PathChoice::fast) {

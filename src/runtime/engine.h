@@ -48,6 +48,7 @@ struct EngineDescription {
   // Fast path: true when the word table's rows are read with pread from the model file (they then
   // take no resident memory); false when they are read through the mapping or owned memory.
   bool word_table_by_pread = false;
+  std::size_t word_table_pread_bytes = 0;  // the table's bytes in the file when read by pread, else 0
 };
 
 class Engine {

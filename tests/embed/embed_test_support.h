@@ -2,16 +2,27 @@
 #pragma once
 
 #include <cmath>
+#include <filesystem>
 #include <span>
 #include <string>
 #include <vector>
 
 #include "leanembed/embedder.h"
+#include "onnx/reader.h"
 #include "test_support.h"
 
 namespace leanembed::test {
 
 inline std::string model_dir(const std::string& name) { return shared_dir() + "/models/" + name; }
+
+// What a memory budget charges for a shared model's fp32 file: all of it but the word table, whose
+// rows the fast path reads with pread (see embedder.h, max_memory_bytes).
+inline std::size_t charged_model_bytes(const std::string& name) {
+  const std::string path = model_dir(name) + "/onnx/model.onnx";
+  const onnx::Model m = onnx::read_model(path);
+  const onnx::TensorData* table = m.graph.initializer("embeddings.word_embeddings.weight");
+  return std::filesystem::file_size(path) - (table ? table->bytes.size() : 0);
+}
 
 // Options for a shared model: 2 threads, no idle unload (tests unload on purpose).
 inline EmbedderOptions options_for(const std::string& model, ExecutionPath path = ExecutionPath::automatic) {

@@ -15,6 +15,7 @@
 
 using namespace leanembed;
 using test::cosine;
+using test::charged_model_bytes;
 using test::model_dir;
 using test::options_for;
 using test::same;
@@ -84,7 +85,7 @@ TEST(Lifecycle, IdleUnloadFreesTheModelAndTheNextCallReloads) {
 
 TEST(Lifecycle, MemoryBudgetRefusesWhatCannotFitAndCutsBatches) {
   EmbedderOptions o = options_for("minilm-l6-synthetic");
-  o.max_memory_bytes = 50u << 20;  // less than the 90 MB file
+  o.max_memory_bytes = 50u << 20;  // less than the file's charged part + the runtime and tokenizer
   try {
     Embedder e(o);
     FAIL() << "a budget below the model file must be refused";
@@ -92,8 +93,8 @@ TEST(Lifecycle, MemoryBudgetRefusesWhatCannotFitAndCutsBatches) {
     EXPECT_EQ(err.code(), ErrorCode::out_of_memory);
     EXPECT_NE(std::string(err.what()).find("MB"), std::string::npos);
   }
-  const std::size_t file = std::filesystem::file_size(model_dir("minilm-l6-synthetic") + "/onnx/model.onnx");
-  o.max_memory_bytes = file + (64u << 10);  // the file plus almost nothing: one 256-token text needs more
+  // The file's charged part (all but the word table) plus almost nothing: one 256-token text needs more.
+  o.max_memory_bytes = charged_model_bytes("minilm-l6-synthetic") + (64u << 10);
   EXPECT_THROW(Embedder e(o), Error);
   // A budget that fits: same vectors as without one, smaller batches.
   EmbedderOptions tiny = options_for("tiny-bert-synthetic");
@@ -102,7 +103,7 @@ TEST(Lifecycle, MemoryBudgetRefusesWhatCannotFitAndCutsBatches) {
   std::vector<std::vector<float>> want = Embedder(tiny).embed(texts);
   // (the budget also charges the tokenizer, thread stacks and a fixed runtime allowance: see
   // embedder.h; test_memory.cpp forces split batches under a tight budget)
-  tiny.max_memory_bytes = std::filesystem::file_size(model_dir("tiny-bert-synthetic") + "/onnx/model.onnx") + (17u << 20);
+  tiny.max_memory_bytes = charged_model_bytes("tiny-bert-synthetic") + (17u << 20);
   Embedder budgeted(tiny);
   std::vector<std::vector<float>> got = budgeted.embed(texts);
   for (size_t i = 0; i < texts.size(); ++i) EXPECT_TRUE(same(got[i], want[i])) << i;

@@ -15,6 +15,7 @@
 #include "embed_test_support.h"
 
 using namespace leanembed;
+using test::charged_model_bytes;
 using test::cosine;
 using test::model_dir;
 using test::options_for;
@@ -78,21 +79,23 @@ TEST(Memory, TokenizerMemoryBytesIsWhatItHolds) {
 TEST(Memory, TightBudgetCutsBatchesKeepsVectorsAndRefusesNamingTheFigures) {
   EmbedderOptions o = options_for("tiny-bert-synthetic");
   // One batch for all 200 texts (~3400 tokens, ~4.5 MB of arena + buffers) unless the budget cuts it:
-  // file + 17 MiB leaves ~1.7 MB of work memory, so it must.
+  // charged file + 17 MiB leaves ~1.7 MB of work memory, so it must.
   o.batch_size = 256;
   o.batch_tokens = 1 << 20;
   std::vector<std::string> texts;
   for (int i = 0; i < 200; ++i) texts.push_back("sentence number " + std::to_string(i) + " with a few more words in it, and then some");
   const std::vector<std::vector<float>> want = Embedder(o).embed(texts);
-  const std::size_t file = std::filesystem::file_size(model_dir("tiny-bert-synthetic") + "/onnx/model.onnx");
-  // Fixed charges for tiny-bert: file 7.9 MB + tokenizer 2.6 + runtime 12.75 + one 256-token text ~1 MB.
+  // What the budget charges for the file: all but the word table (read with pread).
+  const std::size_t file = charged_model_bytes("tiny-bert-synthetic");
+  // Fixed charges for tiny-bert: file 7.9 MB less its 7.8 MB word table + tokenizer 2.6 + runtime
+  // 12.75 + one 256-token text ~1 MB.
   o.max_memory_bytes = file + (16u << 20);
   try {
     Embedder e(o);
-    FAIL() << "file + 16 MiB should not fit the fixed charges and one text";
+    FAIL() << "charged file + 16 MiB should not fit the fixed charges and one text";
   } catch (const Error& err) {
     EXPECT_EQ(err.code(), ErrorCode::out_of_memory);
-    for (const char* part : {"the model file needs", "the tokenizer", "the runtime", "one text of", "in all"})
+    for (const char* part : {"the model file (", "read with pread", "the tokenizer", "the runtime", "one text of", "in all"})
       EXPECT_NE(std::string(err.what()).find(part), std::string::npos) << part << " in: " << err.what();
   }
   o.max_memory_bytes = file + (17u << 20);
