@@ -56,18 +56,19 @@ struct EmbedderOptions {
 
   // Memory budget, bytes; 0 = none. Fast path only (Error(unsupported) on the interpreter). What
   // the process holds beyond its bare state (the libraries loaded, nothing run) stays within it:
-  // charged at load are the model file (all of it, as if every page were resident, but the word
-  // table when the fast path reads its rows with pread: EngineDescription::word_table_pread_bytes), the tokenizer
-  // (Tokenizer::memory_bytes()), a fixed 12 MiB for the runtime (library code paged in by running,
-  // oneDNN's JIT kernels, small heap blocks) and 256 KiB of stack per thread; each batch is cut so
-  // its work memory (planned arena + batch buffers + a bound on oneDNN's internal packing buffers,
-  // kernels::onednn_gemm_internal_bytes_bound) fits what is left. Loading refuses
-  // (Error(out_of_memory)) naming the figures: the file and the budget when the file alone does not
-  // fit, every charge and the total when one text of max_length tokens would not (MiniLM fp32 needs
-  // about 61 MB: its 90 MB file less the 47 MB word table, + 18 MiB). Not charged (they scale with the caller's input): the texts and vectors of
-  // a call, its token ids (8 bytes per token + ~56 per text), the tokenizer's per-thread scratch
-  // (~4 bytes per byte of the longest text), the embedding cache (cache_memory_bytes is its own
-  // bound). Measured (src/embed/README.md): the CLI peaks 2.6-15 MB under budget + bare RSS.
+  // charged at load are the model file (all of it, as if every page were resident, less the word
+  // table when the fast path reads its rows with pread: EngineDescription::word_table_pread_bytes),
+  // the tokenizer (Tokenizer::memory_bytes()), a fixed 12 MiB for the runtime (library code paged
+  // in by running, oneDNN's JIT kernels, small heap blocks) and 256 KiB of stack per thread; each
+  // batch is cut so its work memory (planned arena + batch buffers + a bound on oneDNN's internal
+  // packing buffers, kernels::onednn_gemm_internal_bytes_bound) fits what is left. Loading refuses
+  // (Error(out_of_memory)) naming the figures: the file, its charged part and the budget when that
+  // part alone does not fit, every charge and the total when one text of max_length tokens would
+  // not (MiniLM fp32 needs about 61 MB: its 90 MB file less the 47 MB word table, + 18 MiB). Not
+  // charged (they scale with the caller's input): the texts and vectors of a call, its token ids
+  // (8 bytes per token + ~56 per text), the tokenizer's per-thread scratch (~4 bytes per byte of
+  // the longest text), the embedding cache (cache_memory_bytes is its own bound). Measured
+  // (src/embed/README.md): the CLI peaks 2.6-15 MB under budget + bare RSS.
   std::size_t max_memory_bytes = 0;
   // Unload the model (unmap weights, free arenas, drop the tokenizer) after this many seconds
   // without a call; the next call reloads it transparently. 0 = never.
