@@ -463,38 +463,47 @@ void split_columns(int64_t n, int64_t unit, int threads, const Body& body) {
 
 }  // namespace
 
+namespace {
+
+// The columns split over the threads; each range decoded row by row when m is small (range), else
+// through panels of decoded weights (fill, see panel_range).
+template <class Range, class Fill>
+void run_by_columns(int64_t k, int64_t n, int64_t m, const float* x, int64_t ldx, float* y, int64_t ldy,
+                    const float* bias, int threads, bool avx512, const Range& range, const Fill& fill) {
+  split_columns(n, avx512 ? 32 : 16, threads, [&](int64_t j0, int64_t j1) {
+    if (m < kPanelMinRows)
+      range(j0, j1);
+    else if (avx512)
+      panel_range<32>(fill, k, j0, j1, m, x, ldx, y, ldy, bias);
+    else
+      panel_range<16>(fill, k, j0, j1, m, x, ldx, y, ldy, bias);
+  });
+}
+
+}  // namespace
+
 void q4_run_avx2(const BlockQ4WeightsView& w, int64_t m, const float* x, int64_t ldx, float* y,
                  int64_t ldy, const float* bias, int threads, bool avx512) {
   const int64_t blocks = (w.k + w.block_size - 1) / w.block_size;
   const Q4Layout layout{w.packed, static_cast<const unsigned char*>(w.scales), w.zero_points, w.k,
                         w.block_size, blocks, (blocks + 1) / 2, __builtin_ctzll(static_cast<unsigned long long>(w.block_size))};
-  const auto fill = [&layout](int64_t j, int64_t width, int64_t i0, int64_t kc, float* panel, int64_t stride) {
-    q4_fill_panel(layout, j, width, i0, kc, panel, stride);
-  };
-  split_columns(w.n, avx512 ? 32 : 16, threads, [&](int64_t j0, int64_t j1) {
-    if (m < kPanelMinRows)
-      q4_range(layout, j0, j1, m, x, ldx, y, ldy, bias);
-    else if (avx512)
-      panel_range<32>(fill, w.k, j0, j1, m, x, ldx, y, ldy, bias);
-    else
-      panel_range<16>(fill, w.k, j0, j1, m, x, ldx, y, ldy, bias);
-  });
+  run_by_columns(
+      w.k, w.n, m, x, ldx, y, ldy, bias, threads, avx512,
+      [&](int64_t j0, int64_t j1) { q4_range(layout, j0, j1, m, x, ldx, y, ldy, bias); },
+      [&layout](int64_t j, int64_t width, int64_t i0, int64_t kc, float* panel, int64_t stride) {
+        q4_fill_panel(layout, j, width, i0, kc, panel, stride);
+      });
 }
 
 void f16_run_avx2(const F16WeightsView& w, int64_t m, const float* x, int64_t ldx, float* y,
                   int64_t ldy, const float* bias, int threads, bool avx512) {
   const F16Layout layout{static_cast<const unsigned char*>(w.data), w.k, w.n};
-  const auto fill = [&layout](int64_t j, int64_t width, int64_t i0, int64_t kc, float* panel, int64_t stride) {
-    f16_fill_panel(layout, j, width, i0, kc, panel, stride);
-  };
-  split_columns(w.n, avx512 ? 32 : 16, threads, [&](int64_t j0, int64_t j1) {
-    if (m < kPanelMinRows)
-      f16_range(layout, j0, j1, m, x, ldx, y, ldy, bias);
-    else if (avx512)
-      panel_range<32>(fill, w.k, j0, j1, m, x, ldx, y, ldy, bias);
-    else
-      panel_range<16>(fill, w.k, j0, j1, m, x, ldx, y, ldy, bias);
-  });
+  run_by_columns(
+      w.k, w.n, m, x, ldx, y, ldy, bias, threads, avx512,
+      [&](int64_t j0, int64_t j1) { f16_range(layout, j0, j1, m, x, ldx, y, ldy, bias); },
+      [&layout](int64_t j, int64_t width, int64_t i0, int64_t kc, float* panel, int64_t stride) {
+        f16_fill_panel(layout, j, width, i0, kc, panel, stride);
+      });
 }
 
 }  // namespace leanembed::kernels

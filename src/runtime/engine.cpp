@@ -57,16 +57,15 @@ Engine::Engine(onnx::Model model, const EngineOptions& options, int64_t hidden_h
       const encoder::FastEncoder& e = fast_->encoder;
       const encoder::EncoderConfig& c = e.config();
       const std::string form = e.weights().weight_form;
+      const encoder::EmbeddingTable& word = e.weights().word_embeddings;
+      const std::size_t pread_bytes = word.row_source ? static_cast<std::size_t>(word.size) * word.element_bytes() : 0;
       description_ = {"fast",
                       std::string(options.path == PathChoice::fast ? "forced, and the graph is a recognised BERT-family encoder"
                                                                    : "the graph is a recognised BERT-family encoder") +
                           "; " + form + " weights (linear layers: " + e.linear_kernels() + ")" +
-                          (e.weights().word_embeddings.row_source ? "; word table rows read with pread" : ""),
+                          (pread_bytes > 0 ? "; word table rows read with pread" : ""),
                       c.hidden, c.layers, c.heads, c.max_positions, c.ffn, form, e.linear_kernels(), e.owned_weight_bytes(),
-                      e.weights().word_embeddings.row_source != nullptr,
-                      e.weights().word_embeddings.row_source
-                          ? static_cast<std::size_t>(e.weights().word_embeddings.size) * e.weights().word_embeddings.element_bytes()
-                          : 0};
+                      pread_bytes};
       return;
     }
     if (options.path == PathChoice::fast) {

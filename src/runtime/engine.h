@@ -45,10 +45,10 @@ struct EngineDescription {
   std::string weight_form;
   std::string linear_kernels;
   std::size_t owned_weight_bytes = 0;
-  // Fast path: true when the word table's rows are read with pread from the model file (they then
-  // take no resident memory); false when they are read through the mapping or owned memory.
-  bool word_table_by_pread = false;
-  std::size_t word_table_pread_bytes = 0;  // the table's bytes in the file when read by pread, else 0
+  // Fast path: the word table's bytes in the model file when its rows are read with pread (they then
+  // take no resident memory); 0 when they are read through the mapping or owned memory.
+  std::size_t word_table_pread_bytes = 0;
+  bool word_table_by_pread() const { return word_table_pread_bytes > 0; }
 };
 
 class Engine {

@@ -4,9 +4,11 @@
 #include <sys/wait.h>
 
 #include <cstdlib>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <string>
+#include <vector>
 
 #include "test_support.h"
 
@@ -30,6 +32,14 @@ inline CliResult run_cli(const std::filesystem::path& dir, const std::string& ar
   r.out = read_file(out.string());
   r.err = read_file(err.string());
   return r;
+}
+
+// The float32 values of a file the CLI wrote with --format f32 (row after row).
+inline std::vector<float> read_f32(const std::filesystem::path& p) {
+  const std::string bytes = read_file(p.string());
+  std::vector<float> v(bytes.size() / sizeof(float));
+  if (!v.empty()) std::memcpy(v.data(), bytes.data(), v.size() * sizeof(float));
+  return v;
 }
 
 }  // namespace leanembed::test

@@ -17,12 +17,13 @@
 #include <string>
 #include <vector>
 
+#include "cli_test_support.h"
 #include "onnx/reader.h"
-#include "test_support.h"
 
 extern char** environ;
 
 namespace fs = std::filesystem;
+using leanembed::test::read_f32;
 
 namespace {
 
@@ -83,13 +84,6 @@ std::size_t minilm_word_table_bytes() {
 }
 // What the budget charges for the file: all of it but the word table.
 std::size_t minilm_charged_bytes() { return minilm_file_bytes() - minilm_word_table_bytes(); }
-
-std::vector<float> read_f32(const fs::path& p) {
-  const std::string bytes = leanembed::test::read_file(p.string());
-  std::vector<float> v(bytes.size() / sizeof(float));
-  std::memcpy(v.data(), bytes.data(), v.size() * sizeof(float));
-  return v;
-}
 
 // The first `lines` lines of `from` (all when 0), written to `to`.
 fs::path corpus_slice(const std::string& from, const std::string& to, std::size_t lines) {

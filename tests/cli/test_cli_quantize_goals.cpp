@@ -22,6 +22,7 @@
 #include "cli_test_support.h"
 
 namespace fs = std::filesystem;
+using leanembed::test::read_f32;
 using leanembed::test::run_cli;
 
 namespace {
@@ -50,14 +51,6 @@ std::string first_sentences(std::size_t n) {
   std::string line, text;
   for (std::size_t i = 0; i < n && std::getline(in, line); ++i) text += line + "\n";
   return text;
-}
-
-std::vector<float> read_f32(const fs::path& p) {
-  std::ifstream in(p, std::ios::binary);
-  std::vector<char> bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-  std::vector<float> v(bytes.size() / sizeof(float));
-  std::memcpy(v.data(), bytes.data(), v.size() * sizeof(float));
-  return v;
 }
 
 // Embeds `texts` with the folder's file for `dtype`; the vectors, row after row.

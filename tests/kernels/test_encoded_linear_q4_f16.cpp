@@ -308,6 +308,36 @@ std::vector<std::vector<float>> run_fast(const std::vector<std::unique_ptr<Encod
   return ys;
 }
 
+// For each row count of kRowCounts (within kMaxTableMacs): random x (odd strides for odd m), a bias
+// for every other shape; the reference against the dense product of weight(i, j) and every fast
+// layer against the reference (compare_outputs). `what` is appended to each shape's name.
+template <typename Weight>
+void check_row_counts(EncodedLinear& ref, const std::vector<std::unique_ptr<EncodedLinear>>& fast,
+                      const std::vector<std::string>& names, int64_t k, int64_t n, const std::string& what,
+                      std::mt19937& gen, const Weight& weight) {
+  for (int64_t m : kRowCounts) {
+    if (m * n * k > kMaxTableMacs) continue;
+    const std::string shape = shape_name(m, k, n) + what;
+    const int64_t ldx = k + (m % 2 ? 3 : 0), ldy = n + (m % 2 ? 0 : 5);
+    const std::vector<float> x = random_floats(m * ldx, gen);
+    const std::vector<float> bias = random_floats(n, gen);
+    const bool use_bias = (k + n + m) % 2 == 0;
+    const float* b = use_bias ? bias.data() : nullptr;
+    std::vector<float> y_ref(m * ldy, kSentinel);
+    run(ref, m, x.data(), ldx, y_ref.data(), ldy, b);
+    const auto y_fast = run_fast(fast, shape, m, x, ldx, ldy, b);
+    compare_outputs(shape, m, n, ldy, y_ref, y_fast, names, static_cast<double>(k) + 3, [&](int64_t r, int64_t j) {
+      double dense = use_bias ? bias[j] : 0.0, abs_sum = std::fabs(dense);
+      for (int64_t i = 0; i < k; ++i) {
+        const double wv = weight(i, j);
+        dense += static_cast<double>(x[r * ldx + i]) * wv;
+        abs_sum += std::fabs(x[r * ldx + i] * wv);
+      }
+      return std::pair<double, double>(dense, abs_sum);
+    });
+  }
+}
+
 TEST(EncodedLinearQ4, FastMatchesReferenceOverShapes) {
   ASSERT_TRUE(cpu_has_avx2_fma_f16c()) << "this test needs a CPU with AVX2, FMA and F16C";
   std::mt19937 gen(7);
@@ -327,26 +357,8 @@ TEST(EncodedLinearQ4, FastMatchesReferenceOverShapes) {
         names.push_back(fast.back()->name());
         EXPECT_EQ(fast.back()->owned_bytes(), 0u);
       }
-      for (int64_t m : kRowCounts) {
-        if (m * n * k > kMaxTableMacs) continue;
-        const std::string what = shape_name(m, k, n) + " block=" + std::to_string(bs) + " zp=" + std::to_string(zps);
-        const int64_t ldx = k + (m % 2 ? 3 : 0), ldy = n + (m % 2 ? 0 : 5);
-        const std::vector<float> x = random_floats(m * ldx, gen);
-        const std::vector<float> bias = random_floats(n, gen);
-        const bool use_bias = (k + n + m) % 2 == 0;
-        const float* b = use_bias ? bias.data() : nullptr;
-        std::vector<float> y_ref(m * ldy, kSentinel);
-        run(*ref, m, x.data(), ldx, y_ref.data(), ldy, b);
-        const auto y_fast = run_fast(fast, what, m, x, ldx, ldy, b);
-        compare_outputs(what, m, n, ldy, y_ref, y_fast, names, static_cast<double>(k) + 3, [&](int64_t r, int64_t j) {
-          double dense = use_bias ? bias[j] : 0.0, abs_sum = std::fabs(dense);
-          for (int64_t i = 0; i < k; ++i) {
-            dense += static_cast<double>(x[r * ldx + i]) * w.weight(i, j);
-            abs_sum += std::fabs(x[r * ldx + i] * w.weight(i, j));
-          }
-          return std::pair<double, double>(dense, abs_sum);
-        });
-      }
+      const std::string what = " block=" + std::to_string(bs) + " zp=" + std::to_string(zps);
+      check_row_counts(*ref, fast, names, k, n, what, gen, [&](int64_t i, int64_t j) { return w.weight(i, j); });
     }
   }
 }
@@ -376,27 +388,8 @@ TEST(EncodedLinearF16, FastMatchesReferenceOverShapes) {
         fast.push_back(encoded_linear_f16_kernel(view, kernel));
         names.push_back(fast.back()->name());
       }
-      for (int64_t m : kRowCounts) {
-        if (m * n * k > kMaxTableMacs) continue;
-        const std::string what = shape_name(m, k, n);
-        const int64_t ldx = k + (m % 2 ? 3 : 0), ldy = n + (m % 2 ? 0 : 5);
-        const std::vector<float> x = random_floats(m * ldx, gen);
-        const std::vector<float> bias = random_floats(n, gen);
-        const bool use_bias = (k + n + m) % 2 == 0;
-        const float* b = use_bias ? bias.data() : nullptr;
-        std::vector<float> y_ref(m * ldy, kSentinel);
-        run(*ref, m, x.data(), ldx, y_ref.data(), ldy, b);
-        const auto y_fast = run_fast(fast, what, m, x, ldx, ldy, b);
-        compare_outputs(what, m, n, ldy, y_ref, y_fast, names, static_cast<double>(k) + 3, [&](int64_t r, int64_t j) {
-          double dense = use_bias ? bias[j] : 0.0, abs_sum = std::fabs(dense);
-          for (int64_t i = 0; i < k; ++i) {
-            const double wv = half_to_float(halves[i * n + j]);
-            dense += static_cast<double>(x[r * ldx + i]) * wv;
-            abs_sum += std::fabs(x[r * ldx + i] * wv);
-          }
-          return std::pair<double, double>(dense, abs_sum);
-        });
-      }
+      check_row_counts(*ref, fast, names, k, n, "", gen,
+                       [&](int64_t i, int64_t j) { return double(half_to_float(halves[i * n + j])); });
     }
   }
 }

@@ -344,9 +344,9 @@ TEST(WordTableByPread, TheEngineSaysSoAndCanBeToldNotTo) {
   Engine by_pread(m, EngineOptions{.path = PathChoice::fast});
   Engine mapped(m, EngineOptions{.path = PathChoice::fast, .table_rows_by_pread = false});
   Engine interpreted(m, EngineOptions{.path = PathChoice::interpreter});
-  EXPECT_TRUE(by_pread.description().word_table_by_pread);
-  EXPECT_FALSE(mapped.description().word_table_by_pread);
-  EXPECT_FALSE(interpreted.description().word_table_by_pread);
+  EXPECT_TRUE(by_pread.description().word_table_by_pread());
+  EXPECT_FALSE(mapped.description().word_table_by_pread());
+  EXPECT_FALSE(interpreted.description().word_table_by_pread());
   const Reference ref = load_reference(kTiny, "model");
   const Packed batch = pack(ref, 0, 16);
   const auto hidden = static_cast<std::size_t>(by_pread.description().hidden);
