@@ -42,7 +42,9 @@ fs::path work_dir() {
 // Runs the CLI with `args` through tests/cli/peak_rss (see there why not directly), stdout to
 // /dev/null, stderr captured; returns its exit code and peak RSS.
 Child run(const std::vector<std::string>& args) {
-  const fs::path err_path = work_dir() / "stderr.txt", result_path = work_dir() / "peak.txt";
+  // Per test: ctest runs these tests in parallel (-j), and they share work_dir().
+  const std::string test = ::testing::UnitTest::GetInstance()->current_test_info()->name();
+  const fs::path err_path = work_dir() / (test + "-stderr.txt"), result_path = work_dir() / (test + "-peak.txt");
   std::vector<std::string> words{LEANEMBED_PEAK_RSS, result_path.string(), LEANEMBED_CLI};
   words.insert(words.end(), args.begin(), args.end());
   std::vector<char*> argv;
