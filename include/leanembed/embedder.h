@@ -13,7 +13,7 @@
 // and normalises as the model folder's sentence-transformers metadata says, and returns vectors in
 // input order.
 //
-// With a cache (cache_dir / cache_memory_bytes), texts whose vectors are cached skip the encoder.
+// With an embedding cache (embedding_cache_dir / cache_memory_bytes), texts whose vectors are cached skip the encoder.
 //
 // Life cycle: after idle_unload_seconds without calls the model is unloaded by a watcher thread and
 // the next call reloads it; unload() and dispose() do it on demand; info() never wakes the model.
@@ -76,7 +76,7 @@ struct EmbedderOptions {
 
   // Embedding cache (cache.h): vectors already computed for the same model file, dtype, pooling,
   // normalisation, max length, dims, tokenizer and text are returned instead of recomputed.
-  std::string cache_dir;                // persistent LMDB store shared by processes; "" = none
+  std::string embedding_cache_dir;      // persistent LMDB store shared by processes; "" = none
   std::size_t cache_memory_bytes = 0;   // in-memory LRU level, bounded in bytes; 0 = none
   // Cache warnings (a corrupt store set aside, a full store) go here; default: stderr. Called with
   // the embedder's locks held: it must not call back into the Embedder.

@@ -23,10 +23,10 @@ Pooling pooling_from_name(const std::string& name);
 const char* pooling_name(Pooling pooling) noexcept;
 
 // Where a model is. `model` is a folder path, or a Hugging Face id ("Xenova/all-MiniLM-L6-v2")
-// looked up as <cache_dir>/<id>/ — the layout transformers.js writes. Nothing is downloaded.
+// looked up as <model_cache_dir>/<id>/ — the layout transformers.js writes.
 struct ModelLocation {
   std::string model;
-  std::string cache_dir;   // "" = $LEANEMBED_CACHE_DIR, else "./models"
+  std::string model_cache_dir;   // "" = $LEANEMBED_MODEL_CACHE_DIR (or the older $LEANEMBED_CACHE_DIR), else "./models"
   Dtype dtype = Dtype::fp32;
   std::string model_file;  // overrides the dtype's file: relative to the folder, or absolute
 };

@@ -252,7 +252,7 @@ std::size_t Embedder::Impl::gemm_internal_bytes(int64_t tokens, int64_t longest)
 // The cache's scope is everything but the text that decides a vector: the model file's and the
 // tokenizer's bytes, dtype, pooling, normalisation, max length, dims.
 void Embedder::Impl::open_cache() {
-  if (options.cache_dir.empty() && options.cache_memory_bytes == 0) return;
+  if (options.embedding_cache_dir.empty() && options.cache_memory_bytes == 0) return;
   CacheScope scope;
   scope.model = fingerprint_file(folder.onnx_path);
   scope.dtype = options.location.model_file.empty() ? dtype_name(options.location.dtype) : "file";
@@ -271,7 +271,7 @@ void Embedder::Impl::open_cache() {
   cache_keys = std::make_unique<CacheKeyMaker>(scope);
   CacheOptions co;
   co.memory_bytes = options.cache_memory_bytes;
-  co.directory = options.cache_dir;
+  co.directory = options.embedding_cache_dir;
   auto warn = options.on_warning;
   co.on_warning = [warn](const CacheWarning& w) {
     if (warn) warn(w.message);

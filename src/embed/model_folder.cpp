@@ -107,9 +107,10 @@ fs::path find_folder(const ModelLocation& where) {
   std::error_code ec;
   fs::path as_path(where.model);
   if (fs::is_directory(as_path, ec)) return as_path;
-  std::string cache = where.cache_dir;
+  std::string cache = where.model_cache_dir;
   if (cache.empty()) {
-    const char* env = std::getenv("LEANEMBED_CACHE_DIR");
+    const char* env = std::getenv("LEANEMBED_MODEL_CACHE_DIR");
+    if (!env || !*env) env = std::getenv("LEANEMBED_CACHE_DIR");  // the older name
     cache = env && *env ? env : "./models";
   }
   if (looks_like_hub_id(where.model)) {
@@ -120,7 +121,7 @@ fs::path find_folder(const ModelLocation& where) {
                     "' (looked for '" + in_cache.string() +
                     "'). leanembed does not download: put the model's files there as transformers.js lays them "
                     "out (config.json, tokenizer.json, tokenizer_config.json, onnx/model.onnx …), or pass the folder "
-                    "path, or set --cache-dir / LEANEMBED_CACHE_DIR.");
+                    "path, or set the model cache folder (model_cache_dir / LEANEMBED_MODEL_CACHE_DIR).");
   }
   throw Error(ErrorCode::io, "model folder '" + where.model + "' does not exist");
 }

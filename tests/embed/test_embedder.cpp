@@ -206,7 +206,7 @@ TEST(Embedder, CacheReturnsTheSameVectorsAndSkipsTheEncoder) {
   std::vector<std::vector<float>> want = Embedder(plain).embed(ref.sentences);
 
   EmbedderOptions cached = plain;
-  cached.cache_dir = dir.string();
+  cached.embedding_cache_dir = dir.string();
   cached.cache_memory_bytes = 1 << 20;
   {
     Embedder cold(cached);
@@ -239,7 +239,7 @@ TEST(Embedder, CorruptCacheIsSetAsideAndEmbeddingGoesOn) {
   fs::create_directories(dir);
   { std::ofstream(dir / "data.mdb", std::ios::binary) << std::string(70000, 'x'); }
   EmbedderOptions o = options_for("tiny-bert-synthetic");
-  o.cache_dir = dir.string();
+  o.embedding_cache_dir = dir.string();
   std::vector<std::string> warnings;
   o.on_warning = [&](const std::string& w) { warnings.push_back(w); };
   Embedder e(o);

@@ -102,10 +102,10 @@ TEST(ModelFolder, HubIdIsLookedUpInTheCacheFolder) {
   fs::path cache = scratch("cache");
   fs::create_directories(cache / "Xenova");
   fs::create_directory_symlink(minilm(), cache / "Xenova" / "all-MiniLM-L6-v2");
-  ModelFolder m = resolve_model_folder({.model = "Xenova/all-MiniLM-L6-v2", .cache_dir = cache.string()});
+  ModelFolder m = resolve_model_folder({.model = "Xenova/all-MiniLM-L6-v2", .model_cache_dir = cache.string()});
   EXPECT_EQ(m.folder, (cache / "Xenova" / "all-MiniLM-L6-v2").string());
   std::string msg;
-  EXPECT_EQ(error_of({.model = "Xenova/other-model", .cache_dir = cache.string()}, &msg), ErrorCode::io);
+  EXPECT_EQ(error_of({.model = "Xenova/other-model", .model_cache_dir = cache.string()}, &msg), ErrorCode::io);
   EXPECT_NE(msg.find("does not download"), std::string::npos) << msg;
 }
 

@@ -36,13 +36,13 @@ using leanembed::EmbedderOptions;
 
 struct CommonFlags {
   std::string model = "Xenova/all-MiniLM-L6-v2";
-  std::string cache_dir;
+  std::string model_cache_dir;   // where hub ids are looked up (transformers.js layout)
   std::string dtype = "fp32";
   std::string model_file;
   int threads = 0;
   int64_t max_length = 0;
   std::string path = "auto";
-  std::string embedding_cache;    // persistent embedding cache (LMDB folder); --cache-dir is the model cache
+  std::string embedding_cache;    // persistent embedding cache (LMDB folder)
   std::size_t cache_memory = 0;   // in-memory embedding cache level, bytes
   std::size_t max_memory = 0;     // memory budget, bytes
   double idle_unload = 300;       // seconds without work before the model is unloaded; 0 = never
@@ -51,8 +51,9 @@ struct CommonFlags {
 void add_model_flags(CLI::App* cmd, CommonFlags& f) {
   cmd->add_option("-m,--model", f.model, "Model folder, or Hugging Face id looked up in the cache folder")
       ->envname("LEANEMBED_MODEL")->capture_default_str();
-  cmd->add_option("--cache-dir", f.cache_dir, "Cache folder for hub ids (transformers.js layout; default ./models)")
-      ->envname("LEANEMBED_CACHE_DIR");
+  cmd->add_option("--model-cache-dir,--cache-dir", f.model_cache_dir,
+                  "Model cache folder for hub ids (transformers.js layout; default ./models; --cache-dir is the older name)")
+      ->envname("LEANEMBED_MODEL_CACHE_DIR");
   cmd->add_option("--dtype", f.dtype, "fp32, fp16, q8, int8, uint8, q4 (selects onnx/model<suffix>.onnx)")
       ->envname("LEANEMBED_DTYPE")->capture_default_str();
   cmd->add_option("--model-file", f.model_file, "ONNX file to load instead (relative to the model folder, or absolute)")
@@ -62,7 +63,9 @@ void add_model_flags(CLI::App* cmd, CommonFlags& f) {
 }
 
 void add_cache_flags(CLI::App* cmd, CommonFlags& f) {
-  cmd->add_option("--cache", f.embedding_cache, "Embedding cache folder (LMDB, shared by processes)")->envname("LEANEMBED_CACHE");
+  cmd->add_option("--embedding-cache,--cache", f.embedding_cache,
+                  "Embedding cache store (LMDB folder, shared by processes; --cache is the older name)")
+      ->envname("LEANEMBED_EMBEDDING_CACHE");
   cmd->add_option("--cache-memory", f.cache_memory, "In-memory cache level, bytes (0 = none)")
       ->envname("LEANEMBED_CACHE_MEMORY")->check(CLI::NonNegativeNumber);
 }
@@ -82,12 +85,16 @@ void add_run_flags(CLI::App* cmd, CommonFlags& f) {
 EmbedderOptions options_from(const CommonFlags& f) {
   EmbedderOptions o;
   o.location.model = f.model;
-  o.location.cache_dir = f.cache_dir;
+  o.location.model_cache_dir = f.model_cache_dir;
   o.location.dtype = leanembed::dtype_from_name(f.dtype);
   o.location.model_file = f.model_file;
   o.threads = f.threads;
   o.max_length = f.max_length;
-  o.cache_dir = f.embedding_cache;
+  o.embedding_cache_dir = f.embedding_cache;
+  if (o.embedding_cache_dir.empty()) {  // LEANEMBED_CACHE: the older name of LEANEMBED_EMBEDDING_CACHE
+    const char* older = std::getenv("LEANEMBED_CACHE");
+    if (older) o.embedding_cache_dir = older;
+  }
   o.cache_memory_bytes = f.cache_memory;
   o.max_memory_bytes = f.max_memory;
   o.idle_unload_seconds = f.idle_unload;
@@ -294,7 +301,7 @@ int run_embed(EmbedFlags& f) {
 // made with the real model and keyed by it, so they are never reused across models).
 int run_precompute(EmbedFlags& f) {
   if (f.common.embedding_cache.empty()) {
-    throw leanembed::Error(leanembed::ErrorCode::invalid_argument, "precompute needs --cache DIR");
+    throw leanembed::Error(leanembed::ErrorCode::invalid_argument, "precompute needs --embedding-cache DIR");
   }
   f.format = "f32";
   f.output = "/dev/null";
@@ -391,7 +398,7 @@ int run_bench(CommonFlags& f, int64_t batch_size, int64_t batch_tokens, const st
 // Writes the folder's fp32 model quantized to `dtype` under transformers.js' file name.
 int run_quantize(CommonFlags& f, const std::string& out, bool force, bool no_smooth, bool no_mixed) {
   leanembed::QuantizeRequest request;
-  request.model = {f.model, f.cache_dir, leanembed::Dtype::fp32, f.model_file};
+  request.model = {f.model, f.model_cache_dir, leanembed::Dtype::fp32, f.model_file};
   request.dtype = leanembed::dtype_from_name(f.dtype);
   request.out_folder = out;
   request.force = force;
@@ -497,7 +504,8 @@ int main(int argc, char** argv) {
   CLI::App* quantize = app.add_subcommand("quantize", "Write the model's quantized / fp16 ONNX file (leanembed's quantizer)");
   quantize->add_option("-m,--model", qf.model, "Model folder, or Hugging Face id looked up in the cache folder")
       ->envname("LEANEMBED_MODEL")->capture_default_str();
-  quantize->add_option("--cache-dir", qf.cache_dir, "Cache folder for hub ids")->envname("LEANEMBED_CACHE_DIR");
+  quantize->add_option("--model-cache-dir,--cache-dir", qf.model_cache_dir, "Model cache folder for hub ids")
+      ->envname("LEANEMBED_MODEL_CACHE_DIR");
   quantize->add_option("--model-file", qf.model_file, "fp32 ONNX file to quantize (default onnx/model.onnx)");
   quantize->add_option("--dtype", qf.dtype, "q8 (= uint8 weights), uint8, int8, q4, fp16")
       ->required()->check(CLI::IsMember({"q8", "uint8", "int8", "q4", "fp16"}));
