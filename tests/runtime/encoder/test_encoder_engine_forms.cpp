@@ -7,6 +7,9 @@
 #include <vector>
 
 #include "encoder_test_data.h"
+#include "kernels/attention.h"
+#include "kernels/dispatch.h"
+#include "kernels/kernels.h"
 #include "runtime/engine.h"
 
 namespace leanembed::runtime {
@@ -64,6 +67,23 @@ INSTANTIATE_TEST_SUITE_P(
         if (!std::isalnum(static_cast<unsigned char>(ch))) ch = '_';
       return s;
     });
+
+// EngineDescription::kernels (what `leanembed info` shows) names what runs: the dispatch's row-kernel
+// and attention tables and the linear layers' kernels on the fast path; on the interpreter, its own
+// loops — never "oneDNN matmul", which that path does not use.
+TEST(EngineDescription, KernelsNameWhatRuns) {
+  const kernels::KernelConfig& k = kernels::kernel_config();
+  const std::string tables = std::string(k.rows->isa) + " row kernels, " + k.attention->isa + " attention";
+  const std::string fp32 = model_file("tiny-bert-synthetic", "model.onnx");
+  Engine fast(onnx::read_model(fp32), EngineOptions{});
+  EXPECT_EQ(fast.description().kernels, tables + ", linear layers: oneDNN matmul");
+  Engine q8(onnx::read_model(model_file("tiny-bert-synthetic", "model_quantized.onnx")), EngineOptions{});
+  EXPECT_EQ(q8.description().kernels.rfind(tables + ", linear layers: ", 0), 0u) << q8.description().kernels;
+  EXPECT_NE(q8.description().kernels.find("int8-onednn"), std::string::npos) << q8.description().kernels;
+  Engine slow(onnx::read_model(fp32), EngineOptions{PathChoice::interpreter});
+  EXPECT_NE(slow.description().kernels.find("interpreter"), std::string::npos) << slow.description().kernels;
+  EXPECT_EQ(slow.description().kernels.find("oneDNN"), std::string::npos) << slow.description().kernels;
+}
 
 }  // namespace
 }  // namespace leanembed::runtime
