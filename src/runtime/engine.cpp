@@ -113,7 +113,7 @@ Engine::Engine(onnx::Model model, const EngineOptions& options, int64_t hidden_h
   description_.path = "interpreter";
   description_.reason = options.path == PathChoice::interpreter ? "forced" : "not a recognised encoder: " + not_fast;
   description_.hidden = hidden_hint;
-  description_.kernels = "interpreter ops (plain loops; no CPU-specific kernels, no oneDNN)";
+  description_.kernels = "interpreter ops (plain loops, no CPU-specific kernels)";
 }
 
 Engine::~Engine() = default;
