@@ -1,0 +1,8 @@
+#!/usr/bin/env bash
+# Configures build/release, the optimized build that bin/leanembed runs and scripts/test.sh tests:
+# one place for its settings, so scripts/setup.sh and scripts/test.sh share one tree.
+set -euo pipefail
+root=$(cd "$(dirname "$0")/.." && pwd)
+cd "$root"
+gen=(); command -v ninja >/dev/null && gen=(-G Ninja)
+cmake -S . -B build/release "${gen[@]}" -DCMAKE_BUILD_TYPE=Release -DLEANEMBED_TESTS=ON -DLEANEMBED_BENCH=ON "$@"
