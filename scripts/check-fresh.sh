@@ -37,7 +37,7 @@ started=$(date +%s)
 
 # --- the base root: debootstrap + the image's Debian packages, built once per list -------------------
 # Packages from other origins are left out: nodejs here is NodeSource's build (copied in below).
-packages=$(awk -F'\t' '$1 == "apt" && $3 !~ /nodesource/ { print $2 }' "$list" | sort -u)
+packages=$(awk -F'\t' '$1 == "apt" && $3 !~ /nodesource/ { sub(":amd64$", "", $2); print $2 }' "$list" | sort -u)
 key=$( { printf '%s\n' "$packages"; sed -n '/^# --- the base root/,/^# --- end of base root/p' "$0"; } | sha256sum | cut -c1-16)
 base="$cache/base-$key"
 if [ ! -f "$base/.complete" ]; then
