@@ -38,10 +38,12 @@ started=$(date +%s)
 # --- the base root: debootstrap + the image's Debian packages, built once per list -------------------
 # Packages from other origins are left out: nodejs here is NodeSource's build (copied in below).
 packages=$(awk -F'\t' '$1 == "apt" && $3 !~ /nodesource/ { sub(":amd64$", "", $2); print $2 }' "$list" | sort -u)
-key=$( { printf '%s\n' "$packages"; sed -n '/^# --- the base root/,/^# --- end of base root/p' "$0"; } | sha256sum | cut -c1-16)
+recipe=1   # raise when the way the base root is built changes
+key=$( { printf '%s\n' "$packages"; echo "recipe $recipe"; } | sha256sum | cut -c1-16)
 base="$cache/base-$key"
 if [ ! -f "$base/.complete" ]; then
   echo "check-fresh: building the base root $base (once; takes a while)"
+  umount "$base.tmp/proc" 2>/dev/null || true   # left by an interrupted build
   rm -rf "$base" "$base.tmp"; mkdir -p "$cache"
   debootstrap --variant=minbase bookworm "$base.tmp" "$mirror" >"$cache/debootstrap.log" 2>&1 ||
     { echo "check-fresh: debootstrap failed, see $cache/debootstrap.log" >&2; exit 1; }
