@@ -48,9 +48,8 @@ struct EmbedderOptions {
   int64_t dims = 0;                     // keep the first `dims` components (Matryoshka); 0 = all
   int64_t batch_size = 32;              // texts per encoder run at most
   int64_t batch_tokens = 512;           // real tokens per encoder run at most (a text longer than
-                                        // this still runs, alone). 512 vs 2048 (MiniLM, 2 threads):
-                                        // same speed on sentences and 256-token passages, 4-10%
-                                        // slower on 512-token passages, 8-9 MB less peak RSS
+                                        // this still runs, alone); bounds the work arena (speed /
+                                        // memory trade-off measured: docs/BENCHMARKS.md)
   bool keep_arena = true;               // keep the work arena between calls (off: free after each)
   ExecutionPath path = ExecutionPath::automatic;  // force a path (fast fails if not recognised)
 
@@ -64,11 +63,11 @@ struct EmbedderOptions {
   // packing buffers, kernels::onednn_gemm_internal_bytes_bound) fits what is left. Loading refuses
   // (Error(out_of_memory)) naming the figures: the file, its charged part and the budget when that
   // part alone does not fit, every charge and the total when one text of max_length tokens would
-  // not (MiniLM fp32 needs about 61 MB: its 90 MB file less the 47 MB word table, + 18 MiB). Not
+  // not (what MiniLM needs: docs/BENCHMARKS.md). Not
   // charged (they scale with the caller's input): the texts and vectors of a call, its token ids
   // (8 bytes per token + ~56 per text), the tokenizer's per-thread scratch (~4 bytes per byte of
-  // the longest text), the embedding cache (cache_memory_bytes is its own bound). Measured
-  // (src/embed/README.md): the CLI peaks 2.6-15 MB under budget + bare RSS.
+  // the longest text), the embedding cache (cache_memory_bytes is its own bound). Peaks measured
+  // against budgets: docs/BENCHMARKS.md.
   std::size_t max_memory_bytes = 0;
   // Unload the model (unmap weights, free arenas, drop the tokenizer) after this many seconds
   // without a call; the next call reloads it transparently. 0 = never.
