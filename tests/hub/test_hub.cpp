@@ -19,6 +19,7 @@
 #include "leanembed/embedder.h"
 #include "leanembed/error.h"
 #include "test_hub_server.h"
+#include "test_tls.h"
 
 namespace fs = std::filesystem;
 using namespace leanembed;
@@ -454,6 +455,32 @@ TEST_F(Hub, FetchedModelEmbedsBitwiseAsTheLocalFolder) {
     EXPECT_EQ(std::memcmp(want[i].data(), got[i].data(), want[i].size() * sizeof(float)), 0) << "text " << i;
   }
   EXPECT_TRUE(test::same_files(test::minilm_model(), folder("test-org/minilm"), {"onnx/model.onnx", "tokenizer.json"}));
+}
+
+TEST_F(Hub, HttpsVerifiesTheCertificateAndTheHostName) {
+  const fs::path dir = test::hub_scratch("tls-certificate");
+  const std::string cert = (dir / "cert.pem").string(), key = (dir / "key.pem").string();
+  test::make_self_signed_certificate(cert, key);
+  TestHubServer server(test::tiny_model(), kId, "main", cert, key);
+  ASSERT_EQ(server.endpoint().rfind("https://127.0.0.1:", 0), 0u);
+  // Not in the trust store: refused before any request is sent.
+  Error e = fetch_error(location(server));
+  EXPECT_EQ(e.code(), ErrorCode::io);
+  EXPECT_TRUE(contains(e.what(), "TLS failed")) << e.what();
+  EXPECT_TRUE(contains(e.what(), server.endpoint())) << e.what();
+  EXPECT_TRUE(server.requests().empty());
+  EXPECT_TRUE(test::files_in(folder()).empty());
+  // Trusted (CURL_CA_BUNDLE names it), but the name asked for is not the certificate's.
+  ::setenv("CURL_CA_BUNDLE", cert.c_str(), 1);
+  ModelLocation by_name = location(server);
+  by_name.endpoint = "https://localhost:" + std::to_string(server.port());
+  e = fetch_error(by_name);
+  EXPECT_TRUE(contains(e.what(), "TLS failed")) << e.what();
+  EXPECT_TRUE(server.requests().empty());
+  // Trusted and the right name: fetched.
+  hub::fetch_model(location(server), cache_.string(), kFp32);
+  EXPECT_EQ(test::files_in(folder()), kFp32Files);
+  EXPECT_TRUE(test::same_files(test::tiny_model(), folder(), kFp32Files));
 }
 
 TEST(HubProgress, LineShowsSizesBarAndPercent) {

@@ -4,15 +4,19 @@
 // Each file can be given a misbehaviour: 404, 500, 401, a 302 to another server, a connection cut
 // mid-body (RST), a body shorter than its Content-Length (clean close), a stall. Plain POSIX
 // sockets, one thread per connection, every response "Connection: close"; all loops bounded.
+// With a certificate and key (PEM files) it speaks HTTPS (OpenSSL), for the verification tests.
 #pragma once
 
 #include <arpa/inet.h>
+#include <openssl/err.h>
+#include <openssl/ssl.h>
 #include <netinet/in.h>
 #include <poll.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
 #include <atomic>
+#include <csignal>
 #include <chrono>
 #include <condition_variable>
 #include <cstring>
@@ -41,8 +45,17 @@ class TestHubServer {
   };
 
   // Serves `folder` as model `id` at `revision` (as the hub encodes it in URLs).
-  TestHubServer(std::string folder, std::string id, std::string revision = "main")
+  TestHubServer(std::string folder, std::string id, std::string revision = "main", const std::string& tls_cert = "",
+                const std::string& tls_key = "")
       : folder_(std::move(folder)), id_(std::move(id)), revision_(std::move(revision)) {
+    if (!tls_cert.empty()) {
+      ::signal(SIGPIPE, SIG_IGN);  // OpenSSL writes to a socket the client may have closed
+      tls_ = SSL_CTX_new(TLS_server_method());
+      if (!tls_ || SSL_CTX_use_certificate_chain_file(tls_, tls_cert.c_str()) != 1 ||
+          SSL_CTX_use_PrivateKey_file(tls_, tls_key.c_str(), SSL_FILETYPE_PEM) != 1) {
+        throw std::runtime_error("test server: cannot load the TLS certificate or key");
+      }
+    }
     listen_fd_ = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
     if (listen_fd_ < 0) throw std::runtime_error("test server: socket failed");
     int one = 1;
@@ -70,12 +83,13 @@ class TestHubServer {
     accept_thread_.join();
     for (auto& t : connections_) t.join();
     ::close(listen_fd_);
+    if (tls_) SSL_CTX_free(tls_);
   }
   TestHubServer(const TestHubServer&) = delete;
   TestHubServer& operator=(const TestHubServer&) = delete;
 
   int port() const { return port_; }
-  std::string endpoint() const { return "http://127.0.0.1:" + std::to_string(port_); }
+  std::string endpoint() const { return std::string(tls_ ? "https" : "http") + "://127.0.0.1:" + std::to_string(port_); }
 
   void set(const std::string& file, Behaviour b) {
     std::lock_guard<std::mutex> lock(mutex_);
@@ -116,34 +130,62 @@ class TestHubServer {
     }
   }
 
-  static bool send_all(int fd, const char* data, size_t n) {
+  // One accepted connection: plain, or TLS over it.
+  struct Conn {
+    int fd = -1;
+    SSL* ssl = nullptr;
+  };
+  static bool send_all(Conn& c, const char* data, size_t n) {
     while (n > 0) {
-      const ssize_t w = ::send(fd, data, n, MSG_NOSIGNAL);
+      const ssize_t w = c.ssl ? SSL_write(c.ssl, data, static_cast<int>(n)) : ::send(c.fd, data, n, MSG_NOSIGNAL);
       if (w <= 0) return false;
       data += w;
       n -= static_cast<size_t>(w);
     }
     return true;
   }
-  static bool send_all(int fd, const std::string& s) { return send_all(fd, s.data(), s.size()); }
+  static bool send_all(Conn& c, const std::string& s) { return send_all(c, s.data(), s.size()); }
+  static ssize_t receive(Conn& c, char* buf, size_t n) {
+    return c.ssl ? SSL_read(c.ssl, buf, static_cast<int>(n)) : ::recv(c.fd, buf, n, 0);
+  }
 
   static std::string lower(std::string s) {
     for (auto& c : s) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
     return s;
   }
 
-  void respond(int fd, int status, const std::string& reason, const std::string& extra_headers, const std::string& body) {
+  void respond(Conn& fd, int status, const std::string& reason, const std::string& extra_headers, const std::string& body) {
     send_all(fd, "HTTP/1.1 " + std::to_string(status) + " " + reason + "\r\nContent-Length: " + std::to_string(body.size()) +
                      "\r\nConnection: close\r\n" + extra_headers + "\r\n" + body);
   }
 
-  void handle(int fd) {
+  void handle(int socket_fd) {
     timeval tv{5, 0};
-    ::setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+    ::setsockopt(socket_fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+    ::setsockopt(socket_fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
+    Conn fd{socket_fd, nullptr};
+    if (tls_) {
+      fd.ssl = SSL_new(tls_);
+      SSL_set_fd(fd.ssl, socket_fd);
+      if (SSL_accept(fd.ssl) != 1) {  // e.g. the client refused our certificate
+        SSL_free(fd.ssl);
+        ERR_clear_error();
+        return;
+      }
+    }
+    serve(fd);
+    if (fd.ssl) {
+      SSL_shutdown(fd.ssl);
+      SSL_free(fd.ssl);
+      ERR_clear_error();
+    }
+  }
+
+  void serve(Conn& fd) {
     std::string head;
     char buf[4096];
     while (head.find("\r\n\r\n") == std::string::npos && head.size() < 65536) {
-      const ssize_t r = ::recv(fd, buf, sizeof buf, 0);
+      const ssize_t r = receive(fd, buf, sizeof buf);
       if (r <= 0) return;
       head.append(buf, static_cast<size_t>(r));
     }
@@ -240,12 +282,12 @@ class TestHubServer {
     }
     if (b.act == Act::cut) {
       linger l{1, 0};  // close with a reset, as a dropped connection looks
-      ::setsockopt(fd, SOL_SOCKET, SO_LINGER, &l, sizeof l);
+      ::setsockopt(fd.fd, SOL_SOCKET, SO_LINGER, &l, sizeof l);
     } else if (b.act == Act::stall) {
       std::unique_lock<std::mutex> lock(mutex_);
       stopped_.wait_for(lock, std::chrono::seconds(30), [this] { return stop_; });
     } else if (b.act == Act::short_body) {
-      ::shutdown(fd, SHUT_WR);  // a clean close, short of the Content-Length
+      ::shutdown(fd.fd, SHUT_WR);  // a clean close, short of the Content-Length
     }
   }
 
@@ -255,6 +297,7 @@ class TestHubServer {
   }
 
   std::string folder_, id_, revision_;
+  SSL_CTX* tls_ = nullptr;
   int listen_fd_ = -1;
   int port_ = 0;
   mutable std::mutex mutex_;
