@@ -8,6 +8,7 @@
 #include <sstream>
 
 #include "leanembed/error.h"
+#include "hub/hub.h"
 #include "quantize/quantize.h"
 
 namespace fs = std::filesystem;
@@ -114,14 +115,15 @@ fs::path find_folder(const ModelLocation& where) {
     cache = env && *env ? env : "./models";
   }
   if (looks_like_hub_id(where.model)) {
-    fs::path in_cache = fs::path(cache) / where.model;
-    if (fs::is_directory(in_cache, ec)) return in_cache;
-    throw Error(ErrorCode::io,
-                "model '" + where.model + "' is not a folder and is not in the cache folder '" + cache +
-                    "' (looked for '" + in_cache.string() +
-                    "'). leanembed does not download: put the model's files there as transformers.js lays them "
-                    "out (config.json, tokenizer.json, tokenizer_config.json, onnx/model.onnx …), or pass the folder "
-                    "path, or set the model cache folder (model_cache_dir / LEANEMBED_MODEL_CACHE_DIR).");
+    // The hub id's folder in the cache, with what a load needs: fetched from the hub when missing.
+    std::vector<std::string> model_files;  // in order of preference
+    if (where.model_file.empty()) {
+      model_files.push_back(dtype_file(where.dtype));
+      if (quantize::can_quantize_to(where.dtype)) model_files.push_back(dtype_file(Dtype::fp32));  // quantized at load
+    } else if (fs::path(where.model_file).is_relative()) {
+      model_files.push_back(where.model_file);
+    }
+    return hub::fetch_model(where, cache, model_files);
   }
   throw Error(ErrorCode::io, "model folder '" + where.model + "' does not exist");
 }
@@ -180,7 +182,7 @@ ModelFolder resolve_model_folder(const ModelLocation& where) {
                 "model file '" + onnx.string() + "' not found" +
                     (where.model_file.empty() ? std::string(" (dtype ") + dtype_name(where.dtype) + ")" : std::string()) +
                     ". The folder '" + m.folder + "' holds:" + listing(folder) +
-                    "\nleanembed does not download: fetch '" + wanted + "' from the model's Hugging Face repository into '" +
+                    "\nfetch '" + wanted + "' from the model's Hugging Face repository into '" +
                     (folder / wanted).parent_path().string() + "/', or choose another --dtype or --model-file.");
   }
   m.onnx_path = onnx.string();

@@ -39,6 +39,8 @@ struct CommonFlags {
   std::string model_cache_dir;   // where hub ids are looked up (transformers.js layout)
   std::string dtype = "fp32";
   std::string model_file;
+  std::string revision = "main";  // hub revision for a hub id fetched into the cache
+  bool offline = false;           // never download a hub id's missing files
   int threads = 0;
   int64_t max_length = 0;
   std::string path = "auto";
@@ -49,7 +51,8 @@ struct CommonFlags {
 };
 
 void add_model_flags(CLI::App* cmd, CommonFlags& f) {
-  cmd->add_option("-m,--model", f.model, "Model folder, or Hugging Face id looked up in the cache folder")
+  cmd->add_option("-m,--model", f.model,
+                  "Model folder, or Hugging Face id looked up in the cache folder (fetched from the hub when missing)")
       ->envname("LEANEMBED_MODEL")->capture_default_str();
   cmd->add_option("--model-cache-dir,--cache-dir", f.model_cache_dir,
                   "Model cache folder for hub ids (transformers.js layout; default ./models; --cache-dir is the older name)")
@@ -58,6 +61,11 @@ void add_model_flags(CLI::App* cmd, CommonFlags& f) {
       ->envname("LEANEMBED_DTYPE")->capture_default_str();
   cmd->add_option("--model-file", f.model_file, "ONNX file to load instead (relative to the model folder, or absolute)")
       ->envname("LEANEMBED_MODEL_FILE");
+  cmd->add_option("--revision", f.revision, "Hub revision (branch, tag or commit) to fetch a hub id at")
+      ->envname("LEANEMBED_REVISION")->capture_default_str();
+  cmd->add_flag("--offline", f.offline,
+                "Never download: a hub id must already be in the model cache folder (also HF_HUB_OFFLINE=1)")
+      ->envname("LEANEMBED_OFFLINE");
   cmd->add_option("--max-length", f.max_length, "Truncate texts to N tokens (default: the model folder's)")
       ->envname("LEANEMBED_MAX_LENGTH")->check(CLI::NonNegativeNumber);
 }
@@ -88,6 +96,8 @@ EmbedderOptions options_from(const CommonFlags& f) {
   o.location.model_cache_dir = f.model_cache_dir;
   o.location.dtype = leanembed::dtype_from_name(f.dtype);
   o.location.model_file = f.model_file;
+  o.location.revision = f.revision;
+  o.location.local_files_only = f.offline;
   o.threads = f.threads;
   o.max_length = f.max_length;
   o.embedding_cache_dir = f.embedding_cache;
