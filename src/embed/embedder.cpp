@@ -545,6 +545,11 @@ std::vector<float> Embedder::embed_one(std::string_view text) {
   return v;
 }
 
+bool Embedder::shorten_partial_text(std::string& kept) const {
+  return impl_->with_loaded(
+      [&](Loaded& l) { return l.tokenizer.shorten_partial_text(kept, static_cast<std::size_t>(impl_->max_length)); });
+}
+
 Tokenized Embedder::tokenize(std::string_view text) const {
   return impl_->with_loaded([&](Loaded& l) {
     Encoding e = l.tokenizer.encode(text, static_cast<std::size_t>(impl_->max_length), /*with_tokens=*/true);
