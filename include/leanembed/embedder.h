@@ -134,6 +134,12 @@ class Embedder {
   std::vector<std::vector<float>> embed(const std::vector<std::string>& texts);
   std::vector<float> embed_one(std::string_view text);
 
+  // For reading a long text in pieces without holding all of it (the CLI's stdin lines):
+  // rewrites `kept`, the bytes of one text read so far, into a string with the same tokens (at
+  // this embedder's max_length) whatever bytes follow, and returns true when no following byte can
+  // change them (skip the rest of the text). Exact: Tokenizer::shorten_partial_text (tokenizer.h).
+  bool shorten_partial_text(std::string& kept) const;
+
   // Token ids and token strings as the encoder sees them (after truncation).
   Tokenized tokenize(std::string_view text) const;
 

@@ -301,8 +301,12 @@ Embedder::Embedder(const EmbedderOptions& options) : impl_(std::make_unique<Impl
   m.max_length = options.max_length > 0 ? options.max_length : m.folder.max_length;
   if (d.max_positions > 0) m.max_length = std::min(m.max_length, d.max_positions);
   if (m.max_length < static_cast<int64_t>(l.tokenizer.num_special_tokens()) + 1) {
-    throw Error(ErrorCode::invalid_argument, "max_length " + std::to_string(m.max_length) +
-                                                 " leaves no room for a token beside the special tokens");
+    const std::string need = "leaves no room for a token beside the " + std::to_string(l.tokenizer.num_special_tokens()) +
+                             " special tokens; expected at least " + std::to_string(l.tokenizer.num_special_tokens() + 1);
+    // From the model folder's metadata it is the folder's fault (exit 1 in the CLI), not the caller's.
+    if (options.max_length > 0) throw Error(ErrorCode::invalid_argument, "max_length " + std::to_string(m.max_length) + " " + need);
+    throw Error(ErrorCode::model_format, "model folder '" + m.folder.folder + "': maximum length " +
+                                             std::to_string(m.max_length) + " (from " + m.folder.max_length_source + ") " + need);
   }
   m.pooling = options.pooling.value_or(m.folder.pooling);
   m.normalize = options.normalize.value_or(m.folder.normalize);
@@ -539,6 +543,11 @@ std::vector<float> Embedder::embed_one(std::string_view text) {
   std::vector<float> v(static_cast<std::size_t>(impl_->dims));
   embed(std::span<const std::string_view>(&text, 1), v);
   return v;
+}
+
+bool Embedder::shorten_partial_text(std::string& kept) const {
+  return impl_->with_loaded(
+      [&](Loaded& l) { return l.tokenizer.shorten_partial_text(kept, static_cast<std::size_t>(impl_->max_length)); });
 }
 
 Tokenized Embedder::tokenize(std::string_view text) const {

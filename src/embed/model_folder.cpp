@@ -1,6 +1,7 @@
 #include "embed/model_folder.h"
 
 #include <algorithm>
+#include <cmath>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
@@ -64,16 +65,40 @@ json read_json(const fs::path& p) {
   return j;
 }
 
-// An optional integer field: absent/null → nullopt; a number → its value; else a format error.
-std::optional<double> number_field(const json& j, const char* field, const fs::path& file) {
+// An optional whole-number field in [lo, hi]: absent/null → nullopt. Checked as a double before
+// it is converted (an out-of-range double → int64 conversion is undefined behaviour), and never
+// rounded: 2.9 is an error, 128.0 is 128. Errors name the file, the field, the value as written and
+// what was expected.
+std::optional<int64_t> integer_field(const json& j, const char* field, const fs::path& file, int64_t lo, int64_t hi) {
   auto it = j.find(field);
   if (it == j.end() || it->is_null()) return std::nullopt;
+  const std::string expected = "expected a whole number from " + std::to_string(lo) + " to " + std::to_string(hi);
   if (!it->is_number()) {
-    throw Error(ErrorCode::model_format, "'" + file.string() + "': field \"" + field + "\" should be a number, found " +
-                                             std::string(it->type_name()));
+    throw Error(ErrorCode::model_format, "'" + file.string() + "': field \"" + field + "\" is " + it->dump() + " (" +
+                                             std::string(it->type_name()) + "); " + expected);
   }
-  return it->get<double>();
+  if (it->is_number_integer()) {
+    // Exact for every integer JSON can hold in 64 bits.
+    if (it->is_number_unsigned() ? it->get<uint64_t>() <= static_cast<uint64_t>(hi) && static_cast<int64_t>(it->get<uint64_t>()) >= lo
+                                  : it->get<int64_t>() >= lo && it->get<int64_t>() <= hi) {
+      return it->is_number_unsigned() ? static_cast<int64_t>(it->get<uint64_t>()) : it->get<int64_t>();
+    }
+  } else {
+    const double v = it->get<double>();
+    if (std::isfinite(v) && v == std::floor(v) && v >= static_cast<double>(lo) && v <= static_cast<double>(hi)) {
+      return static_cast<int64_t>(v);
+    }
+    if (std::isfinite(v) && v != std::floor(v) && v >= static_cast<double>(lo) && v <= static_cast<double>(hi)) {
+      throw Error(ErrorCode::model_format, "'" + file.string() + "': field \"" + field + "\" is " + it->dump() +
+                                               ", not a whole number (it is not rounded); " + expected);
+    }
+  }
+  throw Error(ErrorCode::model_format, "'" + file.string() + "': field \"" + field + "\" is " + it->dump() +
+                                           ", out of range; " + expected);
 }
+
+// The largest sequence length a field may name (lengths beyond the model's positions are capped).
+constexpr int64_t kMaxLengthField = int64_t{1} << 31;
 
 bool bool_field(const json& j, const char* field, const fs::path& file) {
   auto it = j.find(field);
@@ -201,8 +226,8 @@ ModelFolder resolve_model_folder(const ModelLocation& where) {
   if (is_file(config)) {
     json j = read_json(config);
     if (auto it = j.find("model_type"); it != j.end() && it->is_string()) m.model_type = it->get<std::string>();
-    if (auto v = number_field(j, "hidden_size", config)) m.hidden_size = static_cast<int64_t>(*v);
-    if (auto v = number_field(j, "max_position_embeddings", config)) m.max_position_embeddings = static_cast<int64_t>(*v);
+    if (auto v = integer_field(j, "hidden_size", config, 1, int64_t{1} << 20)) m.hidden_size = *v;
+    if (auto v = integer_field(j, "max_position_embeddings", config, 1, kMaxLengthField)) m.max_position_embeddings = *v;
   }
 
   // sentence-transformers modules: pooling and normalisation.
@@ -249,15 +274,21 @@ ModelFolder resolve_model_folder(const ModelLocation& where) {
   const fs::path sbert = folder / "sentence_bert_config.json";
   const fs::path tcfg = folder / "tokenizer_config.json";
   if (is_file(sbert)) {
-    if (auto v = number_field(read_json(sbert), "max_seq_length", sbert)) {
-      m.max_length = static_cast<int64_t>(*v);
+    if (auto v = integer_field(read_json(sbert), "max_seq_length", sbert, 1, kMaxLengthField)) {
+      m.max_length = *v;
       m.max_length_source = "sentence_bert_config.json max_seq_length";
     }
   }
   if (m.max_length_source.empty() && is_file(tcfg)) {
-    if (auto v = number_field(read_json(tcfg), "model_max_length", tcfg); v && *v > 0 && *v <= 1e6) {
-      m.max_length = static_cast<int64_t>(*v);
-      m.max_length_source = "tokenizer_config.json model_max_length";
+    // Tokenizers write a huge "unbounded" sentinel (int(1e30)) when the model sets no limit: ignored.
+    const json t = read_json(tcfg);
+    auto it = t.find("model_max_length");
+    const bool sentinel = it != t.end() && it->is_number() && it->get<double>() > 1e6;
+    if (!sentinel) {
+      if (auto v = integer_field(t, "model_max_length", tcfg, 1, 1000000)) {
+        m.max_length = *v;
+        m.max_length_source = "tokenizer_config.json model_max_length";
+      }
     }
   }
   if (m.max_length_source.empty()) m.max_length_source = "default";
@@ -267,7 +298,7 @@ ModelFolder resolve_model_folder(const ModelLocation& where) {
   }
   if (m.max_length < 2) {
     throw Error(ErrorCode::model_format, "model folder '" + m.folder + "': maximum length " + std::to_string(m.max_length) +
-                                             " (from " + m.max_length_source + ") leaves no room for [CLS] and [SEP]");
+                                             " (from " + m.max_length_source + ") leaves no room for [CLS] and [SEP]; expected at least 3");
   }
   return m;
 }

@@ -14,7 +14,10 @@
 #include <unistd.h>
 
 #include <CLI/CLI.hpp>
+#include <cerrno>
 #include <charconv>
+#include <cstring>
+#include <optional>
 #include <chrono>
 #include <cstdlib>
 #include <cstdio>
@@ -28,6 +31,8 @@
 #include "leanembed/error.h"
 #include "leanembed/quantize.h"
 #include "leanembed/tokenizer.h"
+#include "line_reader.h"
+#include "output_file.h"
 
 namespace {
 
@@ -114,13 +119,33 @@ EmbedderOptions options_from(const CommonFlags& f) {
   return o;
 }
 
-// Reads texts one per line: split on "\n" only, a trailing "\r" dropped; other bytes kept as they are.
-// Returns false at end of input.
-bool read_line(std::istream& in, std::string& line) {
-  if (!std::getline(in, line)) return false;
-  if (!line.empty() && line.back() == '\r') line.pop_back();
-  return true;
-}
+using leanembed::cli::LineReader;
+
+// How long streamed input may pause before the texts already read are embedded and written
+// (bulk input never pauses, so it keeps its large chunks).
+constexpr int kPauseMs = 20;
+
+// Bytes one streamed line may keep after Embedder::shorten_partial_text (line_reader.h): 128 per
+// token of the maximum length. Real text needs ~4-10 bytes per token; only bytes that give very
+// few tokens in ways the shortener does not compress reach it (a warning names the line).
+std::size_t line_bytes_cap(const Embedder& e) { return static_cast<std::size_t>(e.info().max_length) * 128; }
+
+// Texts from --input FILE, else stdin; the file is opened (and checked) before the model loads.
+struct TextInput {
+  int fd = 0;
+  std::string name = "stdin";
+  explicit TextInput(const std::string& path) {
+    if (path.empty()) return;
+    name = "--input '" + path + "'";
+    fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+    if (fd < 0) throw leanembed::Error(leanembed::ErrorCode::io, "cannot read " + name + ": " + std::strerror(errno));
+  }
+  ~TextInput() {
+    if (fd > 0) ::close(fd);
+  }
+  TextInput(const TextInput&) = delete;
+  TextInput& operator=(const TextInput&) = delete;
+};
 
 // ---- Output formats ------------------------------------------------------------------------------
 
@@ -240,14 +265,22 @@ leanembed::EmbedderInfo embed_and_write(EmbedFlags& f) {
   if (f.no_normalize) o.normalize = false;
   o.dims = f.dims;
 
-  FILE* out = stdout;
-  if (!f.output.empty() && f.output != "-") {
-    out = std::fopen(f.output.c_str(), "wb");
-    if (!out) throw leanembed::Error(leanembed::ErrorCode::io, "cannot write '" + f.output + "'");
-  }
   const bool streamed = f.texts.empty();
   if (!streamed && !f.input.empty()) {
     throw leanembed::Error(leanembed::ErrorCode::invalid_argument, "give texts as arguments or --input, not both");
+  }
+  std::optional<TextInput> input;
+  std::optional<LineReader> reader;
+  if (streamed) {
+    input.emplace(f.input);
+    reader.emplace(input->fd, input->name);
+  }
+  // -o FILE: written to a temporary beside it and renamed at the end, so a failing run leaves FILE as it was.
+  std::optional<leanembed::cli::OutputFile> file_out;
+  FILE* out = stdout;
+  if (!f.output.empty() && f.output != "-") {
+    file_out.emplace(f.output);
+    out = file_out->stream();
   }
   if (f.format == "npy" && streamed &&
       (std::fseek(out, 0, SEEK_CUR) != 0 || (::fcntl(fileno(out), F_GETFL) & O_APPEND) != 0)) {
@@ -272,6 +305,7 @@ leanembed::EmbedderInfo embed_and_write(EmbedFlags& f) {
     vectors.resize(texts.size() * static_cast<size_t>(dims));
     embedder.embed(views, vectors);
     for (size_t i = 0; i < texts.size(); ++i) writer.write(vectors.data() + i * dims);
+    std::fflush(out);  // a client waiting for these vectors gets them now
     done += static_cast<int64_t>(texts.size());
     if (progress) std::fprintf(stderr, "\rleanembed: %lld texts embedded", static_cast<long long>(done));
     texts.clear();
@@ -280,25 +314,26 @@ leanembed::EmbedderInfo embed_and_write(EmbedFlags& f) {
     texts = f.texts;
     flush();
   } else {
-    std::ios::sync_with_stdio(false);
-    std::ifstream file;
-    if (!f.input.empty()) {
-      file.open(f.input, std::ios::binary);
-      if (!file) throw leanembed::Error(leanembed::ErrorCode::io, "cannot read --input '" + f.input + "'");
-    }
-    std::istream& in = f.input.empty() ? std::cin : file;
+    reader->set_shortener([&embedder](std::string& kept) { return embedder.shorten_partial_text(kept); },
+                          line_bytes_cap(embedder));
     std::string line;
-    while (read_line(in, line)) {
+    for (;;) {
+      // Texts waiting and the input paused: embed and write them now instead of waiting for a full chunk.
+      const LineReader::Next got = reader->next(line, texts.empty() ? -1 : kPauseMs);
+      if (got == LineReader::Next::end) break;
+      if (got == LineReader::Next::paused) {
+        flush();
+        continue;
+      }
       texts.push_back(std::move(line));
+      line = std::string();
       if (texts.size() >= chunk) flush();
     }
     if (!texts.empty()) flush();
     if (progress) std::fputc('\n', stderr);
   }
   writer.end();
-  if (out != stdout && std::fclose(out) != 0) {
-    throw leanembed::Error(leanembed::ErrorCode::io, "cannot finish writing '" + f.output + "'");
-  }
+  if (file_out) file_out->commit();
   return embedder.info();
 }
 
@@ -338,8 +373,22 @@ int run_tokenize(CommonFlags& f, std::vector<std::string>& texts) {
   if (!texts.empty()) {
     for (const auto& t : texts) one(t);
   } else {
+    LineReader reader(0, "stdin");
+    reader.set_shortener([&embedder](std::string& kept) { return embedder.shorten_partial_text(kept); },
+                         line_bytes_cap(embedder));
     std::string line;
-    while (read_line(std::cin, line)) one(line);
+    bool unflushed = false;
+    for (;;) {
+      const LineReader::Next got = reader.next(line, unflushed ? kPauseMs : -1);
+      if (got == LineReader::Next::end) break;
+      if (got == LineReader::Next::paused) {
+        std::fflush(stdout);
+        unflushed = false;
+        continue;
+      }
+      one(line);
+      unflushed = true;
+    }
   }
   return 0;
 }
@@ -373,10 +422,12 @@ int run_info(CommonFlags& f) {
 int run_bench(CommonFlags& f, int64_t batch_size, int64_t batch_tokens, const std::string& input, int64_t limit) {
   std::vector<std::string> texts;
   {
-    std::ifstream in(input, std::ios::binary);
-    if (!in) throw leanembed::Error(leanembed::ErrorCode::io, "cannot read --input '" + input + "'");
+    TextInput in(input);
+    LineReader reader(in.fd, in.name);
     std::string line;
-    while ((limit <= 0 || static_cast<int64_t>(texts.size()) < limit) && read_line(in, line)) texts.push_back(line);
+    while ((limit <= 0 || static_cast<int64_t>(texts.size()) < limit) && reader.next(line) == LineReader::Next::line) {
+      texts.push_back(line);
+    }
   }
   auto t0 = std::chrono::steady_clock::now();
   EmbedderOptions o = options_from(f);
