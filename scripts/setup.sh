@@ -7,7 +7,7 @@ here=$(cd "$(dirname "$0")/.." && pwd)
 
 apt_packages=(
   build-essential cmake ninja-build pkg-config git time
-  libdnnl-dev ocl-icd-opencl-dev libutf8proc-dev nlohmann-json3-dev libcpp-httplib-dev libcli11-dev liblmdb-dev
+  libdnnl-dev ocl-icd-opencl-dev libutf8proc-dev nlohmann-json3-dev libcpp-httplib-dev libmicrohttpd-dev libcli11-dev liblmdb-dev
   libgtest-dev libgmock-dev libbenchmark-dev
   clang-14 libclang-rt-14-dev libomp-14-dev
   python3-onnx python3-numpy gnuplot-nox

@@ -87,6 +87,7 @@ struct EmbedderInfo {
   std::string folder, onnx_path, tokenizer_path;
   std::string model_type;
   int64_t hidden_size = 0, layers = 0, heads = 0, max_length = 0, dims = 0;
+  int64_t vocab_size = 0;               // token ids embed_tokens() accepts: [0, vocab_size)
   std::string max_length_source;
   Pooling pooling = Pooling::mean;
   bool normalize = true;

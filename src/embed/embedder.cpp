@@ -373,6 +373,7 @@ Embedder::Embedder(const EmbedderOptions& options) : impl_(std::make_unique<Impl
   i.layers = d.layers;
   i.heads = d.heads;
   i.max_length = m.max_length;
+  i.vocab_size = static_cast<int64_t>(l.tokenizer.vocab_size());
   i.max_length_source = options.max_length > 0 ? "option" : m.folder.max_length_source;
   i.dims = m.dims;
   i.pooling = m.pooling;
