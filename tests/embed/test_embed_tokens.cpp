@@ -90,6 +90,7 @@ TEST(EmbedTokens, TruncationSides) {
   EXPECT_EQ(left.tokens.size(), left.ids.size());
   EXPECT_EQ(left.tokens.back(), all.tokens.back());
   EXPECT_TRUE(e.tokenize(text, Truncation::left, false).tokens.empty());
+  EXPECT_GT(e.info().vocab_size, *std::max_element(all.ids.begin(), all.ids.end()));
   // A short text is the same whichever side.
   EXPECT_EQ(e.tokenize("short", Truncation::left).ids, e.tokenize("short", Truncation::none).ids);
 }
