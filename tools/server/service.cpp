@@ -222,12 +222,13 @@ void Service::handle(HttpRequest&& request, std::shared_ptr<Exchange> exchange) 
   }
 
   static const std::vector<std::string> get_routes = {"/health", "/info", "/metrics"};
-  static const std::vector<std::string> post_routes = {"/embed", "/v1/embeddings", "/embeddings", "/tokenize"};
+  // "/" is TEI's route for the model's task (here /embed): where Inference Endpoints clients post.
+  static const std::vector<std::string> post_routes = {"/", "/embed", "/v1/embeddings", "/embeddings", "/tokenize"};
   const bool is_get = std::find(get_routes.begin(), get_routes.end(), path) != get_routes.end();
   const bool is_post = std::find(post_routes.begin(), post_routes.end(), path) != post_routes.end();
   if (!is_get && !is_post) {
     call->route = "other";
-    return error(*call, 404, "no route " + path + " (routes: POST /embed, /v1/embeddings, /embeddings, /tokenize; GET /health, /info, /metrics)", "not_found");
+    return error(*call, 404, "no route " + path + " (routes: POST /, /embed, /v1/embeddings, /embeddings, /tokenize; GET /health, /info, /metrics)", "not_found");
   }
   if ((is_get && request.method != "GET" && request.method != "HEAD") || (is_post && request.method != "POST")) {
     HttpResponse r{405, "application/json", json({{"error", "method " + request.method + " not allowed on " + path}, {"error_type", "validation"}}).dump(), {}};
