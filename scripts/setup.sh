@@ -10,8 +10,8 @@ here=$(cd "$(dirname "$0")/.." && pwd)
 
 apt_packages=(
   build-essential cmake ninja-build pkg-config git time ca-certificates
-  libdnnl-dev ocl-icd-opencl-dev libutf8proc-dev nlohmann-json3-dev libcpp-httplib-dev libcli11-dev liblmdb-dev
-  libcurl4-openssl-dev ca-certificates libssl-dev
+  libdnnl-dev ocl-icd-opencl-dev libutf8proc-dev nlohmann-json3-dev libcpp-httplib-dev libmicrohttpd-dev libcli11-dev liblmdb-dev
+  libcurl4-openssl-dev libssl-dev
   libgtest-dev libgmock-dev libbenchmark-dev
   clang-14 libclang-rt-14-dev libomp-14-dev
   python3-onnx python3-numpy gnuplot-nox

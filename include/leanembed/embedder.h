@@ -86,6 +86,7 @@ struct EmbedderInfo {
   std::string folder, onnx_path, tokenizer_path;
   std::string model_type;
   int64_t hidden_size = 0, layers = 0, heads = 0, max_length = 0, dims = 0;
+  int64_t vocab_size = 0;               // token ids embed_tokens() accepts: [0, vocab_size)
   std::string max_length_source;
   Pooling pooling = Pooling::mean;
   bool normalize = true;
@@ -116,6 +117,16 @@ struct Tokenized {
   std::vector<std::string> tokens;
 };
 
+// Which end of a text longer than max_length is cut. Either way the special tokens stay:
+// right keeps [CLS] + the first max_length-2 tokens + [SEP] (what embed() does), left keeps [CLS] +
+// the last max_length-2 tokens + [SEP] (Hugging Face's truncation_side "left"); none keeps every
+// token (the result may be longer than max_length: a caller that refuses long texts counts them).
+enum class Truncation { right, left, none };
+
+// v /= max(||v||_2, 1e-12): the normalisation embed() applies (sentence-transformers' Normalize),
+// for callers that keep the first dims of an unnormalised vector and normalise it themselves.
+void l2_normalize(std::span<float> v);
+
 class Embedder {
  public:
   // Loads the model. Throws Error: io (missing folder/file, with what to fetch), model_format,
@@ -140,8 +151,17 @@ class Embedder {
   // change them (skip the rest of the text). Exact: Tokenizer::shorten_partial_text (tokenizer.h).
   bool shorten_partial_text(std::string& kept) const;
 
+  // Embeds sequences of token ids given as the encoder sees them (special tokens included, as
+  // tokenize() returns them); out has ids.size() * dims() floats. The vector of a sequence is the
+  // one embed() gives for a text with those ids. The embedding cache is not used (it is keyed by
+  // text). Throws Error(invalid_argument) naming the sequence for an empty one, one longer than
+  // max_length, or an id outside [0, vocabulary size).
+  void embed_tokens(std::span<const std::span<const int64_t>> ids, std::span<float> out);
+
   // Token ids and token strings as the encoder sees them (after truncation).
   Tokenized tokenize(std::string_view text) const;
+  // The same with a choice of truncation (tokens filled only when asked for).
+  Tokenized tokenize(std::string_view text, Truncation truncation, bool with_tokens = true) const;
 
   // Status: never loads the model (reports loaded = false when it is unloaded).
   EmbedderInfo info() const;

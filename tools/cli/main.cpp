@@ -5,6 +5,7 @@
 //   leanembed info     [options]             files, architecture, execution path, planned memory
 //   leanembed bench    [options]             sentences/s, tokens/s, load time, peak RSS
 //   leanembed quantize --dtype D [options]   writes onnx/model_<D>.onnx (or into --out DIR)
+//   leanembed serve    [options]             HTTP server: TEI and OpenAI embedding routes (tools/server)
 //
 // Every option can also come from an environment variable LEANEMBED_<OPTION> (e.g. LEANEMBED_MODEL).
 // Exit codes: 0 ok, 1 runtime error (model, file, input), 2 usage error.
@@ -33,6 +34,7 @@
 #include "leanembed/tokenizer.h"
 #include "line_reader.h"
 #include "output_file.h"
+#include "server/serve_command.h"
 
 namespace {
 
@@ -578,6 +580,8 @@ int main(int argc, char** argv) {
                      "Quantize the word table and the first layer's attention too (default: fp16 weights there; "
                      "smaller file, less accurate)");
 
+  leanembed::server::ServeCommand serve = leanembed::server::add_serve_command(app);
+
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
@@ -590,6 +594,7 @@ int main(int argc, char** argv) {
     if (tokenize->parsed()) return run_tokenize(tf, tokenize_texts);
     if (info->parsed()) return run_info(inf);
     if (bench->parsed()) return run_bench(bf, bench_batch, bench_tokens, bench_input, bench_limit);
+    if (serve.command->parsed()) return serve.run();
     if (quantize->parsed()) return run_quantize(qf, quantize_out, quantize_force, quantize_no_smooth, quantize_no_mixed);
   } catch (const leanembed::Error& e) {
     std::fprintf(stderr, "leanembed: error (%s): %s\n", leanembed::error_code_name(e.code()), e.what());
