@@ -101,7 +101,7 @@ async function pipeline(task, model, options = {}) {
     }
     return e;
   };
-  await embedderFor('mean', true);
+  const main = await embedderFor('mean', true);
 
   async function extractor(texts, { pooling = 'none', normalize = false, ...rest } = {}) {
     if (disposed) throw leanembedError('invalid_argument', 'this pipeline was disposed');
@@ -119,6 +119,8 @@ async function pipeline(task, model, options = {}) {
     return new EmbeddingTensor(data, [list.length, embedder.dims]);
   }
   extractor.task = 'feature-extraction';
+  /** The engine's info() for { pooling: 'mean', normalize: true } (leanembed's own, not transformers.js'). */
+  extractor.info = () => main.info();
   extractor.dispose = async () => {
     disposed = true;
     const all = [...embedders.values()];
