@@ -141,6 +141,10 @@ function createBrainyPlugin(options = {}) {
       engine = null;
       if (e) await (await e.catch(() => null))?.dispose();
     },
+    /** How many Brainy contexts hold the engine now (activate() minus deactivate()). */
+    get activations() {
+      return activations;
+    },
     /** The loaded engine's info() (loads the model if needed). */
     async info() {
       return (await getEngine()).info();
