@@ -29,8 +29,8 @@ function loadAddon() {
   }
   const error = new Error(
     `leanembed: no loadable native addon for ${process.platform}-${process.arch}.\n  ${failures.join('\n  ')}\n` +
-      'Build it from source with `npm rebuild leanembed` (needs a C++20 compiler, CMake and the -dev packages ' +
-      'listed in the README).');
+      `Build it from source with \`node ${path.join(root, 'scripts', 'install.cjs')}\` (needs a C++20 compiler, ` +
+      'CMake and the -dev packages listed in the README).');
   error.code = 'runtime';
   throw error;
 }
