@@ -42,6 +42,17 @@ else
   echo "setup: installing npm peers"
   ONNXRUNTIME_NODE_INSTALL=skip npm ci --no-audit --no-fund
 fi
+# The Node.js package's build tools (cmake-js, node-addon-api, node-api-headers) and dev tools,
+# pinned by bindings/node/package-lock.json. --ignore-scripts: the package's own install script
+# builds the addon, which scripts/test.sh's node stage does instead.
+cd "$here/bindings/node"
+if [ -f node_modules/.package-lock.json ] && [ node_modules/.package-lock.json -nt package-lock.json ] \
+   && npm ls >/dev/null 2>&1; then
+  echo "setup: bindings/node npm packages already installed"
+else
+  echo "setup: installing bindings/node npm packages"
+  npm ci --ignore-scripts --no-audit --no-fund
+fi
 
 # The release build: the CLI now (bin/leanembed runs it); scripts/test.sh builds the rest of the same
 # tree with the same settings, so nothing is compiled twice.

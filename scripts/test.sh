@@ -1,12 +1,13 @@
 #!/usr/bin/env bash
-# Builds and runs every test: the optimized build's suite, the same suite under ASan+UBSan, and a
-# short run of each libFuzzer target. Exits non-zero on any failure.
+# Builds and runs every test: the optimized build's suite, the Node.js package's tests
+# (bindings/node) on that build, the same C++ suite under ASan+UBSan, and a short run of each
+# libFuzzer target. Exits non-zero on any failure.
 #   scripts/test.sh            everything
-#   LEANEMBED_TEST_STAGES="release" scripts/test.sh   only some stages (release, sanitize, fuzz)
+#   LEANEMBED_TEST_STAGES="release" scripts/test.sh   only some stages (release, node, sanitize, fuzz)
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
-stages=${LEANEMBED_TEST_STAGES:-"release sanitize fuzz"}
+stages=${LEANEMBED_TEST_STAGES:-"release node sanitize fuzz"}
 jobs=$(nproc)
 # Tests run in parallel on few cores: OpenMP threads that spin while another test holds the core
 # slow everything down many times over; let them sleep instead.
@@ -45,6 +46,14 @@ for stage in $stages; do
       ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1 \
       run_stage sanitize build/sanitize "-LE heavy|memory" cmake -S . -B build/sanitize "${gen[@]}" \
         -DCMAKE_BUILD_TYPE=Debug -DLEANEMBED_SANITIZERS=ON -DLEANEMBED_BENCH=OFF ;;
+    node)
+      # The addon is built in the release tree (-DLEANEMBED_NODE=ON: the libraries that build
+      # made, no second compile), then node's test runner runs bindings/node/test/.
+      echo "=== test stage: node (build/release, bindings/node)"
+      scripts/configure-release.sh >/dev/null
+      cmake --build build/release -j "$jobs" --target leanembed_node
+      (cd bindings/node && LEANEMBED_NODE_ADDON="$root/build/release/bindings/node/leanembed.node" \
+        node --test --test-concurrency=1 test/*.test.cjs) ;;
     fuzz)
       echo "=== test stage: fuzz (build/fuzz)"
       CXX=clang++-14 CC=clang-14 cmake -S . -B build/fuzz "${gen[@]}" -DCMAKE_BUILD_TYPE=RelWithDebInfo \
