@@ -83,7 +83,12 @@ struct EmbedderOptions {
 };
 
 struct EmbedderInfo {
+  // onnx_path: the model file loaded — the ONNX file, or the .safetensors file when model_format is
+  // "safetensors" (the name predates safetensors).
   std::string folder, onnx_path, tokenizer_path;
+  std::string model_format;                  // "onnx" or "safetensors"
+  std::string model_format_reason;           // why that file (ModelLocation::format and what the folder has)
+  std::vector<std::string> ignored_tensors;  // safetensors: tensors of the file the encoder does not use
   std::string model_type;
   int64_t hidden_size = 0, layers = 0, heads = 0, max_length = 0, dims = 0;
   int64_t vocab_size = 0;               // token ids embed_tokens() accepts: [0, vocab_size)

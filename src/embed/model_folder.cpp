@@ -8,6 +8,7 @@
 #include <nlohmann/json.hpp>
 #include <sstream>
 
+#include "embed/max_length.h"
 #include "leanembed/error.h"
 #include "hub/hub.h"
 #include "quantize/quantize.h"
@@ -175,6 +176,22 @@ std::string dtype_file(Dtype dtype) {
   return "onnx/model.onnx";
 }
 
+ModelFormat model_format_from_name(const std::string& name) {
+  if (name == "auto" || name == "automatic") return ModelFormat::automatic;
+  if (name == "onnx") return ModelFormat::onnx;
+  if (name == "safetensors") return ModelFormat::safetensors;
+  throw Error(ErrorCode::invalid_argument, "unknown model format '" + name + "' (expected one of: auto, onnx, safetensors)");
+}
+
+const char* model_format_name(ModelFormat format) noexcept {
+  switch (format) {
+    case ModelFormat::automatic: return "auto";
+    case ModelFormat::onnx: return "onnx";
+    case ModelFormat::safetensors: return "safetensors";
+  }
+  return "?";
+}
+
 Pooling pooling_from_name(const std::string& name) {
   for (const auto& e : kPoolings)
     if (name == e.name) return e.pooling;
@@ -193,24 +210,74 @@ ModelFolder resolve_model_folder(const ModelLocation& where) {
   const fs::path folder = find_folder(where);
   m.folder = folder.string();
 
-  // The ONNX file.
+  // The model file: the dtype's ONNX file as transformers.js picks it, or model.safetensors.
   fs::path onnx = where.model_file.empty() ? folder / dtype_file(where.dtype) : fs::path(where.model_file);
   if (onnx.is_relative() && !where.model_file.empty()) onnx = folder / onnx;
-  if (!is_file(onnx) && where.model_file.empty() && quantize::can_quantize_to(where.dtype) &&
-      is_file(folder / dtype_file(Dtype::fp32))) {
+  const fs::path safetensors = where.model_file.empty() ? folder / "model.safetensors" : onnx;
+  const bool named_safetensors = !where.model_file.empty() && (where.format == ModelFormat::safetensors ||
+                                                               (where.format == ModelFormat::automatic &&
+                                                                onnx.extension() == ".safetensors"));
+  if (!is_file(onnx) && where.model_file.empty() && where.format != ModelFormat::safetensors &&
+      quantize::can_quantize_to(where.dtype) && is_file(folder / dtype_file(Dtype::fp32))) {
     onnx = folder / dtype_file(Dtype::fp32);  // no file for this dtype: quantize the fp32 model at load
     m.quantize_at_load = true;
   }
-  if (!is_file(onnx)) {
-    std::string wanted = where.model_file.empty() ? dtype_file(where.dtype) : where.model_file;
-    throw Error(ErrorCode::io,
-                "model file '" + onnx.string() + "' not found" +
-                    (where.model_file.empty() ? std::string(" (dtype ") + dtype_name(where.dtype) + ")" : std::string()) +
-                    ". The folder '" + m.folder + "' holds:" + listing(folder) +
-                    "\nfetch '" + wanted + "' from the model's Hugging Face repository into '" +
-                    (folder / wanted).parent_path().string() + "/', or choose another --dtype or --model-file.");
+  const bool use_safetensors = named_safetensors ||
+                               (where.model_file.empty() && where.format == ModelFormat::safetensors) ||
+                               (where.model_file.empty() && where.format == ModelFormat::automatic && !is_file(onnx) &&
+                                is_file(safetensors));
+  if (is_file(folder / "config.json")) m.config_json = (folder / "config.json").string();
+  if (use_safetensors) {
+    if (where.model_file.empty() && where.dtype != Dtype::fp32) {
+      const std::string wanted = dtype_file(where.dtype);
+      throw Error(ErrorCode::unsupported,
+                  std::string("dtype ") + dtype_name(where.dtype) + " needs '" + wanted + "' (or onnx/model.onnx, which is " +
+                      "then quantized at load), and '" + m.folder + "' has " +
+                      (is_file(safetensors) ? "model.safetensors instead" : "neither") +
+                      ": leanembed's quantizer rewrites ONNX graphs and does not take bare weights. Fetch '" + wanted +
+                      "' (or onnx/model.onnx) from the model's Hugging Face repository (e.g. Xenova/<model> publishes them) into '" +
+                      (folder / "onnx").string() + "/', or use dtype fp32 to run model.safetensors as it is stored (F32, F16 or BF16)");
+    }
+    m.quantize_at_load = false;
+    if (!is_file(safetensors)) {
+      throw Error(ErrorCode::io, "model file '" + safetensors.string() + "' not found. The folder '" + m.folder +
+                                     "' holds:" + listing(folder) +
+                                     "\nfetch model.safetensors and config.json from the model's "
+                                     "Hugging Face repository, or choose the ONNX format.");
+    }
+    if (m.config_json.empty()) {
+      throw Error(ErrorCode::io, "'" + safetensors.string() + "' needs the model's config.json beside it (the architecture: " +
+                                     "hidden_size, num_hidden_layers, ...), and '" + m.folder + "' has none; fetch config.json "
+                                     "from the model's Hugging Face repository");
+    }
+    m.format = ModelFormat::safetensors;
+    m.safetensors_path = safetensors.string();
+    m.format_reason = named_safetensors ? "model_file names a safetensors file"
+                      : where.format == ModelFormat::safetensors
+                          ? "format safetensors asked for"
+                          : "the folder has no " + dtype_file(where.dtype) + " (nor onnx/model.onnx), and has model.safetensors";
+  } else {
+    if (!is_file(onnx)) {
+      std::string wanted = where.model_file.empty() ? dtype_file(where.dtype) : where.model_file;
+      throw Error(ErrorCode::io,
+                  "model file '" + onnx.string() + "' not found" +
+                      (where.model_file.empty() ? std::string(" (dtype ") + dtype_name(where.dtype) + ")" : std::string()) +
+                      ". The folder '" + m.folder + "' holds:" + listing(folder) +
+                      "\nfetch '" + wanted + "' from the model's Hugging Face repository into '" +
+                      (folder / wanted).parent_path().string() + "/', or choose another --dtype or --model-file" +
+                      (where.format == ModelFormat::automatic ? " (model.safetensors with config.json loads too)." : "."));
+    }
+    m.format = ModelFormat::onnx;
+    m.onnx_path = onnx.string();
+    m.format_reason = !where.model_file.empty() ? "model_file names it"
+                      : m.quantize_at_load     ? std::string("the folder has no ") + dtype_file(where.dtype) +
+                                                 ": onnx/model.onnx, quantized at load"
+                                               : std::string("the ") + dtype_name(where.dtype) + " ONNX file";
+    if (where.model_file.empty() && where.format == ModelFormat::automatic && is_file(folder / "model.safetensors"))
+      m.format_reason += " (ONNX is preferred; format safetensors loads model.safetensors instead)";
+    else if (where.format == ModelFormat::onnx)
+      m.format_reason += ", format onnx asked for";
   }
-  m.onnx_path = onnx.string();
 
   // Tokenizer files.
   if (is_file(folder / "tokenizer.json")) m.tokenizer_json = (folder / "tokenizer.json").string();
@@ -270,32 +337,11 @@ ModelFolder resolve_model_folder(const ModelLocation& where) {
     }
   }
 
-  // Maximum length.
-  const fs::path sbert = folder / "sentence_bert_config.json";
-  const fs::path tcfg = folder / "tokenizer_config.json";
-  if (is_file(sbert)) {
-    if (auto v = integer_field(read_json(sbert), "max_seq_length", sbert, 1, kMaxLengthField)) {
-      m.max_length = *v;
-      m.max_length_source = "sentence_bert_config.json max_seq_length";
-    }
-  }
-  if (m.max_length_source.empty() && is_file(tcfg)) {
-    // Tokenizers write a huge "unbounded" sentinel (int(1e30)) when the model sets no limit: ignored.
-    const json t = read_json(tcfg);
-    auto it = t.find("model_max_length");
-    const bool sentinel = it != t.end() && it->is_number() && it->get<double>() > 1e6;
-    if (!sentinel) {
-      if (auto v = integer_field(t, "model_max_length", tcfg, 1, 1000000)) {
-        m.max_length = *v;
-        m.max_length_source = "tokenizer_config.json model_max_length";
-      }
-    }
-  }
-  if (m.max_length_source.empty()) m.max_length_source = "default";
-  if (m.max_position_embeddings > 0 && m.max_length > m.max_position_embeddings) {
-    m.max_length = m.max_position_embeddings;
-    m.max_length_source += ", capped by config.json max_position_embeddings";
-  }
+  // Maximum length (the order is max_length.h's).
+  const MaxLength length = decide_max_length((folder / "sentence_bert_config.json").string(), m.tokenizer_config_json,
+                                             m.tokenizer_json, m.max_position_embeddings);
+  m.max_length = length.tokens;
+  m.max_length_source = length.source;
   if (m.max_length < 2) {
     throw Error(ErrorCode::model_format, "model folder '" + m.folder + "': maximum length " + std::to_string(m.max_length) +
                                              " (from " + m.max_length_source + ") leaves no room for [CLS] and [SEP]; expected at least 3");

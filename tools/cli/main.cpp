@@ -48,6 +48,7 @@ struct CommonFlags {
   std::string model_file;
   std::string revision = "main";  // hub revision for a hub id fetched into the cache
   bool offline = false;           // never download a hub id's missing files
+  std::string model_format = "auto";
   int threads = 0;
   int64_t max_length = 0;
   std::string path = "auto";
@@ -73,6 +74,9 @@ void add_model_flags(CLI::App* cmd, CommonFlags& f) {
   cmd->add_flag("--offline", f.offline,
                 "Never download: a hub id must already be in the model cache folder (also HF_HUB_OFFLINE=1)")
       ->envname("LEANEMBED_OFFLINE");
+  cmd->add_option("--model-format", f.model_format,
+                  "Weights file: auto (the dtype's ONNX file, else model.safetensors), onnx, safetensors")
+      ->envname("LEANEMBED_MODEL_FORMAT")->check(CLI::IsMember({"auto", "onnx", "safetensors"}))->capture_default_str();
   cmd->add_option("--max-length", f.max_length, "Truncate texts to N tokens (default: the model folder's)")
       ->envname("LEANEMBED_MAX_LENGTH")->check(CLI::NonNegativeNumber);
 }
@@ -105,6 +109,7 @@ EmbedderOptions options_from(const CommonFlags& f) {
   o.location.model_file = f.model_file;
   o.location.revision = f.revision;
   o.location.local_files_only = f.offline;
+  o.location.format = leanembed::model_format_from_name(f.model_format);
   o.threads = f.threads;
   o.max_length = f.max_length;
   o.embedding_cache_dir = f.embedding_cache;
@@ -399,7 +404,13 @@ int run_info(CommonFlags& f) {
   Embedder embedder(options_from(f));
   leanembed::EmbedderInfo i = embedder.info();
   std::printf("model folder   %s\n", i.folder.c_str());
-  std::printf("onnx file      %s (%.1f MB, dtype %s)\n", i.onnx_path.c_str(), i.model_file_bytes / 1e6, i.dtype.c_str());
+  std::printf("model file     %s (%s, %.1f MB, dtype %s): %s\n", i.onnx_path.c_str(), i.model_format.c_str(),
+              i.model_file_bytes / 1e6, i.dtype.c_str(), i.model_format_reason.c_str());
+  if (!i.ignored_tensors.empty()) {
+    std::string names;
+    for (const auto& n : i.ignored_tensors) names += (names.empty() ? "" : ", ") + n;
+    std::printf("ignored        %zu tensors the encoder does not use: %s\n", i.ignored_tensors.size(), names.c_str());
+  }
   std::printf("tokenizer      %s\n", i.tokenizer_path.c_str());
   std::printf("architecture   %s: %lld layers, hidden %lld, %lld heads\n", i.model_type.c_str(),
               static_cast<long long>(i.layers), static_cast<long long>(i.hidden_size), static_cast<long long>(i.heads));
