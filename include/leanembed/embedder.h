@@ -83,9 +83,15 @@ struct EmbedderOptions {
 };
 
 struct EmbedderInfo {
+  // onnx_path: the model file loaded — the ONNX file, or the .safetensors file when model_format is
+  // "safetensors" (the name predates safetensors).
   std::string folder, onnx_path, tokenizer_path;
+  std::string model_format;                  // "onnx" or "safetensors"
+  std::string model_format_reason;           // why that file (ModelLocation::format and what the folder has)
+  std::vector<std::string> ignored_tensors;  // safetensors: tensors of the file the encoder does not use
   std::string model_type;
   int64_t hidden_size = 0, layers = 0, heads = 0, max_length = 0, dims = 0;
+  int64_t vocab_size = 0;               // token ids embed_tokens() accepts: [0, vocab_size)
   std::string max_length_source;
   Pooling pooling = Pooling::mean;
   bool normalize = true;
@@ -116,6 +122,16 @@ struct Tokenized {
   std::vector<std::string> tokens;
 };
 
+// Which end of a text longer than max_length is cut. Either way the special tokens stay:
+// right keeps [CLS] + the first max_length-2 tokens + [SEP] (what embed() does), left keeps [CLS] +
+// the last max_length-2 tokens + [SEP] (Hugging Face's truncation_side "left"); none keeps every
+// token (the result may be longer than max_length: a caller that refuses long texts counts them).
+enum class Truncation { right, left, none };
+
+// v /= max(||v||_2, 1e-12): the normalisation embed() applies (sentence-transformers' Normalize),
+// for callers that keep the first dims of an unnormalised vector and normalise it themselves.
+void l2_normalize(std::span<float> v);
+
 class Embedder {
  public:
   // Loads the model. Throws Error: io (missing folder/file, with what to fetch), model_format,
@@ -134,8 +150,23 @@ class Embedder {
   std::vector<std::vector<float>> embed(const std::vector<std::string>& texts);
   std::vector<float> embed_one(std::string_view text);
 
+  // For reading a long text in pieces without holding all of it (the CLI's stdin lines):
+  // rewrites `kept`, the bytes of one text read so far, into a string with the same tokens (at
+  // this embedder's max_length) whatever bytes follow, and returns true when no following byte can
+  // change them (skip the rest of the text). Exact: Tokenizer::shorten_partial_text (tokenizer.h).
+  bool shorten_partial_text(std::string& kept) const;
+
+  // Embeds sequences of token ids given as the encoder sees them (special tokens included, as
+  // tokenize() returns them); out has ids.size() * dims() floats. The vector of a sequence is the
+  // one embed() gives for a text with those ids. The embedding cache is not used (it is keyed by
+  // text). Throws Error(invalid_argument) naming the sequence for an empty one, one longer than
+  // max_length, or an id outside [0, vocabulary size).
+  void embed_tokens(std::span<const std::span<const int64_t>> ids, std::span<float> out);
+
   // Token ids and token strings as the encoder sees them (after truncation).
   Tokenized tokenize(std::string_view text) const;
+  // The same with a choice of truncation (tokens filled only when asked for).
+  Tokenized tokenize(std::string_view text, Truncation truncation, bool with_tokens = true) const;
 
   // Status: never loads the model (reports loaded = false when it is unloaded).
   EmbedderInfo info() const;

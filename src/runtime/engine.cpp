@@ -71,18 +71,8 @@ Engine::Engine(onnx::Model model, const EngineOptions& options, int64_t hidden_h
       }
     }
     if (fast_) {
-      const encoder::FastEncoder& e = fast_->encoder;
-      const encoder::EncoderConfig& c = e.config();
-      const std::string form = e.weights().weight_form;
-      const encoder::EmbeddingTable& word = e.weights().word_embeddings;
-      const std::size_t pread_bytes = word.row_source ? static_cast<std::size_t>(word.size) * word.element_bytes() : 0;
-      description_ = {"fast",
-                      std::string(options.path == PathChoice::fast ? "forced, and the graph is a recognised BERT-family encoder"
-                                                                   : "the graph is a recognised BERT-family encoder") +
-                          "; " + form + " weights (linear layers: " + e.linear_kernels() + ")" +
-                          (pread_bytes > 0 ? "; word table rows read with pread" : ""),
-                      c.hidden, c.layers, c.heads, c.max_positions, c.ffn, form, e.linear_kernels(), e.owned_weight_bytes(),
-                      pread_bytes, fast_path_kernels(e.linear_kernels())};
+      describe_fast(options.path == PathChoice::fast ? "forced, and the graph is a recognised BERT-family encoder"
+                                                     : "the graph is a recognised BERT-family encoder");
       return;
     }
     if (options.path == PathChoice::fast) {
@@ -114,6 +104,29 @@ Engine::Engine(onnx::Model model, const EngineOptions& options, int64_t hidden_h
   description_.reason = options.path == PathChoice::interpreter ? "forced" : "not a recognised encoder: " + not_fast;
   description_.hidden = hidden_hint;
   description_.kernels = "interpreter ops (plain loops, no CPU-specific kernels)";
+}
+
+Engine::Engine(encoder::EncoderWeights weights, const EngineOptions& options, const std::string& what) {
+  if (options.path == PathChoice::interpreter)
+    throw Error(ErrorCode::unsupported, "the interpreter runs ONNX graphs, and " + what +
+                                            " has none: it runs on the fast path only (choose path auto or fast, or load an ONNX file)");
+  encoder::FastEncoderOptions fo;
+  fo.keep_arena = options.keep_arena;
+  fast_ = std::make_unique<Fast>(std::move(weights), fo);
+  describe_fast(what);
+}
+
+void Engine::describe_fast(const std::string& why) {
+  const encoder::FastEncoder& e = fast_->encoder;
+  const encoder::EncoderConfig& c = e.config();
+  const std::string form = e.weights().weight_form;
+  const encoder::EmbeddingTable& word = e.weights().word_embeddings;
+  const std::size_t pread_bytes = word.row_source ? static_cast<std::size_t>(word.size) * word.element_bytes() : 0;
+  description_ = {"fast",
+                  why + "; " + form + " weights (linear layers: " + e.linear_kernels() + ")" +
+                      (pread_bytes > 0 ? "; word table rows read with pread" : ""),
+                  c.hidden, c.layers, c.heads, c.max_positions, c.ffn, form, e.linear_kernels(), e.owned_weight_bytes(),
+                  pread_bytes, fast_path_kernels(e.linear_kernels()), {}};
 }
 
 Engine::~Engine() = default;
