@@ -110,6 +110,29 @@ test('concurrent calls give the same vectors as one call', async () => {
   }
 });
 
+test('concurrent embed() calls are coalesced and each gets its own vector', async () => {
+  const texts = corpus('sentences.txt', 300);
+  const e = await Embedder.load({ model: tiny });
+  try {
+    const whole = await e.embedBatch(texts);
+    const singles = await Promise.all(texts.map((t) => e.embed(t)));
+    singles.forEach((v, i) => {
+      assert.equal(v.length, 64);
+      assert.equal(v.byteOffset, 0);
+      assert.equal(v.buffer.byteLength, 64 * 4, 'its own buffer');
+      assert.ok(cosine(v, whole[i]) > 0.999999, `text ${i}`);
+    });
+    // Calls arriving while a coalesced call runs go in the next one; results stay in order.
+    const first = texts.slice(0, 50).map((t) => e.embed(t));
+    await new Promise((r) => setImmediate(r));
+    const second = texts.slice(50, 100).map((t) => e.embed(t));
+    const all = await Promise.all([...first, ...second]);
+    all.forEach((v, i) => assert.ok(cosine(v, whole[i]) > 0.999999, `text ${i}`));
+  } finally {
+    await e.dispose();
+  }
+});
+
 test('unload frees the model, the next call reloads it; calls after dispose reject', async () => {
   const e = await Embedder.load({ model: tiny, idleUnload: 0 });
   const before = await e.embed('a sentence');
@@ -120,10 +143,13 @@ test('unload frees the model, the next call reloads it; calls after dispose reje
   assert.deepEqual(after, before);
   assert.equal(e.info().loads, 2);
   const inFlight = e.embedBatch(corpus('sentences.txt', 300));
+  const queued = corpus('sentences.txt', 20).map((t) => e.embed(t));  // coalesced, not sent yet
   const disposing = e.dispose();
+  assert.equal(e.dispose(), disposing, 'the same promise');
   const late = e.embed('too late');  // called after dispose(), before it settled
   late.catch(() => {});  // awaited below
-  assert.equal((await inFlight).length, 300, 'a call already running finishes');
+  assert.equal((await inFlight).length, 300, 'a call made before dispose() finishes');
+  assert.equal((await Promise.all(queued)).length, 20, 'so do coalesced calls made before it');
   await disposing;
   await rejectsWithCode(late, 'invalid_argument', /disposed/);
   await rejectsWithCode(e.embed('x'), 'invalid_argument', /disposed/);
