@@ -1,13 +1,17 @@
 #!/usr/bin/env bash
 # Installs everything leanembed needs to build, test and benchmark on Debian 12: the apt packages
-# (compilers, libraries, tools) and the npm reference peers in peers/. Idempotent: a second run
-# installs nothing new. Needs root (or sudo) for apt.
+# (compilers, libraries, tools) and the npm reference peers in peers/; then builds the release CLI,
+# which bin/leanembed runs. Idempotent: a second run installs nothing new and rebuilds only what
+# changed. Needs root (or sudo) for apt. Checked on a fresh Debian 12 root by scripts/check-fresh.sh:
+# a package that is only a Recommends of another (installed here with --no-install-recommends) must be
+# named in the list below.
 set -euo pipefail
 here=$(cd "$(dirname "$0")/.." && pwd)
 
 apt_packages=(
-  build-essential cmake ninja-build pkg-config git time
-  libdnnl-dev ocl-icd-opencl-dev libutf8proc-dev nlohmann-json3-dev libcpp-httplib-dev libcli11-dev liblmdb-dev
+  build-essential cmake ninja-build pkg-config git time ca-certificates
+  libdnnl-dev ocl-icd-opencl-dev libutf8proc-dev nlohmann-json3-dev libcpp-httplib-dev libmicrohttpd-dev libcli11-dev liblmdb-dev
+  libcurl4-openssl-dev libssl-dev
   libgtest-dev libgmock-dev libbenchmark-dev
   clang-14 libclang-rt-14-dev libomp-14-dev
   python3-onnx python3-numpy gnuplot-nox
@@ -49,4 +53,11 @@ else
   echo "setup: installing bindings/node npm packages"
   npm ci --ignore-scripts --no-audit --no-fund
 fi
-echo "setup: done"
+
+# The release build: the CLI now (bin/leanembed runs it); scripts/test.sh builds the rest of the same
+# tree with the same settings, so nothing is compiled twice.
+cd "$here"
+echo "setup: building the release CLI (build/release)"
+"$here/scripts/configure-release.sh" >/dev/null
+cmake --build build/release -j "$(nproc)" --target leanembed_cli
+echo "setup: done — try: bin/leanembed embed --model ../shared/models/minilm-l6-synthetic \"A sentence to embed.\""

@@ -27,10 +27,10 @@ if [ -z "${LEANEMBED_VARIANTS_DIR:-}" ]; then
 fi
 gen=(); command -v ninja >/dev/null && gen=(-G Ninja)
 
-run_stage() {  # name, build dir, ctest args, cmake args...
+run_stage() {  # name, build dir, ctest args, configure command...
   local name=$1 dir=$2 ctest_args=$3; shift 3
   echo "=== test stage: $name ($dir)"
-  cmake -S . -B "$dir" "${gen[@]}" "$@" >/dev/null
+  "$@" >/dev/null
   cmake --build "$dir" -j "$jobs"
   (cd "$dir" && ctest --output-on-failure -j "$jobs" $ctest_args)
 }
@@ -38,20 +38,19 @@ run_stage() {  # name, build dir, ctest args, cmake args...
 for stage in $stages; do
   case $stage in
     release)
-      run_stage release build/release "" -DCMAKE_BUILD_TYPE=Release -DLEANEMBED_TESTS=ON -DLEANEMBED_BENCH=ON ;;
+      run_stage release build/release "" scripts/configure-release.sh ;;
     sanitize)
       # Left out here: tests labelled "heavy" (the full-size model through the slow interpreter:
       # minutes under the sanitizers, no coverage the tiny model does not give) and "memory" (RSS
       # figures, meaningless with the sanitizers' allocators); the release stage runs both.
       ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1 \
-      run_stage sanitize build/sanitize "-LE heavy|memory" -DCMAKE_BUILD_TYPE=Debug -DLEANEMBED_SANITIZERS=ON \
-        -DLEANEMBED_BENCH=OFF ;;
+      run_stage sanitize build/sanitize "-LE heavy|memory" cmake -S . -B build/sanitize "${gen[@]}" \
+        -DCMAKE_BUILD_TYPE=Debug -DLEANEMBED_SANITIZERS=ON -DLEANEMBED_BENCH=OFF ;;
     node)
       # The addon is built in the release tree (-DLEANEMBED_NODE=ON: the libraries that build
       # made, no second compile), then node's test runner runs bindings/node/test/.
       echo "=== test stage: node (build/release, bindings/node)"
-      cmake -S . -B build/release "${gen[@]}" -DCMAKE_BUILD_TYPE=Release -DLEANEMBED_TESTS=ON -DLEANEMBED_BENCH=ON \
-        -DLEANEMBED_NODE=ON >/dev/null
+      scripts/configure-release.sh >/dev/null
       cmake --build build/release -j "$jobs" --target leanembed_node
       (cd bindings/node && LEANEMBED_NODE_ADDON="$root/build/release/bindings/node/leanembed.node" \
         node --test --test-concurrency=1 test/*.test.cjs) ;;
