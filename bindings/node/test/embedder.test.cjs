@@ -93,6 +93,27 @@ test('errors: JS Errors with the library code; wrong types are TypeErrors', asyn
   await rejectsWithCode(Embedder.load({ model: tiny, maxMemory: 1024 }), 'out_of_memory', /budget/);
 });
 
+test('model location: format (safetensors = ONNX vectors), localFilesOnly never fetches a missing hub id', async () => {
+  const fs = require('fs');
+  const os = require('os');
+  const ref = reference('tiny-bert-synthetic', 'model');
+  const st = await Embedder.load({ model: tiny, format: 'safetensors' });
+  try {
+    assert.match(st.info().onnxPath, /model\.safetensors$/);
+    assert.ok(minCosine(await st.embedBatch(ref.sentences), ref.embeddings) >= 0.99999);
+  } finally {
+    await st.dispose();
+  }
+  await rejectsWithCode(Embedder.load({ model: tiny, format: 'gguf' }), 'invalid_argument', /gguf/);
+  const empty = fs.mkdtempSync(path.join(os.tmpdir(), 'leanembed-hub-'));
+  try {
+    await rejectsWithCode(Embedder.load({ model: 'org/absent-model', modelCacheDir: empty, localFilesOnly: true, revision: 'main' }),
+      'io', /absent-model/);
+  } finally {
+    fs.rmSync(empty, { recursive: true, force: true });
+  }
+});
+
 test('concurrent calls give the same vectors as one call', async () => {
   const texts = corpus('sentences.txt', 200);
   const e = await Embedder.load({ model: tiny });
