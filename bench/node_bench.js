@@ -3,7 +3,8 @@
 // BATCH texts as Brainy sends them, and prints one JSON line: whole-process peak RSS
 // (process.resourceUsage().maxRSS), texts/s (embedding only, and whole process with load), the
 // longest event-loop delay while embedding (perf_hooks.monitorEventLoopDelay, 1 ms resolution),
-// and for leanembed the RSS of a bare `node -e "import('leanembed')"` (the memory goal's base).
+// and for leanembed (unless NODE_BENCH_BARE=0) the RSS of a bare `node -e "import('leanembed')"`,
+// measured after the run in a child process (the memory goal's base).
 //   node bench/node_bench.js ENGINE MODEL_DIR INPUT.txt [LIMIT=2000] [THREADS=2] [BATCH=32|10] [MAX_LENGTH=512]
 //                            [DTYPE=fp32] [VECTORS_OUT.f32]
 // ENGINE: leanembed | transformers.js-default | transformers.js-seed (the seed note's options:
@@ -84,7 +85,7 @@ async function main() {
     peak_rss_mb: +(process.resourceUsage().maxRSS / 1024).toFixed(1),
     max_event_loop_delay_ms: +(delay.max / 1e6).toFixed(2), p99_event_loop_delay_ms: +(delay.percentile(99) / 1e6).toFixed(2),
   };
-  if (engine === 'leanembed') {
+  if (engine === 'leanembed' && process.env.NODE_BENCH_BARE !== '0') {
     const bare = execFileSync(process.execPath, ['-e',
       `import(${JSON.stringify(pathToFileURL(path.join(root, 'bindings', 'node', 'lib', 'index.mjs')).href)}).then(() => console.log(process.resourceUsage().maxRSS))`],
     { encoding: 'utf8' });
