@@ -8,6 +8,7 @@
 // all-MiniLM-L6-v2), found by resolving @soulcraft/brainy from `from` (default: the working
 // directory). Brainy's folder is embedded as Brainy's own engine does: mean pooling, normalized,
 // at most 128 tokens (its tokenizer.json's truncation).
+const fs = require('fs');
 const path = require('path');
 const { createRequire } = require('module');
 const { fileURLToPath } = require('url');
@@ -22,8 +23,14 @@ function brainyModelFolder(from) {
   let base = from ?? process.cwd();
   if (base instanceof URL || (typeof base === 'string' && base.startsWith('file:'))) base = fileURLToPath(base);
   if (typeof base !== 'string') throw typeError(`createBrainyPlugin: option 'from' must be a path or file URL, got ${describe(from)}`);
-  // createRequire wants a file; a trailing separator makes it resolve from the folder itself.
-  const requireFrom = createRequire(base.endsWith(path.sep) || !path.extname(base) ? path.join(base, 'noop.js') : base);
+  // createRequire resolves from a file's folder: for a folder, name a file inside it.
+  let isFolder = base.endsWith(path.sep);
+  try {
+    isFolder ||= fs.statSync(base).isDirectory();
+  } catch {
+    isFolder ||= !path.extname(base);
+  }
+  const requireFrom = createRequire(isFolder ? path.join(path.resolve(base), 'noop.js') : path.resolve(base));
   let pkg;
   try {
     pkg = requireFrom.resolve('@soulcraft/brainy/package.json');

@@ -1,10 +1,10 @@
 'use strict';
 // `npm pack` / `npm publish` step: makes what the tarball ships besides lib/ and types/:
-//  - native/: the engine's sources (the repository's CMakeLists.txt, include/, src/, tools/cli/),
-//    for the source build that scripts/install.cjs falls back to;
+//  - native/: the engine's sources (the repository's CMakeLists.txt, include/, src/), for the
+//    source build that scripts/install.cjs falls back to (LEANEMBED_TOOLS=OFF: no tools/);
 //  - prebuilds/<platform>-<arch>/: the addon and the shared libraries it needs that a base Debian
-//    12 system lacks (libdnnl, libgomp, libutf8proc, liblmdb, libOpenCL), found with ldd; the addon's
-//    RPATH is $ORIGIN, so they are found beside it. The addon is $LEANEMBED_NODE_ADDON if set (the
+//    12 system lacks (libdnnl, libgomp, libutf8proc, liblmdb, libOpenCL, libcurl and its own
+//    dependencies), found with ldd; the addon's RPATH is $ORIGIN, so they are found beside it. The addon is $LEANEMBED_NODE_ADDON if set (the
 //    repository's release build, -DLEANEMBED_NODE=ON), else built here with cmake-js.
 const { execFileSync, spawnSync } = require('child_process');
 const fs = require('fs');
@@ -12,8 +12,13 @@ const path = require('path');
 
 const pkg = path.join(__dirname, '..');
 const repo = path.join(pkg, '..', '..');
-// Present in every glibc system: never copied.
-const kSystem = /^(linux-vdso|ld-linux|libc|libm|libdl|librt|libpthread|libstdc\+\+|libgcc_s)\.so/;
+// Libraries of a base Debian 12 system (packages of priority required/important: glibc, libstdc++,
+// zlib, zstd, GnuTLS, …): never copied. Anything else ldd names is.
+const kSystem = new RegExp('^(' + ['linux-vdso', 'ld-linux-x86-64', 'libc', 'libm', 'libdl', 'librt', 'libpthread', 'libresolv',
+  'libstdc\\+\\+', 'libgcc_s', 'libz', 'libzstd', 'liblzma', 'libbz2', 'liblz4', 'libidn2', 'libunistring', 'libgnutls',
+  'libnettle', 'libhogweed', 'libgmp', 'libp11-kit', 'libtasn1', 'libffi', 'libcrypt', 'libselinux', 'libpcre2-8',
+  'libsystemd', 'libcap', 'libgcrypt', 'libgpg-error', 'libudev', 'libuuid', 'libblkid', 'libmount', 'libacl',
+  'libattr', 'libaudit', 'libcap-ng', 'libcom_err', 'libtinfo', 'libxxhash', 'libmd', 'libseccomp'].join('|') + ')\\.so');
 
 function copyTree(from, to) {
   fs.cpSync(from, to, { recursive: true, filter: (src) => !/\/(build[^/]*|node_modules)(\/|$)/.test(src.slice(from.length)) });
@@ -24,7 +29,7 @@ const native = path.join(pkg, 'native');
 fs.rmSync(native, { recursive: true, force: true });
 fs.mkdirSync(native);
 fs.copyFileSync(path.join(repo, 'CMakeLists.txt'), path.join(native, 'CMakeLists.txt'));
-for (const dir of ['include', 'src', path.join('tools', 'cli')]) copyTree(path.join(repo, dir), path.join(native, dir));
+for (const dir of ['include', 'src']) copyTree(path.join(repo, dir), path.join(native, dir));
 
 // 2. The addon.
 let addon = process.env.LEANEMBED_NODE_ADDON && path.resolve(process.env.LEANEMBED_NODE_ADDON);

@@ -3,7 +3,6 @@
 
 #include <cmath>
 #include <limits>
-#include <string_view>
 
 #include "leanembed/error.h"
 #include "leanembed/model_options.h"
@@ -56,46 +55,6 @@ int64_t count_option(const Napi::Value& v, const char* name) {
   return static_cast<int64_t>(d);
 }
 
-// ModelLocation fields that other parts of the library add (hub download: local_files_only,
-// revision, endpoint, token; safetensors: format). Each is set when the field exists in the
-// headers this addon is built against; without it the option keeps today's behaviour or, where it
-// cannot, is refused naming the missing feature. Templates so the absent branch is never compiled.
-template <typename Location>
-void set_local_files_only(Location& location, bool value) {
-  if constexpr (requires { location.local_files_only = value; }) location.local_files_only = value;
-  // Without the field nothing is ever downloaded: local files only is what happens either way.
-}
-
-template <typename Location>
-void set_hub_string(Location& location, std::string_view name, const std::string& value) {
-  constexpr auto missing = [](std::string_view n) {
-    return Error(ErrorCode::unsupported, "option '" + std::string(n) +
-                                             "' needs hub download support, which this build of leanembed lacks");
-  };
-  if (name == "revision") {
-    if constexpr (requires { location.revision = value; }) location.revision = value;
-    else if (value != "main") throw missing(name);
-  } else if (name == "endpoint") {
-    if constexpr (requires { location.endpoint = value; }) location.endpoint = value;
-    else throw missing(name);
-  } else if (name == "token") {
-    if constexpr (requires { location.token = value; }) location.token = value;
-    else throw missing(name);
-  }
-}
-
-template <typename Location>
-void set_format(Location& location, const std::string& name) {
-  if (name != "auto" && name != "onnx" && name != "safetensors")
-    throw Error(ErrorCode::invalid_argument, "option 'format' must be 'auto', 'onnx' or 'safetensors', got '" + name + "'");
-  if constexpr (requires { location.format; }) {
-    using Format = decltype(location.format);
-    location.format = name == "onnx" ? Format::onnx : name == "safetensors" ? Format::safetensors : Format::automatic;
-  } else if (name == "safetensors") {
-    throw Error(ErrorCode::unsupported, "option 'format': this build of leanembed reads ONNX model files only");
-  }
-}
-
 leanembed::ExecutionPath path_from_name(const std::string& name) {
   if (name == "auto") return leanembed::ExecutionPath::automatic;
   if (name == "fast") return leanembed::ExecutionPath::fast;
@@ -127,13 +86,17 @@ leanembed::EmbedderOptions embedder_options_from_js(const Napi::Object& js) {
     } else if (key == "modelFile") {
       loc.model_file = string_option(v, k);
     } else if (key == "format") {
-      set_format(loc, string_option(v, k));
+      loc.format = leanembed::model_format_from_name(string_option(v, k));
     } else if (key == "modelCacheDir") {
       loc.model_cache_dir = string_option(v, k);
     } else if (key == "localFilesOnly") {
-      set_local_files_only(loc, bool_option(v, k));
-    } else if (key == "revision" || key == "endpoint" || key == "token") {
-      set_hub_string(loc, key, string_option(v, k));
+      loc.local_files_only = bool_option(v, k);
+    } else if (key == "revision") {
+      loc.revision = string_option(v, k);
+    } else if (key == "endpoint") {
+      loc.endpoint = string_option(v, k);
+    } else if (key == "token") {
+      loc.token = string_option(v, k);
     } else if (key == "threads") {
       const int64_t t = count_option(v, k);
       if (t > 4096) throw Error(ErrorCode::invalid_argument, "option 'threads' must be at most 4096, got " + std::to_string(t));

@@ -47,7 +47,18 @@ test.after(() => { if (project) fs.rmSync(project.dir, { recursive: true, force:
 
 test('activate registers embeddings and embedBatch; vectors equal PyTorch on Brainy\'s folder (128 tokens)', async (t) => {
   const { dir, format } = await brainyProject();
-  const plugin = createBrainyPlugin({ from: dir });
+  // `from`: the project folder (here with a dot in its name), a file in it, or a file URL.
+  const dotted = `${dir}.project.v2`;
+  fs.renameSync(dir, dotted);
+  project.dir = dotted;
+  const { pathToFileURL } = require('url');
+  for (const from of [path.join(dotted, 'index.js'), pathToFileURL(path.join(dotted, 'main.mjs'))]) {
+    const p = createBrainyPlugin({ from, idleUnload: 0 });
+    await p.activate(standInContext());
+    assert.equal((await p.info()).folder, path.join(dotted, 'node_modules', '@soulcraft', 'brainy', 'assets', 'models', 'all-MiniLM-L6-v2'));
+    await p.deactivate();
+  }
+  const plugin = createBrainyPlugin({ from: dotted });
   assert.equal(plugin.name, 'leanembed');
   const ctx = standInContext();
   assert.equal(await plugin.activate(ctx), true);

@@ -1,5 +1,5 @@
 'use strict';
-// `npm pack` gives a tarball that installs offline into an empty project and runs there on its
+// `npm pack` gives a tarball that installs offline (empty npm cache) into an empty project and runs there on its
 // prebuilt addon, whose shared libraries come from the package (RPATH $ORIGIN), not the system.
 const test = require('node:test');
 const assert = require('assert/strict');
@@ -30,7 +30,8 @@ test('npm pack → npm install --offline in an empty folder → loads the prebui
     const project = path.join(tmp, 'project');
     fs.mkdirSync(project);
     fs.writeFileSync(path.join(project, 'package.json'), JSON.stringify({ name: 'consumer', private: true }));
-    run('npm', ['install', '--offline', '--no-audit', '--no-fund', tarball], { cwd: project });
+    // An empty npm cache and --offline: everything the install needs is in the tarball.
+    run('npm', ['install', '--offline', '--cache', path.join(tmp, 'npm-cache'), '--no-audit', '--no-fund', tarball], { cwd: project });
 
     const env = { ...process.env };
     delete env.LEANEMBED_NODE_ADDON;  // the installed package's own addon

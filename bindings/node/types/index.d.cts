@@ -18,13 +18,13 @@ export interface EmbedderOptions {
   dtype?: Dtype;
   /** An ONNX file to load instead of the dtype's (relative to the folder, or absolute). */
   modelFile?: string;
-  /** 'auto' (default), 'onnx' or 'safetensors' (when this build reads safetensors). */
+  /** 'auto' (default: the dtype's ONNX file, else model.safetensors), 'onnx' or 'safetensors'. */
   format?: 'auto' | 'onnx' | 'safetensors';
-  /** Where hub ids are looked up. Default $LEANEMBED_MODEL_CACHE_DIR, else ./models. */
+  /** Where hub ids are looked up and fetched to. Default $LEANEMBED_MODEL_CACHE_DIR, else ./models. */
   modelCacheDir?: string;
-  /** Never download (what happens anyway when this build has no hub download). */
+  /** Never download a hub id's missing files (default false). */
   localFilesOnly?: boolean;
-  /** Hub download (when this build has it): revision (default 'main'), endpoint, token. */
+  /** Hub downloads: revision (default 'main'), endpoint (default $HF_ENDPOINT, else https://huggingface.co), token (default $HF_TOKEN). */
   revision?: string;
   endpoint?: string;
   token?: string;
