@@ -330,6 +330,37 @@ TEST_F(Hub, OfflineNamesTheUrlsAndTheFolderAndAsksNothing) {
   EXPECT_EQ(hub::fetch_model(location(server), cache_.string(), kFp32), folder());
 }
 
+// A folder put together by hand (vocab.txt, only model.onnx) loads offline, and when the hub cannot
+// be reached, as it did before leanembed downloaded: q8 is then quantized at load.
+TEST_F(Hub, WhatIsThereIsUsedOfflineAndWhenTheHubCannotBeReached) {
+  fs::create_directories(folder() / "onnx");
+  for (const char* f : {"vocab.txt", "tokenizer_config.json", "onnx/model.onnx"})
+    fs::copy_file(fs::path(test::tiny_model()) / f, folder() / f);
+  const std::vector<std::string> q8 = {"onnx/model_quantized.onnx", "onnx/model.onnx"};
+  TestHubServer server(test::tiny_model(), kId);
+  ModelLocation where = location(server);
+  where.local_files_only = true;
+  EXPECT_EQ(hub::fetch_model(where, cache_.string(), q8), folder());
+  EXPECT_EQ(hub::fetch_model(where, cache_.string(), kFp32), folder());
+  EXPECT_TRUE(server.requests().empty());
+  int port = 0;
+  {
+    TestHubServer gone(test::tiny_model(), kId);
+    port = gone.port();
+  }
+  where.local_files_only = false;
+  where.endpoint = "http://127.0.0.1:" + std::to_string(port);
+  where.dtype = Dtype::q8;
+  const ModelFolder m = resolve_model_folder(where);  // a line on stderr says why the hub was not used
+  EXPECT_TRUE(m.quantize_at_load);
+  EXPECT_EQ(m.vocab_txt, (folder() / "vocab.txt").string());
+  EXPECT_FALSE(fs::exists(folder() / "onnx/model_quantized.onnx"));
+  expect_only_whole_files();
+  // With the hub back, the dtype's own file is fetched.
+  where.endpoint = server.endpoint();
+  EXPECT_EQ(resolve_model_folder(where).onnx_path, (folder() / "onnx/model_quantized.onnx").string());
+}
+
 TEST_F(Hub, RevisionOtherThanMainHasItsOwnFolderAndUrl) {
   TestHubServer server(test::tiny_model(), kId, "v1.0");
   ModelLocation where = location(server);
