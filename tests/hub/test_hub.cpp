@@ -518,4 +518,5 @@ TEST(HubProgress, LineShowsSizesBarAndPercent) {
   EXPECT_EQ(hub::progress_line("onnx/model.onnx", 45 << 20, 90 << 20, 10), "  onnx/model.onnx  45.0 / 90.0 MB [#####.....]  50%");
   EXPECT_EQ(hub::progress_line("a", 3 << 20, 3 << 20, 4), "  a  3.0 / 3.0 MB [####] 100%");
   EXPECT_EQ(hub::progress_line("a", 1 << 20, 0), "  a  1.0 MB");  // size unknown
+  EXPECT_EQ(hub::progress_line("config.json", 512, 1024, 2), "  config.json  0.5 / 1.0 kB [#.]  50%");
 }
