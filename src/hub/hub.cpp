@@ -368,8 +368,8 @@ bool env_flag(const char* name) {
 
 fs::path hub_model_folder(const std::string& cache_dir, const std::string& id, const std::string& revision) {
   if (!plain_name(id) || std::count(id.begin(), id.end(), '/') != 1) {
-    throw Error(ErrorCode::invalid_argument, "'" + id + "' is not a Hugging Face model id (expected owner/name: letters, digits, "
-                                             "'-', '_', '.')");
+    throw Error(ErrorCode::invalid_argument, "'" + id + "' is no folder, and not a Hugging Face model id (owner/name: letters, "
+                                             "digits, '-', '_', '.')");
   }
   if (!revision.empty() && !plain_name(revision)) {
     throw Error(ErrorCode::invalid_argument, "revision '" + revision + "' is not a branch, tag or commit name (letters, digits, "
@@ -380,15 +380,16 @@ fs::path hub_model_folder(const std::string& cache_dir, const std::string& id, c
   return folder;
 }
 
-fs::path fetch_model(const ModelLocation& where, const std::string& cache_dir, const std::vector<std::string>& model_files,
+fs::path fetch_model(const ModelLocation& where, const std::string& cache_dir, const std::vector<std::string>& wanted,
                      const FetchOptions& options) {
   Source src;
   src.id = where.model;
   src.revision = where.revision.empty() ? "main" : where.revision;
   const fs::path folder = hub_model_folder(cache_dir, src.id, src.revision);
-  for (const auto& f : model_files) {
-    if (!plain_name(f)) throw Error(ErrorCode::invalid_argument, "model file '" + f + "' is not a relative file name in the repository");
-  }
+  // A name that is no file of the repository ("../elsewhere/model.onnx") is the caller's to find.
+  std::vector<std::string> model_files;
+  for (const auto& f : wanted)
+    if (plain_name(f)) model_files.push_back(f);
   if (complete(folder, model_files)) return folder;
 
   src.endpoint = where.endpoint;

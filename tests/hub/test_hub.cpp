@@ -389,6 +389,9 @@ TEST_F(Hub, ModelFileNamesWhatIsFetched) {
   EXPECT_TRUE(test::same_files(test::tiny_model(), folder(), {"model.safetensors"}));
   EXPECT_EQ(server.count("onnx/model.onnx"), 0);
   EXPECT_EQ(server.count("model.safetensors_data"), 0);  // external data is an ONNX thing
+  // A model file outside the repository's names is not fetched: found (or not) as a path.
+  where.model_file = "../tiny-bert/model.safetensors";  // the same file, by a path
+  EXPECT_EQ(resolve_model_folder(where).onnx_path, (folder() / where.model_file).string());
 }
 
 TEST_F(Hub, ExternalDataIsFetchedWhenTheHubHasIt) {
