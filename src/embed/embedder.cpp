@@ -23,10 +23,10 @@
 #include "leanembed/cache.h"
 #include "leanembed/error.h"
 #include "leanembed/tokenizer.h"
-#include "onnx/reader.h"
 #include "quantize/calibration.h"
 #include "quantize/quantize.h"
 #include "runtime/engine.h"
+#include "runtime/load_engine.h"
 
 namespace leanembed {
 namespace {
@@ -135,24 +135,30 @@ struct Embedder::Impl {
   std::size_t gemm_internal_bytes(int64_t tokens, int64_t longest) const;
   void open_cache();
   void embed_sorted_batches(Loaded& l, std::span<const std::string_view> texts, std::span<float> out);
+  void embed_id_batches(Loaded& l, std::span<const std::span<const int64_t>> ids, std::span<float> out);
+  Encoding encode(const Loaded& l, std::string_view text, Truncation truncation, bool with_tokens) const;
   void embed_through_cache(Loaded& l, std::span<const std::string_view> texts, std::span<float> out);
 };
 
 std::unique_ptr<Loaded> Embedder::Impl::load() {
   const auto t0 = Clock::now();
   auto l = std::make_unique<Loaded>(Loaded{Tokenizer::load(folder.folder), nullptr});
-  runtime::EngineOptions eo;
-  eo.path = path_choice(options.path);
-  eo.keep_arena = options.keep_arena;
-  onnx::Model model = onnx::read_model(folder.onnx_path, onnx::ReadOptions{.copy_misaligned = false});
-  // No file for the asked dtype: quantize the fp32 model here (the result owns its tensors, so the
-  // fp32 mapping is released when `model` is replaced).
+  runtime::LoadOptions lo;
+  lo.engine.path = path_choice(options.path);
+  lo.engine.keep_arena = options.keep_arena;
+  lo.hidden_hint = folder.hidden_size;
+  // No file for the asked dtype: quantize the fp32 model in memory (its result owns its tensors).
   if (folder.quantize_at_load) {
-    quantize::QuantizeOptions qo;
-    if (options.location.dtype != Dtype::fp16) qo.calibration = quantize::calibration_ids(l->tokenizer);
-    model = quantize::quantize_model(model, options.location.dtype, qo);
+    lo.transform = [&](const onnx::Model& fp32) {
+      quantize::QuantizeOptions qo;
+      if (options.location.dtype != Dtype::fp16) qo.calibration = quantize::calibration_ids(l->tokenizer);
+      return quantize::quantize_model(fp32, options.location.dtype, qo);
+    };
   }
-  l->engine = std::make_unique<runtime::Engine>(std::move(model), eo, folder.hidden_size);
+  l->engine = runtime::load_engine({folder.format == ModelFormat::safetensors ? runtime::ModelFileFormat::safetensors
+                                                                              : runtime::ModelFileFormat::onnx,
+                                    folder.model_path(), folder.config_json},
+                                   lo);
   malloc_trim(0);  // loading parsed JSON into many small blocks, now freed: give the pages back
   last_load_seconds = std::chrono::duration<double>(Clock::now() - t0).count();
   ++loads;
@@ -254,7 +260,7 @@ std::size_t Embedder::Impl::gemm_internal_bytes(int64_t tokens, int64_t longest)
 void Embedder::Impl::open_cache() {
   if (options.embedding_cache_dir.empty() && options.cache_memory_bytes == 0) return;
   CacheScope scope;
-  scope.model = fingerprint_file(folder.onnx_path);
+  scope.model = fingerprint_file(folder.model_path());
   scope.dtype = options.location.model_file.empty() ? dtype_name(options.location.dtype) : "file";
   if (folder.quantize_at_load) scope.dtype += " quantized at load (leanembed quantizer v1)";
   scope.pooling = pooling_name(pooling);
@@ -293,7 +299,7 @@ Embedder::Embedder(const EmbedderOptions& options) : impl_(std::make_unique<Impl
     else std::fprintf(stderr, "leanembed: %s\n", notice.c_str());
   }
   struct stat st {};
-  if (::stat(m.folder.onnx_path.c_str(), &st) == 0) m.model_file_bytes = static_cast<std::size_t>(st.st_size);
+  if (::stat(m.folder.model_path().c_str(), &st) == 0) m.model_file_bytes = static_cast<std::size_t>(st.st_size);
   m.loaded = m.load();
   const Loaded& l = *m.loaded;
   const runtime::EngineDescription& d = l.engine->description();
@@ -301,8 +307,12 @@ Embedder::Embedder(const EmbedderOptions& options) : impl_(std::make_unique<Impl
   m.max_length = options.max_length > 0 ? options.max_length : m.folder.max_length;
   if (d.max_positions > 0) m.max_length = std::min(m.max_length, d.max_positions);
   if (m.max_length < static_cast<int64_t>(l.tokenizer.num_special_tokens()) + 1) {
-    throw Error(ErrorCode::invalid_argument, "max_length " + std::to_string(m.max_length) +
-                                                 " leaves no room for a token beside the special tokens");
+    const std::string need = "leaves no room for a token beside the " + std::to_string(l.tokenizer.num_special_tokens()) +
+                             " special tokens; expected at least " + std::to_string(l.tokenizer.num_special_tokens() + 1);
+    // From the model folder's metadata it is the folder's fault (exit 1 in the CLI), not the caller's.
+    if (options.max_length > 0) throw Error(ErrorCode::invalid_argument, "max_length " + std::to_string(m.max_length) + " " + need);
+    throw Error(ErrorCode::model_format, "model folder '" + m.folder.folder + "': maximum length " +
+                                             std::to_string(m.max_length) + " (from " + m.folder.max_length_source + ") " + need);
   }
   m.pooling = options.pooling.value_or(m.folder.pooling);
   m.normalize = options.normalize.value_or(m.folder.normalize);
@@ -310,7 +320,7 @@ Embedder::Embedder(const EmbedderOptions& options) : impl_(std::make_unique<Impl
   // (a run checks the output against it).
   m.hidden = d.hidden;
   if (m.hidden <= 0) {
-    throw Error(ErrorCode::model_format, "cannot tell the hidden size of '" + m.folder.onnx_path +
+    throw Error(ErrorCode::model_format, "cannot tell the hidden size of '" + m.folder.model_path() +
                                              "': it is not a recognised encoder and config.json has no hidden_size");
   }
   if (options.dims > m.hidden) {
@@ -325,7 +335,7 @@ Embedder::Embedder(const EmbedderOptions& options) : impl_(std::make_unique<Impl
   if (options.max_memory_bytes > 0) {
     if (d.path != "fast") {
       throw Error(ErrorCode::unsupported, "a memory budget (max_memory) needs the fast path, whose work memory is planned; '" +
-                                              m.folder.onnx_path + "' runs on the interpreter (" + d.reason + ")");
+                                              m.folder.model_path() + "' runs on the interpreter (" + d.reason + ")");
     }
     m.ffn = d.ffn;  // the budget needs the fast path, which read it from the weights
     m.head_size = d.heads > 0 ? m.hidden / d.heads : 0;
@@ -344,7 +354,7 @@ Embedder::Embedder(const EmbedderOptions& options) : impl_(std::make_unique<Impl
             : "the model file needs " + mb_text(m.model_file_bytes);
     if (file_charge >= options.max_memory_bytes) {
       throw Error(ErrorCode::out_of_memory, "the memory budget of " + mb_text(options.max_memory_bytes) +
-                                                " (max_memory) is too small: " + file_text + " for '" + m.folder.onnx_path +
+                                                " (max_memory) is too small: " + file_text + " for '" + m.folder.model_path() +
                                                 "' alone; raise the budget or choose a smaller dtype");
     }
     m.fixed_charge = file_charge + owned + tokenizer_bytes + kRuntimeAllowanceBytes + stacks;
@@ -364,13 +374,17 @@ Embedder::Embedder(const EmbedderOptions& options) : impl_(std::make_unique<Impl
   // What info() reports without waking the model.
   EmbedderInfo& i = m.description;
   i.folder = m.folder.folder;
-  i.onnx_path = m.folder.onnx_path;
+  i.onnx_path = m.folder.model_path();
+  i.model_format = model_format_name(m.folder.format);
+  i.model_format_reason = m.folder.format_reason;
+  i.ignored_tensors = d.ignored_tensors;
   i.tokenizer_path = l.tokenizer.source();
   i.model_type = m.folder.model_type;
   i.hidden_size = m.hidden;
   i.layers = d.layers;
   i.heads = d.heads;
   i.max_length = m.max_length;
+  i.vocab_size = static_cast<int64_t>(l.tokenizer.vocab_size());
   i.max_length_source = options.max_length > 0 ? "option" : m.folder.max_length_source;
   i.dims = m.dims;
   i.pooling = m.pooling;
@@ -454,6 +468,14 @@ void Embedder::Impl::embed_sorted_batches(Loaded& l, std::span<const std::string
       ids[i] = e.ids;
     }
   }
+  std::vector<std::span<const int64_t>> views(ids.begin(), ids.end());
+  embed_id_batches(l, views, out);
+}
+
+// The encoder part of embed(): sequences of ids (each non-empty, at most max_length) sorted by
+// length, cut into batches, run, pooled and written back in input order.
+void Embedder::Impl::embed_id_batches(Loaded& l, std::span<const std::span<const int64_t>> ids, std::span<float> out) {
+  const std::size_t n = ids.size();
   std::vector<std::size_t> order(n);
   std::iota(order.begin(), order.end(), 0);
   std::stable_sort(order.begin(), order.end(), [&](std::size_t a, std::size_t b) { return ids[a].size() < ids[b].size(); });
@@ -541,9 +563,70 @@ std::vector<float> Embedder::embed_one(std::string_view text) {
   return v;
 }
 
-Tokenized Embedder::tokenize(std::string_view text) const {
+bool Embedder::shorten_partial_text(std::string& kept) const {
+  return impl_->with_loaded(
+      [&](Loaded& l) { return l.tokenizer.shorten_partial_text(kept, static_cast<std::size_t>(impl_->max_length)); });
+}
+
+void Embedder::embed_tokens(std::span<const std::span<const int64_t>> ids, std::span<float> out) {
+  Impl& m = *impl_;
+  if (out.size() != ids.size() * static_cast<std::size_t>(m.dims)) {
+    throw Error(ErrorCode::invalid_argument, "embed_tokens: out holds " + std::to_string(out.size()) + " floats, " +
+                                                 std::to_string(ids.size()) + " sequences need " +
+                                                 std::to_string(ids.size() * m.dims));
+  }
+  m.with_loaded([&](Loaded& l) {
+    const auto vocab = static_cast<int64_t>(l.tokenizer.vocab_size());
+    for (std::size_t s = 0; s < ids.size(); ++s) {
+      const std::string which = "embed_tokens: sequence " + std::to_string(s);
+      if (ids[s].empty()) throw Error(ErrorCode::invalid_argument, which + " is empty");
+      if (static_cast<int64_t>(ids[s].size()) > m.max_length) {
+        throw Error(ErrorCode::invalid_argument, which + " has " + std::to_string(ids[s].size()) +
+                                                     " tokens, more than max_length " + std::to_string(m.max_length));
+      }
+      for (std::size_t t = 0; t < ids[s].size(); ++t) {
+        if (ids[s][t] < 0 || ids[s][t] >= vocab) {
+          throw Error(ErrorCode::invalid_argument, which + ": token id " + std::to_string(ids[s][t]) + " at position " +
+                                                       std::to_string(t) + " is outside the vocabulary [0, " +
+                                                       std::to_string(vocab) + ")");
+        }
+      }
+    }
+    m.embed_id_batches(l, ids, out);
+  });
+}
+
+// Left truncation keeps the post-processor's leading and trailing special tokens: they are found by
+// comparing the untruncated encoding with the empty text's (the special tokens alone).
+Encoding Embedder::Impl::encode(const Loaded& l, std::string_view text, Truncation truncation, bool with_tokens) const {
+  if (truncation == Truncation::right) return l.tokenizer.encode(text, static_cast<std::size_t>(max_length), with_tokens);
+  Encoding e = l.tokenizer.encode(text, no_truncation, with_tokens);
+  const auto limit = static_cast<std::size_t>(max_length);
+  if (truncation == Truncation::none || e.ids.size() <= limit) return e;
+  const Encoding specials = l.tokenizer.encode("", no_truncation);
+  const std::size_t s = specials.ids.size(), n = e.ids.size();
+  // lead special tokens open the sequence, the other s - lead close it (a text that starts with a
+  // special token's text must not count as one: the closing ones must match too).
+  std::size_t lead = 0;
+  while (lead < s && e.ids[lead] == specials.ids[lead]) ++lead;
+  auto closes = [&](std::size_t k) { return std::equal(specials.ids.begin() + k, specials.ids.end(), e.ids.end() - (s - k)); };
+  while (lead > 0 && !closes(lead)) --lead;
+  const std::size_t cut = n - limit;  // tokens dropped right after the leading special tokens
+  auto drop = [&](auto& v) {
+    if (v.size() == n) v.erase(v.begin() + static_cast<std::ptrdiff_t>(lead), v.begin() + static_cast<std::ptrdiff_t>(lead + cut));
+  };
+  drop(e.ids);
+  drop(e.attention_mask);
+  drop(e.token_type_ids);
+  drop(e.tokens);
+  return e;
+}
+
+Tokenized Embedder::tokenize(std::string_view text) const { return tokenize(text, Truncation::right, true); }
+
+Tokenized Embedder::tokenize(std::string_view text, Truncation truncation, bool with_tokens) const {
   return impl_->with_loaded([&](Loaded& l) {
-    Encoding e = l.tokenizer.encode(text, static_cast<std::size_t>(impl_->max_length), /*with_tokens=*/true);
+    Encoding e = impl_->encode(l, text, truncation, with_tokens);
     return Tokenized{std::move(e.ids), std::move(e.tokens)};
   });
 }
