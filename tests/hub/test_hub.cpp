@@ -385,13 +385,35 @@ TEST_F(Hub, ModelFileNamesWhatIsFetched) {
   ModelLocation where = location(server);
   where.model_file = "model.safetensors";
   const ModelFolder m = resolve_model_folder(where);
-  EXPECT_EQ(m.onnx_path, (folder() / "model.safetensors").string());
+  EXPECT_EQ(m.model_path(), (folder() / "model.safetensors").string());
   EXPECT_TRUE(test::same_files(test::tiny_model(), folder(), {"model.safetensors"}));
   EXPECT_EQ(server.count("onnx/model.onnx"), 0);
   EXPECT_EQ(server.count("model.safetensors_data"), 0);  // external data is an ONNX thing
   // A model file outside the repository's names is not fetched: found (or not) as a path.
   where.model_file = "../tiny-bert/model.safetensors";  // the same file, by a path
-  EXPECT_EQ(resolve_model_folder(where).onnx_path, (folder() / where.model_file).string());
+  EXPECT_EQ(resolve_model_folder(where).model_path(), (folder() / where.model_file).string());
+}
+
+TEST_F(Hub, SafetensorsFormatFetchesModelSafetensorsAndAutomaticFallsBackToIt) {
+  TestHubServer server(test::tiny_model(), kId);
+  ModelLocation where = location(server);
+  where.format = ModelFormat::safetensors;
+  ModelFolder m = resolve_model_folder(where);
+  EXPECT_EQ(m.format, ModelFormat::safetensors);
+  EXPECT_EQ(m.safetensors_path, (folder() / "model.safetensors").string());
+  EXPECT_TRUE(test::same_files(test::tiny_model(), folder(), {"model.safetensors", "config.json"}));
+  EXPECT_EQ(server.count("onnx/model.onnx"), 0);
+
+  // automatic, fp32: ONNX first; a repository without it gives model.safetensors.
+  TestHubServer no_onnx(test::tiny_model(), "test-org/no-onnx");
+  no_onnx.set("onnx/model.onnx", {.act = Act::not_found});
+  where = location(no_onnx, "test-org/no-onnx");
+  m = resolve_model_folder(where);
+  EXPECT_EQ(m.format, ModelFormat::safetensors);
+  EXPECT_TRUE(test::same_files(test::tiny_model(), folder("test-org/no-onnx"), {"model.safetensors"}));
+  const size_t asked = no_onnx.requests().size();
+  resolve_model_folder(where);
+  EXPECT_EQ(no_onnx.requests().size(), asked);  // the 404 is remembered
 }
 
 TEST_F(Hub, ExternalDataIsFetchedWhenTheHubHasIt) {
