@@ -237,15 +237,11 @@ TEST_F(Hub, StalledTransferTimesOut) {
 }
 
 TEST_F(Hub, NoServerIsAnIoErrorNamingTheUrl) {
-  int port = 0;
-  {
-    TestHubServer gone(test::tiny_model(), kId);
-    port = gone.port();
-  }
+  const test::RefusingPort nobody;
   ModelLocation where;
   where.model = kId;
   where.model_cache_dir = cache_.string();
-  where.endpoint = "http://127.0.0.1:" + std::to_string(port);
+  where.endpoint = nobody.endpoint();
   const Error e = fetch_error(where);
   EXPECT_EQ(e.code(), ErrorCode::io);
   EXPECT_TRUE(contains(e.what(), "cannot connect")) << e.what();
@@ -343,13 +339,9 @@ TEST_F(Hub, WhatIsThereIsUsedOfflineAndWhenTheHubCannotBeReached) {
   EXPECT_EQ(hub::fetch_model(where, cache_.string(), q8), folder());
   EXPECT_EQ(hub::fetch_model(where, cache_.string(), kFp32), folder());
   EXPECT_TRUE(server.requests().empty());
-  int port = 0;
-  {
-    TestHubServer gone(test::tiny_model(), kId);
-    port = gone.port();
-  }
+  const test::RefusingPort nobody;
   where.local_files_only = false;
-  where.endpoint = "http://127.0.0.1:" + std::to_string(port);
+  where.endpoint = nobody.endpoint();
   where.dtype = Dtype::q8;
   const ModelFolder m = resolve_model_folder(where);  // a line on stderr says why the hub was not used
   EXPECT_TRUE(m.quantize_at_load);
