@@ -35,7 +35,7 @@ try {
 const r = spawnSync(process.execPath, [cmakeJs, 'build', '--directory', root], { stdio: 'inherit' });
 if (r.status !== 0) {
   console.error('leanembed: the source build failed. It needs g++ >= 12 (C++20), cmake >= 3.25, and on Debian/Ubuntu:\n' +
-    '  apt-get install build-essential cmake pkg-config libdnnl-dev ocl-icd-opencl-dev libutf8proc-dev nlohmann-json3-dev liblmdb-dev');
+    '  apt-get install build-essential cmake pkg-config libdnnl-dev ocl-icd-opencl-dev libutf8proc-dev nlohmann-json3-dev liblmdb-dev libcurl4-openssl-dev');
   process.exit(r.status || 1);
 }
 const after = loads(built);
