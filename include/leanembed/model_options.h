@@ -48,7 +48,7 @@ struct ModelLocation {
   // transformers.js does: {endpoint}/{id}/resolve/{revision}/{file} → <model_cache_dir>/<id>/<file>
   // (another revision than main: <model_cache_dir>/<id>/<revision>/<file>). See src/hub/README.md.
   std::string revision = "main";  // branch, tag or commit
-  bool local_files_only = false;  // never download (also $LEANEMBED_OFFLINE=1 or $HF_HUB_OFFLINE=1)
+  bool local_files_only = false;  // never download: use the cache's files (also $LEANEMBED_OFFLINE=1, $HF_HUB_OFFLINE=1)
   std::string endpoint;           // "" = $HF_ENDPOINT, else https://huggingface.co
   std::string token;              // "" = $HF_TOKEN; sent as a bearer token, never to a host a redirect leads to
 };

@@ -34,6 +34,7 @@ struct Transfer {
   HttpResult* result = nullptr;
   std::string label;
   std::chrono::steady_clock::time_point last_draw{};
+  curl_off_t last_drawn_bytes = -1;
   bool drawn = false;
 };
 
@@ -89,8 +90,9 @@ int on_progress(void* user, curl_off_t total, curl_off_t now, curl_off_t, curl_o
   if (t->label.empty() || !success_status(t->curl)) return 0;
   const auto clock = std::chrono::steady_clock::now();
   const bool finished = total > 0 && now >= total;
-  if (!finished && t->drawn && clock - t->last_draw < std::chrono::milliseconds(100)) return 0;
+  if (t->drawn && (now == t->last_drawn_bytes || (!finished && clock - t->last_draw < std::chrono::milliseconds(100)))) return 0;
   t->last_draw = clock;
+  t->last_drawn_bytes = now;
   t->drawn = true;
   const std::string line = progress_line(t->label, static_cast<uint64_t>(now), total > 0 ? static_cast<uint64_t>(total) : 0);
   std::fprintf(stderr, "\r%s", line.c_str());
@@ -98,11 +100,14 @@ int on_progress(void* user, curl_off_t total, curl_off_t now, curl_off_t, curl_o
   return 0;
 }
 
-std::string megabytes(uint64_t bytes) {
+// In MB (MiB) from 1 MB on, else in kB (KiB), with the unit.
+std::string amount(uint64_t bytes, uint64_t scale_of) {
+  const bool mb = scale_of >= (1u << 20);
   char buf[32];
-  std::snprintf(buf, sizeof buf, "%.1f", static_cast<double>(bytes) / (1024.0 * 1024.0));
+  std::snprintf(buf, sizeof buf, "%.1f", static_cast<double>(bytes) / (mb ? 1024.0 * 1024.0 : 1024.0));
   return buf;
 }
+const char* unit(uint64_t scale_of) { return scale_of >= (1u << 20) ? " MB" : " kB"; }
 
 struct CurlHandle {
   CURL* curl = curl_easy_init();
@@ -116,10 +121,11 @@ struct CurlHandle {
 }  // namespace
 
 std::string progress_line(const std::string& label, uint64_t done, uint64_t total, int bar_width) {
-  std::string line = "  " + label + "  " + megabytes(done);
-  if (total == 0) return line + " MB";
+  const uint64_t scale = total ? total : done;
+  std::string line = "  " + label + "  " + amount(done, scale);
+  if (total == 0) return line + unit(scale);
   if (done > total) done = total;
-  line += " / " + megabytes(total) + " MB [";
+  line += " / " + amount(total, scale) + unit(scale) + " [";
   const int filled = static_cast<int>(static_cast<double>(done) / static_cast<double>(total) * bar_width);
   line += std::string(static_cast<size_t>(filled), '#') + std::string(static_cast<size_t>(bar_width - filled), '.');
   char pct[8];

@@ -29,7 +29,8 @@ struct HttpResult {
 // a body shorter than its Content-Length, a stall, too many redirects, a failed write.
 HttpResult http_get_to_file(const std::string& url, const std::string& file, const HttpSettings& settings);
 
-// "  onnx/model.onnx  45.1 / 90.3 MB [##########..........]  50%" for the progress bar; `total` 0 = unknown.
+// "  onnx/model.onnx  45.1 / 90.3 MB [##########..........]  50%" for the progress bar (kB below
+// 1 MB; MB = MiB); `total` 0 = unknown.
 std::string progress_line(const std::string& label, uint64_t done, uint64_t total, int bar_width = 20);
 
 }  // namespace leanembed::hub

@@ -112,8 +112,22 @@ bool model_ready(const fs::path& folder, const std::vector<std::string>& candida
   return false;
 }
 
-bool tokenizer_ready(const fs::path& folder, const std::set<std::string>& absent) {
-  return is_file(folder / "tokenizer.json") || (absent.count("tokenizer.json") && is_file(folder / "vocab.txt"));
+// tokenizer.json, or vocab.txt (fetched only when the hub has no tokenizer.json, or put there by hand).
+bool tokenizer_ready(const fs::path& folder) { return is_file(folder / "tokenizer.json") || is_file(folder / "vocab.txt"); }
+
+// What a load needs is there, the preferred model file as far as the hub has it: no network.
+bool complete(const fs::path& folder, const std::vector<std::string>& model_files) {
+  return tokenizer_ready(folder) && model_ready(folder, model_files, read_absent(folder));
+}
+
+// A load can run from what is there (some model file, maybe not the preferred one: the dtype's file
+// missing and model.onnx there means quantizing at load): enough offline, or when the hub fails.
+bool usable(const fs::path& folder, const std::vector<std::string>& model_files) {
+  if (!tokenizer_ready(folder)) return false;
+  if (model_files.empty()) return true;
+  for (const auto& f : model_files)
+    if (is_file(folder / f)) return true;
+  return false;
 }
 
 // flock on <folder>/.leanembed-hub.lock, held for the object's life.
@@ -238,7 +252,7 @@ class Session {
       optional(f);
       if (std::string(f) == "modules.json") pooling_configs();
     }
-    if (!tokenizer_ready(folder_, absent_)) {
+    if (!tokenizer_ready(folder_)) {
       if (!is_file(folder_ / "tokenizer.json") && download("tokenizer.json") == Outcome::absent) {
         newly_absent_.insert("tokenizer.json");
         if (!is_file(folder_ / "vocab.txt") && download("vocab.txt") == Outcome::absent) {
@@ -321,7 +335,7 @@ Error offline_error(const Source& src, const fs::path& folder, const std::vector
                     const std::string& reason) {
   const std::set<std::string> absent = read_absent(folder);
   std::string needed;
-  if (!tokenizer_ready(folder, absent)) needed += "\n  " + src.url("tokenizer.json");
+  if (!tokenizer_ready(folder)) needed += "\n  " + src.url("tokenizer.json");
   if (!model_ready(folder, model_files, absent)) {
     bool first = true;
     for (const auto& f : model_files) {
@@ -354,8 +368,8 @@ bool env_flag(const char* name) {
 
 fs::path hub_model_folder(const std::string& cache_dir, const std::string& id, const std::string& revision) {
   if (!plain_name(id) || std::count(id.begin(), id.end(), '/') != 1) {
-    throw Error(ErrorCode::invalid_argument, "'" + id + "' is not a Hugging Face model id (expected owner/name: letters, digits, "
-                                             "'-', '_', '.')");
+    throw Error(ErrorCode::invalid_argument, "'" + id + "' is no folder, and not a Hugging Face model id (owner/name: letters, "
+                                             "digits, '-', '_', '.')");
   }
   if (!revision.empty() && !plain_name(revision)) {
     throw Error(ErrorCode::invalid_argument, "revision '" + revision + "' is not a branch, tag or commit name (letters, digits, "
@@ -366,16 +380,17 @@ fs::path hub_model_folder(const std::string& cache_dir, const std::string& id, c
   return folder;
 }
 
-fs::path fetch_model(const ModelLocation& where, const std::string& cache_dir, const std::vector<std::string>& model_files,
+fs::path fetch_model(const ModelLocation& where, const std::string& cache_dir, const std::vector<std::string>& wanted,
                      const FetchOptions& options) {
   Source src;
   src.id = where.model;
   src.revision = where.revision.empty() ? "main" : where.revision;
   const fs::path folder = hub_model_folder(cache_dir, src.id, src.revision);
-  for (const auto& f : model_files) {
-    if (!plain_name(f)) throw Error(ErrorCode::invalid_argument, "model file '" + f + "' is not a relative file name in the repository");
-  }
-  if (tokenizer_ready(folder, read_absent(folder)) && model_ready(folder, model_files, read_absent(folder))) return folder;
+  // A name that is no file of the repository ("../elsewhere/model.onnx") is the caller's to find.
+  std::vector<std::string> model_files;
+  for (const auto& f : wanted)
+    if (plain_name(f)) model_files.push_back(f);
+  if (complete(folder, model_files)) return folder;
 
   src.endpoint = where.endpoint;
   if (src.endpoint.empty()) {
@@ -392,19 +407,28 @@ fs::path fetch_model(const ModelLocation& where, const std::string& cache_dir, c
   }
   src.base = src.endpoint + "/" + src.id + "/resolve/" + encode_component(src.revision) + "/";
 
-  if (const std::string reason = offline_reason(where); !reason.empty()) throw offline_error(src, folder, model_files, reason);
-
-  std::error_code ec;
-  fs::create_directories(folder, ec);
-  if (ec) throw Error(ErrorCode::io, "cannot create the model folder '" + folder.string() + "': " + ec.message());
-  FolderLock lock(folder, src.id, options);
-  // Another process may have fetched it while this one waited: what is there is not fetched again.
-  if (tokenizer_ready(folder, read_absent(folder)) && model_ready(folder, model_files, read_absent(folder))) return folder;
-  if (::isatty(STDERR_FILENO)) {
-    std::fprintf(stderr, "leanembed: fetching '%s' (revision %s) from %s into '%s'\n", src.id.c_str(), src.revision.c_str(),
-                 src.endpoint.c_str(), folder.c_str());
+  if (const std::string reason = offline_reason(where); !reason.empty()) {
+    if (usable(folder, model_files)) return folder;  // offline: what is there (e.g. model.onnx, quantized at load)
+    throw offline_error(src, folder, model_files, reason);
   }
-  Session(src, folder, options).run(model_files);
+
+  try {
+    std::error_code ec;
+    fs::create_directories(folder, ec);
+    if (ec) throw Error(ErrorCode::io, "cannot create the model folder '" + folder.string() + "': " + ec.message());
+    FolderLock lock(folder, src.id, options);
+    // Another process may have fetched it while this one waited: what is there is not fetched again.
+    if (complete(folder, model_files)) return folder;
+    if (::isatty(STDERR_FILENO)) {
+      std::fprintf(stderr, "leanembed: fetching '%s' (revision %s) from %s into '%s'\n", src.id.c_str(), src.revision.c_str(),
+                   src.endpoint.c_str(), folder.c_str());
+    }
+    Session(src, folder, options).run(model_files);
+  } catch (const Error& e) {
+    // The hub cannot be reached (or refuses) but a load can run from what is there: say so, go on.
+    if (e.code() != ErrorCode::io || !usable(folder, model_files)) throw;
+    std::fprintf(stderr, "leanembed: using the files already in '%s' (%s)\n", folder.c_str(), e.what());
+  }
   return folder;
 }
 

@@ -31,12 +31,16 @@ std::filesystem::path hub_model_folder(const std::string& cache_dir, const std::
 // fetched (for an .onnx file, also its external data "<file>_data" when the hub has it). Also fetched:
 // tokenizer.json (required; when the hub has none, vocab.txt and special_tokens_map.json),
 // config.json, tokenizer_config.json and the sentence-transformers metadata where present.
-// Nothing touches the network when the folder already holds the tokenizer and the model file.
+// Nothing touches the network when the folder already holds the tokenizer (tokenizer.json or
+// vocab.txt) and the preferred model file (earlier ones known absent on the hub).
 // An optional file (or a preferred model file) the hub answers 404 for is remembered in
 // <folder>/.leanembed-hub-absent and not asked for again.
-// Offline (where.local_files_only, LEANEMBED_OFFLINE=1, HF_HUB_OFFLINE=1): Error(io) naming the
-// URLs to fetch and where to put them. Every failure is Error(io) naming the URL and what happened;
-// an id or revision that is not a plain hub name is Error(invalid_argument).
+// Offline (where.local_files_only, LEANEMBED_OFFLINE=1, HF_HUB_OFFLINE=1), or when fetching fails:
+// a folder a load can run from (the tokenizer and any of `model_files`, e.g. model.onnx to quantize
+// at load) is used as it is (after a failure, with a line on stderr saying why); otherwise offline
+// is an Error(io) naming the URLs to fetch and where to put them, and every failure an Error(io)
+// naming the URL and what happened. An id or revision that is not a plain hub name is
+// Error(invalid_argument).
 std::filesystem::path fetch_model(const ModelLocation& where, const std::string& cache_dir,
                                   const std::vector<std::string>& model_files, const FetchOptions& options = {});
 

@@ -237,15 +237,11 @@ TEST_F(Hub, StalledTransferTimesOut) {
 }
 
 TEST_F(Hub, NoServerIsAnIoErrorNamingTheUrl) {
-  int port = 0;
-  {
-    TestHubServer gone(test::tiny_model(), kId);
-    port = gone.port();
-  }
+  const test::RefusingPort nobody;
   ModelLocation where;
   where.model = kId;
   where.model_cache_dir = cache_.string();
-  where.endpoint = "http://127.0.0.1:" + std::to_string(port);
+  where.endpoint = nobody.endpoint();
   const Error e = fetch_error(where);
   EXPECT_EQ(e.code(), ErrorCode::io);
   EXPECT_TRUE(contains(e.what(), "cannot connect")) << e.what();
@@ -330,6 +326,33 @@ TEST_F(Hub, OfflineNamesTheUrlsAndTheFolderAndAsksNothing) {
   EXPECT_EQ(hub::fetch_model(location(server), cache_.string(), kFp32), folder());
 }
 
+// A folder put together by hand (vocab.txt, only model.onnx) loads offline, and when the hub cannot
+// be reached, as it did before leanembed downloaded: q8 is then quantized at load.
+TEST_F(Hub, WhatIsThereIsUsedOfflineAndWhenTheHubCannotBeReached) {
+  fs::create_directories(folder() / "onnx");
+  for (const char* f : {"vocab.txt", "tokenizer_config.json", "onnx/model.onnx"})
+    fs::copy_file(fs::path(test::tiny_model()) / f, folder() / f);
+  const std::vector<std::string> q8 = {"onnx/model_quantized.onnx", "onnx/model.onnx"};
+  TestHubServer server(test::tiny_model(), kId);
+  ModelLocation where = location(server);
+  where.local_files_only = true;
+  EXPECT_EQ(hub::fetch_model(where, cache_.string(), q8), folder());
+  EXPECT_EQ(hub::fetch_model(where, cache_.string(), kFp32), folder());
+  EXPECT_TRUE(server.requests().empty());
+  const test::RefusingPort nobody;
+  where.local_files_only = false;
+  where.endpoint = nobody.endpoint();
+  where.dtype = Dtype::q8;
+  const ModelFolder m = resolve_model_folder(where);  // a line on stderr says why the hub was not used
+  EXPECT_TRUE(m.quantize_at_load);
+  EXPECT_EQ(m.vocab_txt, (folder() / "vocab.txt").string());
+  EXPECT_FALSE(fs::exists(folder() / "onnx/model_quantized.onnx"));
+  expect_only_whole_files();
+  // With the hub back, the dtype's own file is fetched.
+  where.endpoint = server.endpoint();
+  EXPECT_EQ(resolve_model_folder(where).onnx_path, (folder() / "onnx/model_quantized.onnx").string());
+}
+
 TEST_F(Hub, RevisionOtherThanMainHasItsOwnFolderAndUrl) {
   TestHubServer server(test::tiny_model(), kId, "v1.0");
   ModelLocation where = location(server);
@@ -354,10 +377,35 @@ TEST_F(Hub, ModelFileNamesWhatIsFetched) {
   ModelLocation where = location(server);
   where.model_file = "model.safetensors";
   const ModelFolder m = resolve_model_folder(where);
-  EXPECT_EQ(m.onnx_path, (folder() / "model.safetensors").string());
+  EXPECT_EQ(m.model_path(), (folder() / "model.safetensors").string());
   EXPECT_TRUE(test::same_files(test::tiny_model(), folder(), {"model.safetensors"}));
   EXPECT_EQ(server.count("onnx/model.onnx"), 0);
   EXPECT_EQ(server.count("model.safetensors_data"), 0);  // external data is an ONNX thing
+  // A model file outside the repository's names is not fetched: found (or not) as a path.
+  where.model_file = "../tiny-bert/model.safetensors";  // the same file, by a path
+  EXPECT_EQ(resolve_model_folder(where).model_path(), (folder() / where.model_file).string());
+}
+
+TEST_F(Hub, SafetensorsFormatFetchesModelSafetensorsAndAutomaticFallsBackToIt) {
+  TestHubServer server(test::tiny_model(), kId);
+  ModelLocation where = location(server);
+  where.format = ModelFormat::safetensors;
+  ModelFolder m = resolve_model_folder(where);
+  EXPECT_EQ(m.format, ModelFormat::safetensors);
+  EXPECT_EQ(m.safetensors_path, (folder() / "model.safetensors").string());
+  EXPECT_TRUE(test::same_files(test::tiny_model(), folder(), {"model.safetensors", "config.json"}));
+  EXPECT_EQ(server.count("onnx/model.onnx"), 0);
+
+  // automatic, fp32: ONNX first; a repository without it gives model.safetensors.
+  TestHubServer no_onnx(test::tiny_model(), "test-org/no-onnx");
+  no_onnx.set("onnx/model.onnx", {.act = Act::not_found});
+  where = location(no_onnx, "test-org/no-onnx");
+  m = resolve_model_folder(where);
+  EXPECT_EQ(m.format, ModelFormat::safetensors);
+  EXPECT_TRUE(test::same_files(test::tiny_model(), folder("test-org/no-onnx"), {"model.safetensors"}));
+  const size_t asked = no_onnx.requests().size();
+  resolve_model_folder(where);
+  EXPECT_EQ(no_onnx.requests().size(), asked);  // the 404 is remembered
 }
 
 TEST_F(Hub, ExternalDataIsFetchedWhenTheHubHasIt) {
@@ -487,4 +535,5 @@ TEST(HubProgress, LineShowsSizesBarAndPercent) {
   EXPECT_EQ(hub::progress_line("onnx/model.onnx", 45 << 20, 90 << 20, 10), "  onnx/model.onnx  45.0 / 90.0 MB [#####.....]  50%");
   EXPECT_EQ(hub::progress_line("a", 3 << 20, 3 << 20, 4), "  a  3.0 / 3.0 MB [####] 100%");
   EXPECT_EQ(hub::progress_line("a", 1 << 20, 0), "  a  1.0 MB");  // size unknown
+  EXPECT_EQ(hub::progress_line("config.json", 512, 1024, 2), "  config.json  0.5 / 1.0 kB [#.]  50%");
 }
