@@ -4,6 +4,7 @@
 #include "leanembed/embedder.h"
 
 #include <malloc.h>
+#include <sched.h>
 #include <sys/stat.h>
 
 #include <algorithm>
@@ -40,12 +41,38 @@ int64_t now_ms() {
 void check_options(const EmbedderOptions& o) {
   auto bad = [](const std::string& what) { throw Error(ErrorCode::invalid_argument, what); };
   if (o.threads < 0) bad("threads must be >= 0 (0 = all cores), got " + std::to_string(o.threads));
+  if (o.force_threads && o.threads > kMaxThreads) {
+    bad("threads " + std::to_string(o.threads) + " is more than leanembed runs (" + std::to_string(kMaxThreads) +
+        ", even with force_threads)");
+  }
   if (o.batch_size < 1) bad("batch_size must be >= 1, got " + std::to_string(o.batch_size));
   if (o.batch_tokens < 1) bad("batch_tokens must be >= 1, got " + std::to_string(o.batch_tokens));
   if (o.max_length < 0) bad("max_length must be >= 0 (0 = the model's), got " + std::to_string(o.max_length));
   if (o.dims < 0) bad("dims must be >= 0 (0 = all), got " + std::to_string(o.dims));
   if (!(o.idle_unload_seconds >= 0) || !std::isfinite(o.idle_unload_seconds))
     bad("idle_unload_seconds must be a finite number >= 0 (0 = never)");
+}
+
+// The cores this process may run on (its CPU affinity; what OpenMP calls the number of procs).
+int available_cores() {
+  cpu_set_t set;
+  CPU_ZERO(&set);
+  if (::sched_getaffinity(0, sizeof set, &set) == 0 && CPU_COUNT(&set) > 0) return CPU_COUNT(&set);
+  const unsigned n = std::thread::hardware_concurrency();
+  return n > 0 ? static_cast<int>(n) : 1;
+}
+
+// options.threads, capped at the available cores unless forced (a warning says so).
+int thread_count(const EmbedderOptions& o) {
+  const int cores = available_cores();
+  if (o.threads <= cores || o.force_threads) return o.threads;
+  const std::string notice = "threads " + std::to_string(o.threads) + " is more than the " + std::to_string(cores) +
+                             " cores this process may run on: using " + std::to_string(cores) +
+                             " (more threads than cores only slow each call down; force_threads / --force-threads "
+                             "keeps the number asked for)";
+  if (o.on_warning) o.on_warning(notice);
+  else std::fprintf(stderr, "leanembed: warning: %s\n", notice.c_str());
+  return cores;
 }
 
 runtime::PathChoice path_choice(ExecutionPath p) {
@@ -283,7 +310,7 @@ void Embedder::Impl::open_cache() {
 Embedder::Embedder(const EmbedderOptions& options) : impl_(std::make_unique<Impl>(options)) {
   check_options(options);
   Impl& m = *impl_;
-  kernels::threads_set(options.threads);
+  kernels::threads_set(thread_count(options));
   m.folder = resolve_model_folder(options.location);
   if (m.folder.quantize_at_load) {
     const std::string notice = "'" + dtype_file(options.location.dtype) + "' is not in '" + m.folder.folder +

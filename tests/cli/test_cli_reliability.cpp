@@ -323,3 +323,20 @@ TEST(CliReliability, InputThatIsADirectoryOrUnreadableExitsOneNamingIt) {
   EXPECT_EQ(r.code, 1) << r.err;
   EXPECT_NE(r.err.find(dir.string()), std::string::npos) << r.err;
 }
+
+// ---- 14: --threads -------------------------------------------------------------------------------
+
+TEST(CliReliability, ThreadsAboveTheCoresAreCappedWithAWarningUnlessForced) {
+  CliResult r = run("embed --threads 1000 --model " + tiny() + " hello");
+  EXPECT_EQ(r.code, 0) << r.err;
+  EXPECT_NE(r.err.find("threads 1000 is more than"), std::string::npos) << r.err;
+  EXPECT_EQ(jsonl_vectors(r.out).size(), 1u);
+  CliResult info = run("info --threads 1000 --model " + tiny());
+  EXPECT_EQ(info.code, 0) << info.err;
+  EXPECT_EQ(info.out.find("1000 threads"), std::string::npos) << info.out;
+  CliResult forced = run("embed --threads 1000 --force-threads --model " + tiny() + " hello");
+  EXPECT_EQ(forced.code, 2) << forced.err;
+  EXPECT_NE(forced.err.find("1000"), std::string::npos) << forced.err;
+  CliResult two = run("embed --threads 2 --force-threads --model " + tiny() + " hello");
+  EXPECT_EQ(two.code, 0) << two.err;
+}
