@@ -340,3 +340,43 @@ TEST(CliReliability, ThreadsAboveTheCoresAreCappedWithAWarningUnlessForced) {
   CliResult two = run("embed --threads 2 --force-threads --model " + tiny() + " hello");
   EXPECT_EQ(two.code, 0) << two.err;
 }
+
+// ---- 15: quantize interrupted ---------------------------------------------------------------------
+
+TEST(CliReliability, QuantizeRemovesTemporariesOfDeadRuns) {
+  fs::path f = tiny_copy("quantize-stale");
+  std::ofstream(f / "onnx" / "model_q4.onnx.tmp-999999999") << "half a model";  // a kill -9 left it
+  CliResult r = run("quantize --model " + f.string() + " --dtype q4");
+  ASSERT_EQ(r.code, 0) << r.err;
+  EXPECT_EQ(names_in(f / "onnx"), (std::vector<std::string>{"model.onnx", "model_q4.onnx"}));
+}
+
+// A --out folder exists only once it is complete: killed at any moment, there is either no folder
+// or a complete one; the next run removes what the killed one left.
+TEST(CliReliability, QuantizeOutFolderAppearsOnlyWhenComplete) {
+  const fs::path parent = work_dir() / "quantize-out";
+  fs::remove_all(parent);
+  fs::create_directories(parent);
+  const fs::path out = parent / "q4-model";
+  const std::string minilm = leanembed::test::shared_dir() + "/models/minilm-l6-synthetic";
+  {
+    Child child({"quantize", "--model", minilm, "--dtype", "q4", "--out", out.string()});
+    // Kill it (SIGKILL: no clean-up) as soon as anything of the output shows up (bounded wait).
+    bool seen = false;
+    for (int i = 0; i < 60000 && !seen; ++i) {
+      seen = !fs::is_empty(parent);
+      if (!seen) std::this_thread::sleep_for(std::chrono::milliseconds(1));
+    }
+    ASSERT_TRUE(seen);
+    child.signal(SIGKILL);
+    ASSERT_EQ(child.wait(60), -SIGKILL);
+  }
+  if (fs::exists(out)) {
+    EXPECT_TRUE(fs::is_regular_file(out / "onnx" / "model_q4.onnx")) << "a --out folder without its model";
+    EXPECT_TRUE(fs::is_regular_file(out / "config.json"));
+  }
+  fs::remove_all(out);
+  CliResult again = run("quantize --model " + tiny() + " --dtype q4 --out " + out.string());
+  ASSERT_EQ(again.code, 0) << again.err;
+  EXPECT_EQ(names_in(parent), (std::vector<std::string>{"q4-model"}));
+}
