@@ -17,6 +17,7 @@
 #include <shared_mutex>
 #include <thread>
 
+#include "embed/dense_module.h"
 #include "embed/model_folder.h"
 #include "embed/pooling.h"
 #include "kernels/kernels.h"
@@ -119,6 +120,8 @@ struct Embedder::Impl {
 
   // Fixed once the first load has decided them.
   int64_t hidden = 0, dims = 0, max_length = 0;
+  int64_t pooled_width = 0;              // after the Dense modules (= hidden without them)
+  std::vector<DenseLayer> dense;         // sentence-transformers Dense modules, in order
   Pooling pooling = Pooling::mean;
   bool normalize = true;
   std::size_t model_file_bytes = 0;
@@ -257,7 +260,7 @@ std::size_t Embedder::Impl::batch_work_bytes(const runtime::Engine& engine, int6
                                              int64_t longest) const {
   return engine.planned_bytes(sequences, tokens, longest) +
          static_cast<std::size_t>(tokens) * (sizeof(int64_t) + static_cast<std::size_t>(hidden) * sizeof(float)) +
-         static_cast<std::size_t>(sequences) * (sizeof(int64_t) + static_cast<std::size_t>(dims) * sizeof(float)) +
+         static_cast<std::size_t>(sequences) * (sizeof(int64_t) + static_cast<std::size_t>(dense.empty() ? dims : hidden) * sizeof(float)) +
          gemm_internal_bytes(tokens, longest);
 }
 
@@ -294,6 +297,12 @@ void Embedder::Impl::open_cache() {
                                   folder.tokenizer_json.empty() ? folder.folder + "/special_tokens_map.json" : std::string()}) {
     struct stat st {};
     if (!file.empty() && ::stat(file.c_str(), &st) == 0) scope.extra += fingerprint_hex(fingerprint_file(file));
+  }
+  // Dense modules change every vector: their config and weights are part of the scope.
+  for (const DenseLayer& layer : dense) {
+    scope.extra += " dense:" + fingerprint_hex(fingerprint_file(layer.info.weights_file)) + ":" + layer.info.activation_name +
+                   ":" + std::to_string(layer.info.in_features) + "x" + std::to_string(layer.info.out_features) +
+                   (layer.info.bias ? "+bias" : "");
   }
   cache_keys = std::make_unique<CacheKeyMaker>(scope);
   CacheOptions co;
@@ -344,11 +353,21 @@ Embedder::Embedder(const EmbedderOptions& options) : impl_(std::make_unique<Impl
     throw Error(ErrorCode::model_format, "cannot tell the hidden size of '" + m.folder.onnx_path +
                                              "': it is not a recognised encoder and config.json has no hidden_size");
   }
-  if (options.dims > m.hidden) {
-    throw Error(ErrorCode::invalid_argument, "dims " + std::to_string(options.dims) + " is more than the model's " +
-                                                 std::to_string(m.hidden) + " dimensions");
+  // Dense modules after pooling: each one's input is the previous width.
+  m.pooled_width = m.hidden;
+  for (const DenseModuleInfo& info : m.folder.dense) {
+    if (info.in_features != m.pooled_width) {
+      throw Error(ErrorCode::model_format, "the Dense module '" + info.folder + "' takes " + std::to_string(info.in_features) +
+                                               " features, but what comes before it has " + std::to_string(m.pooled_width));
+    }
+    m.dense.push_back(load_dense_layer(info));
+    m.pooled_width = info.out_features;
   }
-  m.dims = options.dims > 0 ? options.dims : m.hidden;
+  if (options.dims > m.pooled_width) {
+    throw Error(ErrorCode::invalid_argument, "dims " + std::to_string(options.dims) + " is more than the model's " +
+                                                 std::to_string(m.pooled_width) + " dimensions");
+  }
+  m.dims = options.dims > 0 ? options.dims : m.pooled_width;
 
   // Memory budget: the model file, the tokenizer and the runtime allowances are charged at load;
   // what is left is the work memory of one batch (planned arena + batch buffers + oneDNN's internal
@@ -378,7 +397,9 @@ Embedder::Embedder(const EmbedderOptions& options) : impl_(std::make_unique<Impl
                                                 " (max_memory) is too small: " + file_text + " for '" + m.folder.onnx_path +
                                                 "' alone; raise the budget or choose a smaller dtype");
     }
-    m.fixed_charge = file_charge + owned + tokenizer_bytes + kRuntimeAllowanceBytes + stacks;
+    std::size_t dense_bytes = 0;  // Dense modules' weights, held as floats
+    for (const DenseLayer& layer : m.dense) dense_bytes += (layer.weight.size() + layer.bias.size()) * sizeof(float);
+    m.fixed_charge = file_charge + owned + tokenizer_bytes + dense_bytes + kRuntimeAllowanceBytes + stacks;
     const std::size_t one_text = m.batch_work_bytes(*l.engine, 1, m.max_length, m.max_length);
     if (m.fixed_charge + one_text > options.max_memory_bytes) {
       throw Error(ErrorCode::out_of_memory,
@@ -530,7 +551,7 @@ void Embedder::Impl::embed_sorted_batches(Loaded& l, std::span<const std::string
       fit(packed, static_cast<std::size_t>(tokens));
       fit(offsets, count + 1);
       fit(hidden_states, static_cast<std::size_t>(tokens) * static_cast<std::size_t>(hidden));
-      fit(pooled, count * static_cast<std::size_t>(dims));
+      fit(pooled, count * static_cast<std::size_t>(dense.empty() ? dims : hidden));
     }
     packed.clear();
     offsets.assign(1, 0);
@@ -541,8 +562,25 @@ void Embedder::Impl::embed_sorted_batches(Loaded& l, std::span<const std::string
     }
     hidden_states.resize(packed.size() * static_cast<std::size_t>(hidden));
     l.engine->run(packed, {}, offsets, hidden_states);
-    pooled.resize(count * static_cast<std::size_t>(dims));
-    pool_sequences(pooling, hidden_states, hidden, offsets, dims, pooled);
+    if (dense.empty()) {
+      pooled.resize(count * static_cast<std::size_t>(dims));
+      pool_sequences(pooling, hidden_states, hidden, offsets, dims, pooled);
+    } else {
+      // Pool the whole hidden width, run the Dense modules, then keep the first `dims` (Matryoshka).
+      pooled.resize(count * static_cast<std::size_t>(hidden));
+      pool_sequences(pooling, hidden_states, hidden, offsets, hidden, pooled);
+      std::vector<float> a, b;
+      for (std::size_t k = 0; k < count; ++k) {
+        a.assign(pooled.begin() + k * hidden, pooled.begin() + (k + 1) * hidden);
+        for (const DenseLayer& layer : dense) {
+          b.resize(static_cast<std::size_t>(layer.info.out_features));
+          apply_dense(layer, a, b);
+          a.swap(b);
+        }
+        std::copy_n(a.begin(), dims, pooled.begin() + k * dims);
+      }
+      pooled.resize(count * static_cast<std::size_t>(dims));
+    }
     for (std::size_t k = 0; k < count; ++k) {
       std::span<float> v(pooled.data() + k * dims, static_cast<std::size_t>(dims));
       if (normalize) l2_normalize(v);
