@@ -259,33 +259,6 @@ TEST(CliReliability, LongLinesGiveTheVectorsOfTheirTokensWithBoundedMemory) {
   for (std::size_t i = 0; i < a.size(); ++i) EXPECT_EQ(a[i], b[i]) << "line " << i;
 }
 
-// Peak RSS (KB) of `leanembed embed` reading `file`.
-static long peak_rss_kb(const fs::path& file) {
-  const fs::path rss = work_dir() / "rss.txt";
-  const std::string cmd = "ASAN_OPTIONS=quarantine_size_mb=1:detect_leaks=0 /usr/bin/time -f %M -o " + rss.string() + " " +
-                          LEANEMBED_CLI + " embed --threads 1 --model " + tiny() + " --format f32 -o /dev/null --input " +
-                          file.string();
-  EXPECT_EQ(std::system(cmd.c_str()), 0);
-  return std::stol(leanembed::test::read_file(rss.string()));
-}
-
-TEST(CliReliability, ManyLongLinesDoNotGrowMemory) {
-  const fs::path few = work_dir() / "short-lines.txt", many = work_dir() / "long-lines.txt";
-  {
-    std::ofstream f(few), g(many);
-    std::string line;
-    for (int i = 0; i < 100000; ++i) line += "word" + std::to_string(i % 10) + " ";
-    for (int i = 0; i < 100; ++i) {
-      f << "word " << i << "\n";
-      g << line << "\n";  // 100 lines of ~600 KB: 60 MB
-    }
-  }
-  const long small = peak_rss_kb(few), large = peak_rss_kb(many);
-  RecordProperty("peak_rss_kb_short_lines", std::to_string(small));
-  RecordProperty("peak_rss_kb_long_lines", std::to_string(large));
-  EXPECT_LT(large, small + 8 * 1024) << "short lines: " << small << " KB, 100 lines of 600 KB: " << large << " KB";
-}
-
 // ---- 16: model-folder values ---------------------------------------------------------------------
 
 TEST(CliReliability, ModelFolderValueErrorsExitOneNamingFileAndField) {
