@@ -38,10 +38,17 @@ namespace leanembed {
 
 enum class ExecutionPath { automatic, fast, interpreter };
 
+// The most intra-op threads an Embedder accepts even with force_threads (OpenMP threads are real
+// threads with their own stacks; thousands of them only slow every call down, or fail to start).
+inline constexpr int kMaxThreads = 256;
+
 struct EmbedderOptions {
   ModelLocation location;               // which model, which dtype/file
   int threads = 0;                      // intra-op threads; 0 = number of cores. Process-wide (the
-                                        // OpenMP pool is): the last Embedder built sets it.
+                                        // OpenMP pool is): the last Embedder built sets it. More
+                                        // than the cores this process may run on is capped at that
+                                        // count, with a warning (on_warning), unless force_threads;
+  bool force_threads = false;           // forced, up to kMaxThreads (more: Error(invalid_argument))
   std::optional<Pooling> pooling;       // default: the model folder's (mean without metadata)
   std::optional<bool> normalize;        // default: the model folder's (true without metadata)
   int64_t max_length = 0;               // tokens incl. [CLS]/[SEP]; 0 = the model folder's

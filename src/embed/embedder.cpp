@@ -4,6 +4,7 @@
 #include "leanembed/embedder.h"
 
 #include <malloc.h>
+#include <sched.h>
 #include <sys/stat.h>
 
 #include <algorithm>
@@ -16,6 +17,7 @@
 #include <shared_mutex>
 #include <thread>
 
+#include "embed/dense_module.h"
 #include "embed/model_folder.h"
 #include "embed/pooling.h"
 #include "kernels/kernels.h"
@@ -40,12 +42,38 @@ int64_t now_ms() {
 void check_options(const EmbedderOptions& o) {
   auto bad = [](const std::string& what) { throw Error(ErrorCode::invalid_argument, what); };
   if (o.threads < 0) bad("threads must be >= 0 (0 = all cores), got " + std::to_string(o.threads));
+  if (o.force_threads && o.threads > kMaxThreads) {
+    bad("threads " + std::to_string(o.threads) + " is more than leanembed runs (" + std::to_string(kMaxThreads) +
+        ", even with force_threads)");
+  }
   if (o.batch_size < 1) bad("batch_size must be >= 1, got " + std::to_string(o.batch_size));
   if (o.batch_tokens < 1) bad("batch_tokens must be >= 1, got " + std::to_string(o.batch_tokens));
   if (o.max_length < 0) bad("max_length must be >= 0 (0 = the model's), got " + std::to_string(o.max_length));
   if (o.dims < 0) bad("dims must be >= 0 (0 = all), got " + std::to_string(o.dims));
   if (!(o.idle_unload_seconds >= 0) || !std::isfinite(o.idle_unload_seconds))
     bad("idle_unload_seconds must be a finite number >= 0 (0 = never)");
+}
+
+// The cores this process may run on (its CPU affinity; what OpenMP calls the number of procs).
+int available_cores() {
+  cpu_set_t set;
+  CPU_ZERO(&set);
+  if (::sched_getaffinity(0, sizeof set, &set) == 0 && CPU_COUNT(&set) > 0) return CPU_COUNT(&set);
+  const unsigned n = std::thread::hardware_concurrency();
+  return n > 0 ? static_cast<int>(n) : 1;
+}
+
+// options.threads, capped at the available cores unless forced (a warning says so).
+int thread_count(const EmbedderOptions& o) {
+  const int cores = available_cores();
+  if (o.threads <= cores || o.force_threads) return o.threads;
+  const std::string notice = "threads " + std::to_string(o.threads) + " is more than the " + std::to_string(cores) +
+                             " cores this process may run on: using " + std::to_string(cores) +
+                             " (more threads than cores only slow each call down; force_threads / --force-threads "
+                             "keeps the number asked for)";
+  if (o.on_warning) o.on_warning(notice);
+  else std::fprintf(stderr, "leanembed: warning: %s\n", notice.c_str());
+  return cores;
 }
 
 runtime::PathChoice path_choice(ExecutionPath p) {
@@ -92,6 +120,8 @@ struct Embedder::Impl {
 
   // Fixed once the first load has decided them.
   int64_t hidden = 0, dims = 0, max_length = 0;
+  int64_t pooled_width = 0;              // after the Dense modules (= hidden without them)
+  std::vector<DenseLayer> dense;         // sentence-transformers Dense modules, in order
   Pooling pooling = Pooling::mean;
   bool normalize = true;
   std::size_t model_file_bytes = 0;
@@ -236,7 +266,7 @@ std::size_t Embedder::Impl::batch_work_bytes(const runtime::Engine& engine, int6
                                              int64_t longest) const {
   return engine.planned_bytes(sequences, tokens, longest) +
          static_cast<std::size_t>(tokens) * (sizeof(int64_t) + static_cast<std::size_t>(hidden) * sizeof(float)) +
-         static_cast<std::size_t>(sequences) * (sizeof(int64_t) + static_cast<std::size_t>(dims) * sizeof(float)) +
+         static_cast<std::size_t>(sequences) * (sizeof(int64_t) + static_cast<std::size_t>(dense.empty() ? dims : hidden) * sizeof(float)) +
          gemm_internal_bytes(tokens, longest);
 }
 
@@ -274,6 +304,12 @@ void Embedder::Impl::open_cache() {
     struct stat st {};
     if (!file.empty() && ::stat(file.c_str(), &st) == 0) scope.extra += fingerprint_hex(fingerprint_file(file));
   }
+  // Dense modules change every vector: their config and weights are part of the scope.
+  for (const DenseLayer& layer : dense) {
+    scope.extra += " dense:" + fingerprint_hex(fingerprint_file(layer.info.weights_file)) + ":" + layer.info.activation_name +
+                   ":" + std::to_string(layer.info.in_features) + "x" + std::to_string(layer.info.out_features) +
+                   (layer.info.bias ? "+bias" : "");
+  }
   cache_keys = std::make_unique<CacheKeyMaker>(scope);
   CacheOptions co;
   co.memory_bytes = options.cache_memory_bytes;
@@ -289,7 +325,7 @@ void Embedder::Impl::open_cache() {
 Embedder::Embedder(const EmbedderOptions& options) : impl_(std::make_unique<Impl>(options)) {
   check_options(options);
   Impl& m = *impl_;
-  kernels::threads_set(options.threads);
+  kernels::threads_set(thread_count(options));
   m.folder = resolve_model_folder(options.location);
   if (m.folder.quantize_at_load) {
     const std::string notice = "'" + dtype_file(options.location.dtype) + "' is not in '" + m.folder.folder +
@@ -323,11 +359,21 @@ Embedder::Embedder(const EmbedderOptions& options) : impl_(std::make_unique<Impl
     throw Error(ErrorCode::model_format, "cannot tell the hidden size of '" + m.folder.model_path() +
                                              "': it is not a recognised encoder and config.json has no hidden_size");
   }
-  if (options.dims > m.hidden) {
-    throw Error(ErrorCode::invalid_argument, "dims " + std::to_string(options.dims) + " is more than the model's " +
-                                                 std::to_string(m.hidden) + " dimensions");
+  // Dense modules after pooling: each one's input is the previous width.
+  m.pooled_width = m.hidden;
+  for (const DenseModuleInfo& info : m.folder.dense) {
+    if (info.in_features != m.pooled_width) {
+      throw Error(ErrorCode::model_format, "the Dense module '" + info.folder + "' takes " + std::to_string(info.in_features) +
+                                               " features, but what comes before it has " + std::to_string(m.pooled_width));
+    }
+    m.dense.push_back(load_dense_layer(info));
+    m.pooled_width = info.out_features;
   }
-  m.dims = options.dims > 0 ? options.dims : m.hidden;
+  if (options.dims > m.pooled_width) {
+    throw Error(ErrorCode::invalid_argument, "dims " + std::to_string(options.dims) + " is more than the model's " +
+                                                 std::to_string(m.pooled_width) + " dimensions");
+  }
+  m.dims = options.dims > 0 ? options.dims : m.pooled_width;
 
   // Memory budget: the model file, the tokenizer and the runtime allowances are charged at load;
   // what is left is the work memory of one batch (planned arena + batch buffers + oneDNN's internal
@@ -357,7 +403,9 @@ Embedder::Embedder(const EmbedderOptions& options) : impl_(std::make_unique<Impl
                                                 " (max_memory) is too small: " + file_text + " for '" + m.folder.model_path() +
                                                 "' alone; raise the budget or choose a smaller dtype");
     }
-    m.fixed_charge = file_charge + owned + tokenizer_bytes + kRuntimeAllowanceBytes + stacks;
+    std::size_t dense_bytes = 0;  // Dense modules' weights, held as floats
+    for (const DenseLayer& layer : m.dense) dense_bytes += (layer.weight.size() + layer.bias.size()) * sizeof(float);
+    m.fixed_charge = file_charge + owned + tokenizer_bytes + dense_bytes + kRuntimeAllowanceBytes + stacks;
     const std::size_t one_text = m.batch_work_bytes(*l.engine, 1, m.max_length, m.max_length);
     if (m.fixed_charge + one_text > options.max_memory_bytes) {
       throw Error(ErrorCode::out_of_memory,
@@ -521,7 +569,7 @@ void Embedder::Impl::embed_id_batches(Loaded& l, std::span<const std::span<const
       fit(packed, static_cast<std::size_t>(tokens));
       fit(offsets, count + 1);
       fit(hidden_states, static_cast<std::size_t>(tokens) * static_cast<std::size_t>(hidden));
-      fit(pooled, count * static_cast<std::size_t>(dims));
+      fit(pooled, count * static_cast<std::size_t>(dense.empty() ? dims : hidden));
     }
     packed.clear();
     offsets.assign(1, 0);
@@ -532,8 +580,25 @@ void Embedder::Impl::embed_id_batches(Loaded& l, std::span<const std::span<const
     }
     hidden_states.resize(packed.size() * static_cast<std::size_t>(hidden));
     l.engine->run(packed, {}, offsets, hidden_states);
-    pooled.resize(count * static_cast<std::size_t>(dims));
-    pool_sequences(pooling, hidden_states, hidden, offsets, dims, pooled);
+    if (dense.empty()) {
+      pooled.resize(count * static_cast<std::size_t>(dims));
+      pool_sequences(pooling, hidden_states, hidden, offsets, dims, pooled);
+    } else {
+      // Pool the whole hidden width, run the Dense modules, then keep the first `dims` (Matryoshka).
+      pooled.resize(count * static_cast<std::size_t>(hidden));
+      pool_sequences(pooling, hidden_states, hidden, offsets, hidden, pooled);
+      std::vector<float> a, b;
+      for (std::size_t k = 0; k < count; ++k) {
+        a.assign(pooled.begin() + k * hidden, pooled.begin() + (k + 1) * hidden);
+        for (const DenseLayer& layer : dense) {
+          b.resize(static_cast<std::size_t>(layer.info.out_features));
+          apply_dense(layer, a, b);
+          a.swap(b);
+        }
+        std::copy_n(a.begin(), dims, pooled.begin() + k * dims);
+      }
+      pooled.resize(count * static_cast<std::size_t>(dims));
+    }
     for (std::size_t k = 0; k < count; ++k) {
       std::span<float> v(pooled.data() + k * dims, static_cast<std::size_t>(dims));
       if (normalize) l2_normalize(v);

@@ -129,6 +129,106 @@ bool looks_like_hub_id(const std::string& s) {
   return std::count(s.begin(), s.end(), '/') == 1 && s.back() != '/';
 }
 
+// A Pooling module's config.json: exactly one known pooling mode set (none, an unknown one or
+// several at once are errors), and its dimension matching config.json's hidden size.
+void read_pooling_config(const fs::path& pcfg, const fs::path& modules, const std::string& path, ModelFolder& m) {
+  if (!is_file(pcfg)) {
+    throw Error(ErrorCode::io, "'" + modules.string() + "' lists a Pooling module at '" + path + "' but '" + pcfg.string() +
+                                   "' does not exist");
+  }
+  const json p = read_json(pcfg);
+  static const std::pair<const char*, Pooling> kModes[] = {
+      {"pooling_mode_mean_tokens", Pooling::mean},      {"pooling_mode_cls_token", Pooling::cls},
+      {"pooling_mode_max_tokens", Pooling::max},        {"pooling_mode_lasttoken", Pooling::last_token},
+      {"pooling_mode_mean_sqrt_len_tokens", Pooling::mean_sqrt_len},
+  };
+  int modes = 0;
+  for (const auto& [field, pooling] : kModes) {
+    if (bool_field(p, field, pcfg)) {
+      m.pooling = pooling;
+      ++modes;
+    }
+  }
+  for (const auto& [key, value] : p.items()) {
+    if (!key.starts_with("pooling_mode_")) continue;
+    bool known = false;
+    for (const auto& [field, pooling] : kModes) known = known || key == field;
+    if (known || !value.is_boolean() || !value.get<bool>()) continue;
+    throw Error(ErrorCode::unsupported, "'" + pcfg.string() + "': \"" + key +
+                                            "\": true is a pooling mode leanembed does not implement (it has mean, cls, "
+                                            "max, lasttoken and mean_sqrt_len)");
+  }
+  if (modes == 0) {
+    throw Error(ErrorCode::model_format, "'" + pcfg.string() + "' sets no pooling mode (every pooling_mode_* field is "
+                                             "false or absent); expected one of pooling_mode_mean_tokens, "
+                                             "pooling_mode_cls_token, pooling_mode_max_tokens, pooling_mode_lasttoken, "
+                                             "pooling_mode_mean_sqrt_len_tokens set to true");
+  }
+  if (modes > 1) {
+    throw Error(ErrorCode::unsupported, "'" + pcfg.string() +
+                                            "': several pooling modes at once (concatenated vectors) are not supported");
+  }
+  if (auto d = integer_field(p, "word_embedding_dimension", pcfg, 1, int64_t{1} << 20);
+      d && m.hidden_size > 0 && *d != m.hidden_size) {
+    throw Error(ErrorCode::model_format, "'" + pcfg.string() + "': word_embedding_dimension " + std::to_string(*d) +
+                                             " does not match config.json's hidden_size " + std::to_string(m.hidden_size));
+  }
+}
+
+// A Dense module's config.json (in/out features, bias, activation) and where its weights are.
+DenseModuleInfo read_dense_config(const fs::path& dir, const fs::path& modules, const std::string& path) {
+  const fs::path cfg = dir / "config.json";
+  if (!is_file(cfg)) {
+    throw Error(ErrorCode::io, "'" + modules.string() + "' lists a Dense module at '" + path + "' but '" + cfg.string() +
+                                   "' does not exist");
+  }
+  const json j = read_json(cfg);
+  DenseModuleInfo d;
+  d.folder = dir.string();
+  auto features = [&](const char* field) {
+    auto v = integer_field(j, field, cfg, 1, int64_t{1} << 20);
+    if (!v) throw Error(ErrorCode::model_format, "'" + cfg.string() + "': field \"" + field + "\" is missing");
+    return *v;
+  };
+  d.in_features = features("in_features");
+  d.out_features = features("out_features");
+  if (auto it = j.find("bias"); it != j.end() && !it->is_null()) d.bias = bool_field(j, "bias", cfg);
+  d.activation_name = "torch.nn.modules.activation.Tanh";  // sentence-transformers' default
+  if (auto it = j.find("activation_function"); it != j.end() && !it->is_null()) {
+    if (!it->is_string()) {
+      throw Error(ErrorCode::model_format, "'" + cfg.string() + "': field \"activation_function\" should be a string");
+    }
+    d.activation_name = it->get<std::string>();
+  }
+  const std::string act = d.activation_name.substr(d.activation_name.rfind('.') + 1);
+  static const std::pair<const char*, DenseActivation> kActivations[] = {
+      {"Identity", DenseActivation::identity}, {"Tanh", DenseActivation::tanh}, {"ReLU", DenseActivation::relu},
+      {"Sigmoid", DenseActivation::sigmoid},   {"GELU", DenseActivation::gelu},
+  };
+  bool found = false;
+  for (const auto& [name, a] : kActivations) {
+    if (act == name) {
+      d.activation = a;
+      found = true;
+    }
+  }
+  if (!found) {
+    throw Error(ErrorCode::unsupported, "'" + cfg.string() + "': activation_function \"" + d.activation_name +
+                                            "\" is not supported (Identity, Tanh, ReLU, Sigmoid, GELU are)");
+  }
+  if (is_file(dir / "model.safetensors")) {
+    d.weights_file = (dir / "model.safetensors").string();
+  } else if (is_file(dir / "pytorch_model.bin")) {
+    throw Error(ErrorCode::unsupported, "'" + (dir / "pytorch_model.bin").string() +
+                                            "': the Dense module's weights are a PyTorch pickle, which leanembed does not "
+                                            "read; put them in '" + (dir / "model.safetensors").string() +
+                                            "' (linear.weight, linear.bias; the Hugging Face repository of most models has it)");
+  } else {
+    throw Error(ErrorCode::io, "the Dense module '" + dir.string() + "' has no model.safetensors; it holds:" + listing(dir));
+  }
+  return d;
+}
+
 fs::path find_folder(const ModelLocation& where) {
   if (where.model.empty()) throw Error(ErrorCode::invalid_argument, "no model given: pass a folder or a Hugging Face id");
   std::error_code ec;
@@ -310,34 +410,48 @@ ModelFolder resolve_model_folder(const ModelLocation& where) {
       throw Error(ErrorCode::model_format, "'" + modules.string() + "': expected a JSON array of modules");
     }
     m.normalize = false;
+    bool pooled = false;
     for (const auto& mod : list) {
       if (!mod.is_object() || !mod.contains("type") || !mod["type"].is_string()) {
         throw Error(ErrorCode::model_format, "'" + modules.string() + "': every module needs a string field \"type\"");
       }
       const std::string type = mod["type"].get<std::string>();
       const std::string path = mod.value("path", std::string());
-      if (type.ends_with(".Normalize")) m.normalize = true;
-      if (type.ends_with(".Pooling")) {
-        const fs::path pcfg = folder / path / "config.json";
-        if (!is_file(pcfg)) {
-          throw Error(ErrorCode::io, "'" + modules.string() + "' lists a Pooling module at '" + path +
-                                         "' but '" + pcfg.string() + "' does not exist");
-        }
-        json p = read_json(pcfg);
-        int modes = 0;
-        if (bool_field(p, "pooling_mode_mean_tokens", pcfg)) { m.pooling = Pooling::mean; ++modes; }
-        if (bool_field(p, "pooling_mode_cls_token", pcfg)) { m.pooling = Pooling::cls; ++modes; }
-        if (bool_field(p, "pooling_mode_max_tokens", pcfg)) { m.pooling = Pooling::max; ++modes; }
-        if (bool_field(p, "pooling_mode_lasttoken", pcfg)) { m.pooling = Pooling::last_token; ++modes; }
-        if (bool_field(p, "pooling_mode_mean_sqrt_len_tokens", pcfg)) { m.pooling = Pooling::mean_sqrt_len; ++modes; }
-        if (bool_field(p, "pooling_mode_weightedmean_tokens", pcfg)) {
-          throw Error(ErrorCode::unsupported, "'" + pcfg.string() + "': pooling_mode_weightedmean_tokens is not supported");
-        }
-        if (modes > 1) {
-          throw Error(ErrorCode::unsupported, "'" + pcfg.string() +
-                                                  "': several pooling modes at once (concatenated vectors) are not supported");
-        }
+      const std::string kind = type.substr(type.rfind('.') + 1);
+      if (kind == "Transformer") continue;
+      if (kind == "Normalize") {
+        m.normalize = true;
+        continue;
       }
+      if (kind == "Pooling") {
+        read_pooling_config(folder / path / "config.json", modules, path, m);
+        pooled = true;
+        continue;
+      }
+      if (kind == "Dense") {
+        if (!pooled || m.normalize) {
+          throw Error(ErrorCode::unsupported, "'" + modules.string() + "': a Dense module (at '" + path + "') " +
+                                                  (pooled ? "after Normalize" : "before Pooling") +
+                                                  " is not supported (leanembed runs Transformer, Pooling, Dense..., Normalize in that order)");
+        }
+        m.dense.push_back(read_dense_config(folder / path, modules, path));
+        continue;
+      }
+      throw Error(ErrorCode::unsupported, "'" + modules.string() + "' lists a module of type \"" + type + "\" (at '" + path +
+                                              "'), which leanembed does not implement: it runs Transformer, Pooling, Dense "
+                                              "and Normalize modules");
+    }
+  }
+
+  // sentence_bert_config.json: do_lower_case.
+  const fs::path sbert = folder / "sentence_bert_config.json";
+  if (is_file(sbert)) {
+    if (bool_field(read_json(sbert), "do_lower_case", sbert)) {
+      throw Error(ErrorCode::unsupported,
+                  "'" + sbert.string() + "': \"do_lower_case\": true (sentence-transformers lowercases each text with "
+                  "Python's str.lower() before the tokenizer) is not supported; if the tokenizer lowercases anyway "
+                  "(tokenizer.json's normalizer has \"lowercase\": true) and your texts hold no special-token strings "
+                  "such as [MASK], setting it to false gives the same vectors");
     }
   }
 

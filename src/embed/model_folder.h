@@ -6,6 +6,9 @@
 
 #include <string>
 
+#include <vector>
+
+#include "embed/dense_module.h"
 #include "leanembed/model_options.h"
 
 namespace leanembed {
@@ -31,6 +34,8 @@ struct ModelFolder {
 
   // sentence-transformers metadata (modules.json, 1_Pooling/config.json, sentence_bert_config.json)
   Pooling pooling = Pooling::mean;  // mean when there is no Pooling module
+  std::vector<DenseModuleInfo> dense;  // Dense modules after pooling, in order (their weights are
+                                       // read by the embedder: dense_module.h)
   bool normalize = true;            // with modules.json: whether it lists a Normalize module;
                                     // without: true (what transformers.js users and Brainy do)
   int64_t max_length = 512;
@@ -47,8 +52,11 @@ struct ModelFolder {
 // rewrites ONNX graphs; it does not take bare weights). safetensors needs config.json.
 // max_length: the order in max_length.h (sentence_bert_config.json, tokenizer_config.json,
 // tokenizer.json's truncation, 512), capped by config.json's max_position_embeddings.
-// Throws Error(io) for a missing folder or file (with the listing and what to fetch), and
-// Error(model_format) for malformed JSON naming the file and field.
+// Throws Error(io) for a missing folder or file (with the listing and what to fetch),
+// Error(model_format) for malformed JSON or a value out of range (naming file, field, value and
+// what was expected), Error(unsupported) for sentence-transformers modules or settings we cannot
+// honour (a module type other than Transformer / Pooling / Dense / Normalize, an unknown pooling
+// mode, Dense weights as a PyTorch pickle, do_lower_case: true) — never a silently different vector.
 ModelFolder resolve_model_folder(const ModelLocation& where);
 
 }  // namespace leanembed

@@ -37,7 +37,10 @@ void LineReader::append(const char* p, std::size_t n) {
   partial_ = true;
   if (skipping_) return;
   current_.append(p, n);
-  if (!shorten_ || current_.size() < next_check_) return;
+  if (shorten_ && current_.size() >= next_check_) check();
+}
+
+void LineReader::check() {
   if (shorten_(current_)) {
     skipping_ = true;
   } else if (current_.size() > hard_cap_) {
@@ -77,6 +80,7 @@ LineReader::Next LineReader::next(std::string& line, int pause_ms) {
       pos_ += n;
       if (nl) {
         ++pos_;
+        if (shorten_ && !skipping_ && current_.size() > hard_cap_) check();  // a finished line keeps at most hard_cap
         if (!skipping_ && !current_.empty() && current_.back() == '\r') current_.pop_back();
         line.swap(current_);
         current_.clear();
@@ -89,6 +93,7 @@ LineReader::Next LineReader::next(std::string& line, int pause_ms) {
     }
     if (eof_) {
       if (!partial_) return Next::end;
+      if (shorten_ && !skipping_ && current_.size() > hard_cap_) check();
       if (!skipping_ && !current_.empty() && current_.back() == '\r') current_.pop_back();
       line.swap(current_);
       current_.clear();

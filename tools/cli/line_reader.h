@@ -8,7 +8,8 @@
 //   they arrive and only what its tokens need is kept (exact). A line that still holds more than
 //   `hard_cap` bytes after shortening (text whose bytes give very few tokens in ways the shortener
 //   does not compress, see src/tokenizer/README.md) is cut there, with a warning on stderr naming
-//   the line. Bytes kept per line: at most 2 × hard_cap + one read block (64 KiB).
+//   the line. Bytes kept: at most hard_cap per finished line; the line being read may hold up to
+//   2 × hard_cap + one read block (64 KiB) before it is checked again.
 // - Read errors (a directory, EIO) throw Error(io) naming the input.
 #pragma once
 
@@ -38,6 +39,7 @@ class LineReader {
 
  private:
   void append(const char* p, std::size_t n);
+  void check();  // shortens current_ (or cuts it at hard_cap_, with a warning)
   void fill();  // one read(); sets eof_; throws Error(io)
 
   int fd_;

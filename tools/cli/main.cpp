@@ -50,6 +50,7 @@ struct CommonFlags {
   bool offline = false;           // never download a hub id's missing files
   std::string model_format = "auto";
   int threads = 0;
+  bool force_threads = false;     // more threads than cores (else capped at the cores, with a warning)
   int64_t max_length = 0;
   std::string path = "auto";
   std::string embedding_cache;    // persistent embedding cache (LMDB folder)
@@ -90,8 +91,11 @@ void add_cache_flags(CLI::App* cmd, CommonFlags& f) {
 }
 
 void add_run_flags(CLI::App* cmd, CommonFlags& f) {
-  cmd->add_option("-t,--threads", f.threads, "Intra-op threads (0 = all cores)")
+  cmd->add_option("-t,--threads", f.threads, "Intra-op threads (0 = all cores; more than the cores: capped, with a warning)")
       ->envname("LEANEMBED_THREADS")->check(CLI::NonNegativeNumber);
+  cmd->add_flag("--force-threads", f.force_threads,
+                "Use --threads even above the number of cores (at most " + std::to_string(leanembed::kMaxThreads) + ")")
+      ->envname("LEANEMBED_FORCE_THREADS");
   cmd->add_option("--max-memory", f.max_memory, "Memory budget for weights + work memory, bytes (0 = none)")
       ->envname("LEANEMBED_MAX_MEMORY")->check(CLI::NonNegativeNumber);
   cmd->add_option("--idle-unload", f.idle_unload,
@@ -111,6 +115,7 @@ EmbedderOptions options_from(const CommonFlags& f) {
   o.location.local_files_only = f.offline;
   o.location.format = leanembed::model_format_from_name(f.model_format);
   o.threads = f.threads;
+  o.force_threads = f.force_threads;
   o.max_length = f.max_length;
   o.embedding_cache_dir = f.embedding_cache;
   if (o.embedding_cache_dir.empty()) {  // LEANEMBED_CACHE: the older name of LEANEMBED_EMBEDDING_CACHE
