@@ -241,9 +241,10 @@ void Builder::transpose_linear_weights() {
       }
       l.weight = {reinterpret_cast<const std::byte*>(dst), l.in * l.out};
     }
-    unmap_file_pages(src, job.t->bytes.size());  // the page cache keeps them for the next load
+    if (file_->mapped()) unmap_file_pages(src, job.t->bytes.size());  // the page cache keeps them for the next load
   }
-  for (const Job& job : jobs) w_.released_file_bytes += job.t->bytes.size();
+  if (file_->mapped())
+    for (const Job& job : jobs) w_.released_file_bytes += job.t->bytes.size();
 }
 
 EmbeddingTable Builder::table(const std::string& name, int64_t rows) {
@@ -309,7 +310,7 @@ BertSafetensors Builder::run(bool table_rows_by_pread) {
   for (const Tensor& t : file_->tensors())
     if (!used_.count(t.name)) out.ignored.push_back(t.name);
   w_.owners.push_back(file_);
-  if (table_rows_by_pread) {
+  if (table_rows_by_pread && file_->mapped()) {
     const EmbeddingTable& word = w_.word_embeddings;
     const std::size_t offset = static_cast<std::size_t>(word.bytes - file_->bytes().data());
     attach_row_source(w_.word_embeddings, H, file_->path(), file_->bytes().size(), offset);

@@ -59,7 +59,9 @@ struct BertSafetensors {
   std::vector<std::string> ignored;  // tensors of the file the encoder does not use, sorted
 };
 
-// Builds the encoder's weights from `file` (kept alive through weights.owners).
+// Builds the encoder's weights from `file` (kept alive through weights.owners). The file's pages
+// are unmapped and the word table given a row source only when the file is mapped
+// (safetensors::File::mapped(); File::parse's caller-owned bytes are left as they are).
 BertSafetensors bert_weights_from_safetensors(std::shared_ptr<const safetensors::File> file, const BertConfig& config,
                                               bool table_rows_by_pread = true);
 
