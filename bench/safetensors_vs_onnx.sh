@@ -29,14 +29,16 @@ for ((r = 0; r < rounds; ++r)); do
 done
 cmp -s "$work/v_onnx.f32" "$work/v_safetensors.f32" && same="identical bytes" || same="differ"
 echo "model $model; $limit texts of $texts; $rounds rounds, alternating; 2 threads; vectors: $same"
-echo "| measure | file | wall s (median) | CPU s (median) | peak RSS MB (median, min-max) |"
-echo "|---|---|---:|---:|---:|"
-for label in first all; do
-  for format in onnx safetensors; do
-    awk -v l="$label" -v f="$format" '$1 == l && $2 == f { w[n] = $3; c[n] = $4; m[n] = $5; n++ }
-      function med(a, n,   i, j, t) { for (i = 0; i < n; i++) for (j = i + 1; j < n; j++) if (a[j] < a[i]) { t = a[i]; a[i] = a[j]; a[j] = t } return a[int(n / 2)] }
-      END { lo = m[0]; hi = m[0]; for (i = 0; i < n; i++) { if (m[i] < lo) lo = m[i]; if (m[i] > hi) hi = m[i] }
-            printf "| %s | %s | %.2f | %.2f | %.1f (%.1f-%.1f) |\n", (l == "first" ? "load to first vector" : "embed all texts"), f,
-                   med(w, n), med(c, n), med(m, n) / 1024, lo / 1024, hi / 1024 }' "$work/rows"
-  done
-done
+python3 - "$work/rows" <<'PY'
+import statistics, sys
+rows = [line.split() for line in open(sys.argv[1])]
+print("| measure | file | wall s (median) | CPU s, user + sys (median) | peak RSS MB (median; min-max) |")
+print("|---|---|---:|---:|---:|")
+for label, text in (("first", "load to first vector"), ("all", "embed all texts")):
+    for fmt in ("onnx", "safetensors"):
+        sel = [r for r in rows if r[0] == label and r[1] == fmt]
+        wall = statistics.median(float(r[2]) for r in sel)
+        cpu = statistics.median(float(r[3]) for r in sel)
+        rss = [float(r[4]) / 1024 for r in sel]
+        print(f"| {text} | {fmt} | {wall:.2f} | {cpu:.2f} | {statistics.median(rss):.1f}; {min(rss):.1f}-{max(rss):.1f} |")
+PY
