@@ -48,9 +48,8 @@ struct EmbedderOptions {
   int64_t dims = 0;                     // keep the first `dims` components (Matryoshka); 0 = all
   int64_t batch_size = 32;              // texts per encoder run at most
   int64_t batch_tokens = 512;           // real tokens per encoder run at most (a text longer than
-                                        // this still runs, alone). 512 vs 2048 (MiniLM, 2 threads):
-                                        // same speed on sentences and 256-token passages, 4-10%
-                                        // slower on 512-token passages, 8-9 MB less peak RSS
+                                        // this still runs, alone); bounds the work arena (speed /
+                                        // memory trade-off measured: docs/BENCHMARKS.md)
   bool keep_arena = true;               // keep the work arena between calls (off: free after each)
   ExecutionPath path = ExecutionPath::automatic;  // force a path (fast fails if not recognised)
 
@@ -64,11 +63,11 @@ struct EmbedderOptions {
   // packing buffers, kernels::onednn_gemm_internal_bytes_bound) fits what is left. Loading refuses
   // (Error(out_of_memory)) naming the figures: the file, its charged part and the budget when that
   // part alone does not fit, every charge and the total when one text of max_length tokens would
-  // not (MiniLM fp32 needs about 61 MB: its 90 MB file less the 47 MB word table, + 18 MiB). Not
+  // not (what MiniLM needs: docs/BENCHMARKS.md). Not
   // charged (they scale with the caller's input): the texts and vectors of a call, its token ids
   // (8 bytes per token + ~56 per text), the tokenizer's per-thread scratch (~4 bytes per byte of
-  // the longest text), the embedding cache (cache_memory_bytes is its own bound). Measured
-  // (src/embed/README.md): the CLI peaks 2.6-15 MB under budget + bare RSS.
+  // the longest text), the embedding cache (cache_memory_bytes is its own bound). Peaks measured
+  // against budgets: docs/BENCHMARKS.md.
   std::size_t max_memory_bytes = 0;
   // Unload the model (unmap weights, free arenas, drop the tokenizer) after this many seconds
   // without a call; the next call reloads it transparently. 0 = never.
@@ -92,6 +91,7 @@ struct EmbedderInfo {
   std::vector<std::string> ignored_tensors;  // safetensors: tensors of the file the encoder does not use
   std::string model_type;
   int64_t hidden_size = 0, layers = 0, heads = 0, max_length = 0, dims = 0;
+  int64_t vocab_size = 0;               // token ids embed_tokens() accepts: [0, vocab_size)
   std::string max_length_source;
   Pooling pooling = Pooling::mean;
   bool normalize = true;
@@ -122,6 +122,16 @@ struct Tokenized {
   std::vector<std::string> tokens;
 };
 
+// Which end of a text longer than max_length is cut. Either way the special tokens stay:
+// right keeps [CLS] + the first max_length-2 tokens + [SEP] (what embed() does), left keeps [CLS] +
+// the last max_length-2 tokens + [SEP] (Hugging Face's truncation_side "left"); none keeps every
+// token (the result may be longer than max_length: a caller that refuses long texts counts them).
+enum class Truncation { right, left, none };
+
+// v /= max(||v||_2, 1e-12): the normalisation embed() applies (sentence-transformers' Normalize),
+// for callers that keep the first dims of an unnormalised vector and normalise it themselves.
+void l2_normalize(std::span<float> v);
+
 class Embedder {
  public:
   // Loads the model. Throws Error: io (missing folder/file, with what to fetch), model_format,
@@ -140,8 +150,23 @@ class Embedder {
   std::vector<std::vector<float>> embed(const std::vector<std::string>& texts);
   std::vector<float> embed_one(std::string_view text);
 
+  // For reading a long text in pieces without holding all of it (the CLI's stdin lines):
+  // rewrites `kept`, the bytes of one text read so far, into a string with the same tokens (at
+  // this embedder's max_length) whatever bytes follow, and returns true when no following byte can
+  // change them (skip the rest of the text). Exact: Tokenizer::shorten_partial_text (tokenizer.h).
+  bool shorten_partial_text(std::string& kept) const;
+
+  // Embeds sequences of token ids given as the encoder sees them (special tokens included, as
+  // tokenize() returns them); out has ids.size() * dims() floats. The vector of a sequence is the
+  // one embed() gives for a text with those ids. The embedding cache is not used (it is keyed by
+  // text). Throws Error(invalid_argument) naming the sequence for an empty one, one longer than
+  // max_length, or an id outside [0, vocabulary size).
+  void embed_tokens(std::span<const std::span<const int64_t>> ids, std::span<float> out);
+
   // Token ids and token strings as the encoder sees them (after truncation).
   Tokenized tokenize(std::string_view text) const;
+  // The same with a choice of truncation (tokens filled only when asked for).
+  Tokenized tokenize(std::string_view text, Truncation truncation, bool with_tokens = true) const;
 
   // Status: never loads the model (reports loaded = false when it is unloaded).
   EmbedderInfo info() const;

@@ -34,7 +34,8 @@ ModelFormat model_format_from_name(const std::string& name);
 const char* model_format_name(ModelFormat format) noexcept;
 
 // Where a model is. `model` is a folder path, or a Hugging Face id ("Xenova/all-MiniLM-L6-v2")
-// looked up as <model_cache_dir>/<id>/ — the layout transformers.js writes.
+// looked up as <model_cache_dir>/<id>/ — the layout transformers.js writes — and fetched there
+// from the hub when the files a load needs are missing.
 struct ModelLocation {
   std::string model;
   std::string model_cache_dir;   // "" = $LEANEMBED_MODEL_CACHE_DIR (or the older $LEANEMBED_CACHE_DIR), else "./models"
@@ -42,6 +43,14 @@ struct ModelLocation {
   std::string model_file;  // overrides the dtype's file: relative to the folder, or absolute
                            // (a .safetensors file loads as safetensors)
   ModelFormat format = ModelFormat::automatic;
+
+  // A hub id whose files are missing from model_cache_dir is fetched from the Hugging Face hub as
+  // transformers.js does: {endpoint}/{id}/resolve/{revision}/{file} → <model_cache_dir>/<id>/<file>
+  // (another revision than main: <model_cache_dir>/<id>/<revision>/<file>). See src/hub/README.md.
+  std::string revision = "main";  // branch, tag or commit
+  bool local_files_only = false;  // never download (also $LEANEMBED_OFFLINE=1 or $HF_HUB_OFFLINE=1)
+  std::string endpoint;           // "" = $HF_ENDPOINT, else https://huggingface.co
+  std::string token;              // "" = $HF_TOKEN; sent as a bearer token, never to a host a redirect leads to
 };
 
 }  // namespace leanembed

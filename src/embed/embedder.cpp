@@ -135,6 +135,8 @@ struct Embedder::Impl {
   std::size_t gemm_internal_bytes(int64_t tokens, int64_t longest) const;
   void open_cache();
   void embed_sorted_batches(Loaded& l, std::span<const std::string_view> texts, std::span<float> out);
+  void embed_id_batches(Loaded& l, std::span<const std::span<const int64_t>> ids, std::span<float> out);
+  Encoding encode(const Loaded& l, std::string_view text, Truncation truncation, bool with_tokens) const;
   void embed_through_cache(Loaded& l, std::span<const std::string_view> texts, std::span<float> out);
 };
 
@@ -305,8 +307,12 @@ Embedder::Embedder(const EmbedderOptions& options) : impl_(std::make_unique<Impl
   m.max_length = options.max_length > 0 ? options.max_length : m.folder.max_length;
   if (d.max_positions > 0) m.max_length = std::min(m.max_length, d.max_positions);
   if (m.max_length < static_cast<int64_t>(l.tokenizer.num_special_tokens()) + 1) {
-    throw Error(ErrorCode::invalid_argument, "max_length " + std::to_string(m.max_length) +
-                                                 " leaves no room for a token beside the special tokens");
+    const std::string need = "leaves no room for a token beside the " + std::to_string(l.tokenizer.num_special_tokens()) +
+                             " special tokens; expected at least " + std::to_string(l.tokenizer.num_special_tokens() + 1);
+    // From the model folder's metadata it is the folder's fault (exit 1 in the CLI), not the caller's.
+    if (options.max_length > 0) throw Error(ErrorCode::invalid_argument, "max_length " + std::to_string(m.max_length) + " " + need);
+    throw Error(ErrorCode::model_format, "model folder '" + m.folder.folder + "': maximum length " +
+                                             std::to_string(m.max_length) + " (from " + m.folder.max_length_source + ") " + need);
   }
   m.pooling = options.pooling.value_or(m.folder.pooling);
   m.normalize = options.normalize.value_or(m.folder.normalize);
@@ -380,6 +386,7 @@ Embedder::Embedder(const EmbedderOptions& options) : impl_(std::make_unique<Impl
   i.layers = d.layers;
   i.heads = d.heads;
   i.max_length = m.max_length;
+  i.vocab_size = static_cast<int64_t>(l.tokenizer.vocab_size());
   i.max_length_source = options.max_length > 0 ? "option" : m.folder.max_length_source;
   i.dims = m.dims;
   i.pooling = m.pooling;
@@ -463,6 +470,14 @@ void Embedder::Impl::embed_sorted_batches(Loaded& l, std::span<const std::string
       ids[i] = e.ids;
     }
   }
+  std::vector<std::span<const int64_t>> views(ids.begin(), ids.end());
+  embed_id_batches(l, views, out);
+}
+
+// The encoder part of embed(): sequences of ids (each non-empty, at most max_length) sorted by
+// length, cut into batches, run, pooled and written back in input order.
+void Embedder::Impl::embed_id_batches(Loaded& l, std::span<const std::span<const int64_t>> ids, std::span<float> out) {
+  const std::size_t n = ids.size();
   std::vector<std::size_t> order(n);
   std::iota(order.begin(), order.end(), 0);
   std::stable_sort(order.begin(), order.end(), [&](std::size_t a, std::size_t b) { return ids[a].size() < ids[b].size(); });
@@ -550,9 +565,70 @@ std::vector<float> Embedder::embed_one(std::string_view text) {
   return v;
 }
 
-Tokenized Embedder::tokenize(std::string_view text) const {
+bool Embedder::shorten_partial_text(std::string& kept) const {
+  return impl_->with_loaded(
+      [&](Loaded& l) { return l.tokenizer.shorten_partial_text(kept, static_cast<std::size_t>(impl_->max_length)); });
+}
+
+void Embedder::embed_tokens(std::span<const std::span<const int64_t>> ids, std::span<float> out) {
+  Impl& m = *impl_;
+  if (out.size() != ids.size() * static_cast<std::size_t>(m.dims)) {
+    throw Error(ErrorCode::invalid_argument, "embed_tokens: out holds " + std::to_string(out.size()) + " floats, " +
+                                                 std::to_string(ids.size()) + " sequences need " +
+                                                 std::to_string(ids.size() * m.dims));
+  }
+  m.with_loaded([&](Loaded& l) {
+    const auto vocab = static_cast<int64_t>(l.tokenizer.vocab_size());
+    for (std::size_t s = 0; s < ids.size(); ++s) {
+      const std::string which = "embed_tokens: sequence " + std::to_string(s);
+      if (ids[s].empty()) throw Error(ErrorCode::invalid_argument, which + " is empty");
+      if (static_cast<int64_t>(ids[s].size()) > m.max_length) {
+        throw Error(ErrorCode::invalid_argument, which + " has " + std::to_string(ids[s].size()) +
+                                                     " tokens, more than max_length " + std::to_string(m.max_length));
+      }
+      for (std::size_t t = 0; t < ids[s].size(); ++t) {
+        if (ids[s][t] < 0 || ids[s][t] >= vocab) {
+          throw Error(ErrorCode::invalid_argument, which + ": token id " + std::to_string(ids[s][t]) + " at position " +
+                                                       std::to_string(t) + " is outside the vocabulary [0, " +
+                                                       std::to_string(vocab) + ")");
+        }
+      }
+    }
+    m.embed_id_batches(l, ids, out);
+  });
+}
+
+// Left truncation keeps the post-processor's leading and trailing special tokens: they are found by
+// comparing the untruncated encoding with the empty text's (the special tokens alone).
+Encoding Embedder::Impl::encode(const Loaded& l, std::string_view text, Truncation truncation, bool with_tokens) const {
+  if (truncation == Truncation::right) return l.tokenizer.encode(text, static_cast<std::size_t>(max_length), with_tokens);
+  Encoding e = l.tokenizer.encode(text, no_truncation, with_tokens);
+  const auto limit = static_cast<std::size_t>(max_length);
+  if (truncation == Truncation::none || e.ids.size() <= limit) return e;
+  const Encoding specials = l.tokenizer.encode("", no_truncation);
+  const std::size_t s = specials.ids.size(), n = e.ids.size();
+  // lead special tokens open the sequence, the other s - lead close it (a text that starts with a
+  // special token's text must not count as one: the closing ones must match too).
+  std::size_t lead = 0;
+  while (lead < s && e.ids[lead] == specials.ids[lead]) ++lead;
+  auto closes = [&](std::size_t k) { return std::equal(specials.ids.begin() + k, specials.ids.end(), e.ids.end() - (s - k)); };
+  while (lead > 0 && !closes(lead)) --lead;
+  const std::size_t cut = n - limit;  // tokens dropped right after the leading special tokens
+  auto drop = [&](auto& v) {
+    if (v.size() == n) v.erase(v.begin() + static_cast<std::ptrdiff_t>(lead), v.begin() + static_cast<std::ptrdiff_t>(lead + cut));
+  };
+  drop(e.ids);
+  drop(e.attention_mask);
+  drop(e.token_type_ids);
+  drop(e.tokens);
+  return e;
+}
+
+Tokenized Embedder::tokenize(std::string_view text) const { return tokenize(text, Truncation::right, true); }
+
+Tokenized Embedder::tokenize(std::string_view text, Truncation truncation, bool with_tokens) const {
   return impl_->with_loaded([&](Loaded& l) {
-    Encoding e = l.tokenizer.encode(text, static_cast<std::size_t>(impl_->max_length), /*with_tokens=*/true);
+    Encoding e = impl_->encode(l, text, truncation, with_tokens);
     return Tokenized{std::move(e.ids), std::move(e.tokens)};
   });
 }

@@ -3,6 +3,7 @@
 #include <filesystem>
 #include <fstream>
 #include <nlohmann/json.hpp>
+#include <cmath>
 #include <optional>
 #include <sstream>
 
@@ -108,27 +109,44 @@ std::optional<double> tokenizer_json_truncation(const std::string& path) {
   return reader.max_length;
 }
 
+// A length field's value as a whole number in [1, hi]: checked before the conversion (a double
+// outside int64_t's range converts with undefined behaviour), never rounded.
+int64_t checked_length(double v, const std::string& path, const char* field, double hi) {
+  const std::string value = json(v).dump();
+  const std::string expected = "expected a whole number from 1 to " + json(hi).dump();
+  if (!std::isfinite(v) || v < 1 || v > hi)
+    throw Error(ErrorCode::model_format, "'" + path + "': field \"" + field + "\" is " + value + ", out of range; " + expected);
+  if (v != std::floor(v))
+    throw Error(ErrorCode::model_format, "'" + path + "': field \"" + field + "\" is " + value +
+                                             ", not a whole number (it is not rounded); " + expected);
+  return static_cast<int64_t>(v);
+}
+
+// Tokenizers write a huge "unbounded" sentinel (int(1e30)) when the model sets no limit: ignored.
+constexpr double kUnboundedSentinel = 1e6;
+// The largest sequence length sentence_bert_config.json may name (capped by the model's positions).
+constexpr double kMaxLengthField = 2147483648.0;
+
 }  // namespace
 
 MaxLength decide_max_length(const std::string& sentence_bert_config, const std::string& tokenizer_config,
                             const std::string& tokenizer_json, int64_t max_position_embeddings) {
   MaxLength m;
-  auto usable = [](const std::optional<double>& v) { return v && *v > 0 && *v <= 1e6; };
   if (is_file(sentence_bert_config)) {
     if (auto v = top_level_number(sentence_bert_config, "max_seq_length")) {
-      m.tokens = static_cast<int64_t>(*v);
+      m.tokens = checked_length(*v, sentence_bert_config, "max_seq_length", kMaxLengthField);
       m.source = "sentence_bert_config.json max_seq_length";
     }
   }
   if (m.source.empty() && is_file(tokenizer_config)) {
-    if (auto v = top_level_number(tokenizer_config, "model_max_length"); usable(v)) {
-      m.tokens = static_cast<int64_t>(*v);
+    if (auto v = top_level_number(tokenizer_config, "model_max_length"); v && *v <= kUnboundedSentinel) {
+      m.tokens = checked_length(*v, tokenizer_config, "model_max_length", kUnboundedSentinel);
       m.source = "tokenizer_config.json model_max_length";
     }
   }
   if (m.source.empty() && is_file(tokenizer_json)) {
-    if (auto v = tokenizer_json_truncation(tokenizer_json); usable(v)) {
-      m.tokens = static_cast<int64_t>(*v);
+    if (auto v = tokenizer_json_truncation(tokenizer_json); v && *v <= kUnboundedSentinel) {
+      m.tokens = checked_length(*v, tokenizer_json, "truncation.max_length", kUnboundedSentinel);
       m.source = "tokenizer.json truncation.max_length";
     }
   }

@@ -1,6 +1,7 @@
 #include "embed/model_folder.h"
 
 #include <algorithm>
+#include <cmath>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
@@ -9,6 +10,7 @@
 
 #include "embed/max_length.h"
 #include "leanembed/error.h"
+#include "hub/hub.h"
 #include "quantize/quantize.h"
 
 namespace fs = std::filesystem;
@@ -64,16 +66,40 @@ json read_json(const fs::path& p) {
   return j;
 }
 
-// An optional integer field: absent/null → nullopt; a number → its value; else a format error.
-std::optional<double> number_field(const json& j, const char* field, const fs::path& file) {
+// An optional whole-number field in [lo, hi]: absent/null → nullopt. Checked as a double before
+// it is converted (an out-of-range double → int64 conversion is undefined behaviour), and never
+// rounded: 2.9 is an error, 128.0 is 128. Errors name the file, the field, the value as written and
+// what was expected.
+std::optional<int64_t> integer_field(const json& j, const char* field, const fs::path& file, int64_t lo, int64_t hi) {
   auto it = j.find(field);
   if (it == j.end() || it->is_null()) return std::nullopt;
+  const std::string expected = "expected a whole number from " + std::to_string(lo) + " to " + std::to_string(hi);
   if (!it->is_number()) {
-    throw Error(ErrorCode::model_format, "'" + file.string() + "': field \"" + field + "\" should be a number, found " +
-                                             std::string(it->type_name()));
+    throw Error(ErrorCode::model_format, "'" + file.string() + "': field \"" + field + "\" is " + it->dump() + " (" +
+                                             std::string(it->type_name()) + "); " + expected);
   }
-  return it->get<double>();
+  if (it->is_number_integer()) {
+    // Exact for every integer JSON can hold in 64 bits.
+    if (it->is_number_unsigned() ? it->get<uint64_t>() <= static_cast<uint64_t>(hi) && static_cast<int64_t>(it->get<uint64_t>()) >= lo
+                                  : it->get<int64_t>() >= lo && it->get<int64_t>() <= hi) {
+      return it->is_number_unsigned() ? static_cast<int64_t>(it->get<uint64_t>()) : it->get<int64_t>();
+    }
+  } else {
+    const double v = it->get<double>();
+    if (std::isfinite(v) && v == std::floor(v) && v >= static_cast<double>(lo) && v <= static_cast<double>(hi)) {
+      return static_cast<int64_t>(v);
+    }
+    if (std::isfinite(v) && v != std::floor(v) && v >= static_cast<double>(lo) && v <= static_cast<double>(hi)) {
+      throw Error(ErrorCode::model_format, "'" + file.string() + "': field \"" + field + "\" is " + it->dump() +
+                                               ", not a whole number (it is not rounded); " + expected);
+    }
+  }
+  throw Error(ErrorCode::model_format, "'" + file.string() + "': field \"" + field + "\" is " + it->dump() +
+                                           ", out of range; " + expected);
 }
+
+// The largest sequence length a field may name (lengths beyond the model's positions are capped).
+constexpr int64_t kMaxLengthField = int64_t{1} << 31;
 
 bool bool_field(const json& j, const char* field, const fs::path& file) {
   auto it = j.find(field);
@@ -115,14 +141,19 @@ fs::path find_folder(const ModelLocation& where) {
     cache = env && *env ? env : "./models";
   }
   if (looks_like_hub_id(where.model)) {
-    fs::path in_cache = fs::path(cache) / where.model;
-    if (fs::is_directory(in_cache, ec)) return in_cache;
-    throw Error(ErrorCode::io,
-                "model '" + where.model + "' is not a folder and is not in the cache folder '" + cache +
-                    "' (looked for '" + in_cache.string() +
-                    "'). leanembed does not download: put the model's files there as transformers.js lays them "
-                    "out (config.json, tokenizer.json, tokenizer_config.json, onnx/model.onnx …), or pass the folder "
-                    "path, or set the model cache folder (model_cache_dir / LEANEMBED_MODEL_CACHE_DIR).");
+    // The hub id's folder in the cache, with what a load needs: fetched from the hub when missing.
+    std::vector<std::string> model_files;  // in order of preference
+    if (where.model_file.empty() && where.format == ModelFormat::safetensors) {
+      model_files.push_back("model.safetensors");
+    } else if (where.model_file.empty()) {
+      model_files.push_back(dtype_file(where.dtype));
+      if (quantize::can_quantize_to(where.dtype)) model_files.push_back(dtype_file(Dtype::fp32));  // quantized at load
+      // A repository without ONNX files (sentence-transformers publish model.safetensors first).
+      if (where.format == ModelFormat::automatic && where.dtype == Dtype::fp32) model_files.push_back("model.safetensors");
+    } else if (fs::path(where.model_file).is_relative()) {
+      model_files.push_back(where.model_file);
+    }
+    return hub::fetch_model(where, cache, model_files);
   }
   throw Error(ErrorCode::io, "model folder '" + where.model + "' does not exist");
 }
@@ -215,7 +246,7 @@ ModelFolder resolve_model_folder(const ModelLocation& where) {
     if (!is_file(safetensors)) {
       throw Error(ErrorCode::io, "model file '" + safetensors.string() + "' not found. The folder '" + m.folder +
                                      "' holds:" + listing(folder) +
-                                     "\nleanembed does not download: fetch model.safetensors and config.json from the model's "
+                                     "\nfetch model.safetensors and config.json from the model's "
                                      "Hugging Face repository, or choose the ONNX format.");
     }
     if (m.config_json.empty()) {
@@ -236,7 +267,7 @@ ModelFolder resolve_model_folder(const ModelLocation& where) {
                   "model file '" + onnx.string() + "' not found" +
                       (where.model_file.empty() ? std::string(" (dtype ") + dtype_name(where.dtype) + ")" : std::string()) +
                       ". The folder '" + m.folder + "' holds:" + listing(folder) +
-                      "\nleanembed does not download: fetch '" + wanted + "' from the model's Hugging Face repository into '" +
+                      "\nfetch '" + wanted + "' from the model's Hugging Face repository into '" +
                       (folder / wanted).parent_path().string() + "/', or choose another --dtype or --model-file" +
                       (where.format == ModelFormat::automatic ? " (model.safetensors with config.json loads too)." : "."));
     }
@@ -266,8 +297,8 @@ ModelFolder resolve_model_folder(const ModelLocation& where) {
   if (is_file(config)) {
     json j = read_json(config);
     if (auto it = j.find("model_type"); it != j.end() && it->is_string()) m.model_type = it->get<std::string>();
-    if (auto v = number_field(j, "hidden_size", config)) m.hidden_size = static_cast<int64_t>(*v);
-    if (auto v = number_field(j, "max_position_embeddings", config)) m.max_position_embeddings = static_cast<int64_t>(*v);
+    if (auto v = integer_field(j, "hidden_size", config, 1, int64_t{1} << 20)) m.hidden_size = *v;
+    if (auto v = integer_field(j, "max_position_embeddings", config, 1, kMaxLengthField)) m.max_position_embeddings = *v;
   }
 
   // sentence-transformers modules: pooling and normalisation.
@@ -317,7 +348,7 @@ ModelFolder resolve_model_folder(const ModelLocation& where) {
   m.max_length_source = length.source;
   if (m.max_length < 2) {
     throw Error(ErrorCode::model_format, "model folder '" + m.folder + "': maximum length " + std::to_string(m.max_length) +
-                                             " (from " + m.max_length_source + ") leaves no room for [CLS] and [SEP]");
+                                             " (from " + m.max_length_source + ") leaves no room for [CLS] and [SEP]; expected at least 3");
   }
   return m;
 }

@@ -1,6 +1,7 @@
 // Finding a model's files the way transformers.js does, and reading its sentence-transformers
-// metadata (pooling, normalisation, maximum length). There is no download code: a missing file is
-// an Error(io) that lists what the folder holds and which files to put where.
+// metadata (pooling, normalisation, maximum length). A hub id's missing files are fetched by
+// src/hub (hub::fetch_model); in a folder, a missing file is an Error(io) that lists what the folder
+// holds and which files to put where.
 #pragma once
 
 #include <string>

@@ -4,6 +4,9 @@
 #include <string>
 #include <vector>
 
+#include "kernels/attention.h"
+#include "kernels/dispatch.h"
+#include "kernels/kernels.h"
 #include "leanembed/error.h"
 #include "runtime/encoder/fast_encoder.h"
 #include "runtime/encoder/recognize_encoder.h"
@@ -31,6 +34,20 @@ std::string input_named(const std::vector<onnx::ValueInfo>& inputs, std::initial
     for (const auto& v : inputs)
       if (v.name == n) return v.name;
   return "";
+}
+
+// EngineDescription::kernels of the fast path: "matmul" in FastEncoder::linear_kernels() is oneDNN's.
+std::string fast_path_kernels(const std::string& linear_kernels) {
+  const kernels::KernelConfig& config = kernels::kernel_config();
+  std::string linear;
+  for (std::size_t at = 0; at <= linear_kernels.size();) {
+    std::size_t end = linear_kernels.find(", ", at);
+    if (end == std::string::npos) end = linear_kernels.size();
+    const std::string name = linear_kernels.substr(at, end - at);
+    linear += (linear.empty() ? "" : ", ") + (name == "matmul" ? std::string("oneDNN matmul") : name);
+    at = end + 2;
+  }
+  return std::string(config.rows->isa) + " row kernels, " + config.attention->isa + " attention, linear layers: " + linear;
 }
 
 }  // namespace
@@ -86,6 +103,7 @@ Engine::Engine(onnx::Model model, const EngineOptions& options, int64_t hidden_h
   description_.path = "interpreter";
   description_.reason = options.path == PathChoice::interpreter ? "forced" : "not a recognised encoder: " + not_fast;
   description_.hidden = hidden_hint;
+  description_.kernels = "interpreter ops (plain loops; no CPU-specific kernels, no oneDNN)";
 }
 
 Engine::Engine(encoder::EncoderWeights weights, const EngineOptions& options, const std::string& what) {
@@ -108,7 +126,7 @@ void Engine::describe_fast(const std::string& why) {
                   why + "; " + form + " weights (linear layers: " + e.linear_kernels() + ")" +
                       (pread_bytes > 0 ? "; word table rows read with pread" : ""),
                   c.hidden, c.layers, c.heads, c.max_positions, c.ffn, form, e.linear_kernels(), e.owned_weight_bytes(),
-                  pread_bytes, {}, e.weights().released_file_bytes};
+                  pread_bytes, fast_path_kernels(e.linear_kernels()), {}, e.weights().released_file_bytes};
 }
 
 Engine::~Engine() = default;

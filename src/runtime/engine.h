@@ -52,6 +52,11 @@ struct EngineDescription {
   // take no resident memory); 0 when they are read through the mapping or owned memory.
   std::size_t word_table_pread_bytes = 0;
   bool word_table_by_pread() const { return word_table_pread_bytes > 0; }
+  // The kernels runs use, as `leanembed info` shows them. Fast path: the ISA table of the row
+  // kernels and of attention (kernels/dispatch.h, at load time) and the linear layers' kernels, e.g.
+  // "avx2 row kernels, avx512 attention, linear layers: oneDNN matmul". Interpreter: its own
+  // plain loops (it uses no CPU-specific kernel and no oneDNN).
+  std::string kernels;
   // Weights without a graph (a safetensors file): the tensors of the file the encoder does not use
   // (pooler.*, embeddings.position_ids ...), for `info`. Empty for ONNX files.
   std::vector<std::string> ignored_tensors;

@@ -9,9 +9,9 @@
 #include <string>
 
 #include "core/mapped_file.h"
+#include "kernels/attention.h"
 #include "kernels/threads.h"
 #include "leanembed/error.h"
-#include "runtime/encoder/attention.h"
 
 namespace leanembed::runtime::encoder {
 namespace {
@@ -91,7 +91,7 @@ bool needs_scaled_input(const LinearWeights& l) { return l.input_scale.size != 0
 
 // The EncodedLinear for an encoded weight; null for fp32 (kernels::Matmul runs those). The
 // factories check the views (Error(invalid_argument)).
-std::unique_ptr<kernels::EncodedLinear> make_encoded(const LinearWeights& l, kernels::EncodedLinearImpl impl) {
+std::unique_ptr<kernels::EncodedLinear> make_encoded(const LinearWeights& l, kernels::Implementation impl) {
   switch (l.encoding) {
     case LinearEncoding::fp32: return nullptr;
     case LinearEncoding::int8: {
@@ -157,8 +157,7 @@ FastEncoder::FastEncoder(EncoderWeights weights, FastEncoderOptions options)
   matmul_ = make_matmul();
   attention_matmuls_.push_back(make_matmul());
 
-  const kernels::EncodedLinearImpl impl = options_.matmul == MatmulBackend::reference ? kernels::EncodedLinearImpl::reference
-                                                                                      : kernels::EncodedLinearImpl::fast;
+  const kernels::Implementation impl = options_.implementation;
   owned_weight_bytes_ = weights_.bytes_copied;
   std::vector<std::string> names;
   encoded_.resize(weights_.layers.size());
@@ -200,7 +199,7 @@ std::size_t FastEncoder::linear_scratch(LinearSlot slot, int64_t m) const {
     int64_t n = c.hidden, k = c.hidden;
     switch (slot) {
       case LinearSlot::qkv: products[0] = e.query.get(), products[1] = e.key.get(), products[2] = e.value.get(); break;
-      case LinearSlot::dense: products[0] = e.attention_output.get(); break;
+      case LinearSlot::attention_output: products[0] = e.attention_output.get(); break;
       case LinearSlot::ffn_in: products[0] = e.ffn_in.get(), n = c.ffn; break;
       case LinearSlot::ffn_out: products[0] = e.ffn_out.get(), k = c.ffn; break;
     }
@@ -228,8 +227,7 @@ void FastEncoder::linear(const LinearWeights& w, kernels::EncodedLinear* encoded
 }
 
 std::unique_ptr<kernels::Matmul> FastEncoder::make_matmul() const {
-  return options_.matmul == MatmulBackend::reference ? kernels::matmul_create_reference()
-                                                     : kernels::matmul_create_onednn();
+  return kernels::matmul_create(options_.implementation);
 }
 
 FastEncoder::~FastEncoder() = default;
@@ -287,6 +285,7 @@ void FastEncoder::run_layer(const EncoderLayerWeights& layer, LayerLinears& enco
                             std::span<const int64_t> offsets, float* x, std::byte* arena) {
   const EncoderConfig& c = weights_.config;
   const kernels::RowKernels& rows = kernels::row_kernels();
+  const kernels::AttentionKernels& attention = kernels::attention_kernels();
   const int64_t T = plan.shape.tokens, H = c.hidden, F = c.ffn, C = plan.chunk, d = c.head_size;
   const int64_t ld = H;  // Q, K and V are three [T, H] blocks of qkv
   auto buffer = [&](Buffer b) { return arena + plan.at(b); };
@@ -328,7 +327,7 @@ void FastEncoder::run_layer(const EncoderLayerWeights& layer, LayerLinears& enco
       float* q = qkv + first * ld + h * d;
       if (L == 0) continue;
       if (L < gemm_min_len) {
-        attention_head(L, d, q, q + T * H, q + 2 * T * H, ld, scale, q, ld, scratch, rows);
+        attention.head(L, d, q, q + T * H, q + 2 * T * H, ld, scale, q, ld, scratch, rows);
         continue;
       }
       try {
@@ -355,17 +354,17 @@ void FastEncoder::run_layer(const EncoderLayerWeights& layer, LayerLinears& enco
   if (failure) std::rethrow_exception(failure);
 
   // Step 2: attention output projection + residual + bias + LayerNorm, by chunks of rows.
-  float* dense = reinterpret_cast<float*>(buffer(Buffer::dense_out));
+  float* projected = reinterpret_cast<float*>(buffer(Buffer::attention_output));
   for (int64_t r0 = 0; r0 < T; r0 += C) {
     const int64_t n = std::min(C, T - r0);
     // The bias is added inside the LayerNorm kernel below, with the residual. An input scale is
     // applied to the context in place (it is read only here).
     if (needs_scaled_input(layer.attention_output))
       scale_columns(n, H, qkv + r0 * ld, ld, layer.attention_output.input_scale.data, qkv + r0 * ld, ld);
-    linear(layer.attention_output, encoded.attention_output.get(), n, qkv + r0 * ld, ld, dense, H, false,
-           buffer(Buffer::scratch_dense), plan.bytes[static_cast<int>(Buffer::scratch_dense)]);
+    linear(layer.attention_output, encoded.attention_output.get(), n, qkv + r0 * ld, ld, projected, H, false,
+           buffer(Buffer::scratch_attention_output), plan.bytes[static_cast<int>(Buffer::scratch_attention_output)]);
     const LayerNormWeights& ln = layer.attention_norm;
-    rows.layer_norm(n, H, dense, x + r0 * H, layer.attention_output.bias.data, ln.gamma.data, ln.beta.data, ln.eps,
+    rows.layer_norm(n, H, projected, x + r0 * H, layer.attention_output.bias.data, ln.gamma.data, ln.beta.data, ln.eps,
                     x + r0 * H);
   }
 

@@ -1,0 +1,270 @@
+// `leanembed serve` end to end on the tiny model, as a child process on 127.0.0.1: every route,
+// option and error, token-id input, truncation sides, slow clients, idle unload, the cache.
+// (test_server_load.cpp: the full-size model — vectors against the CLI, concurrency, overload,
+// vanished clients, SIGTERM under load.)
+#include <gtest/gtest.h>
+
+#include <atomic>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <thread>
+
+#include "server_test_support.h"
+
+using namespace leanembed::test;
+using nlohmann::json;
+
+TEST(Server, HealthInfoMetricsAndUnknownRoutes) {
+  ServerProcess s({"--model", tiny_model(), "--max-batch-requests", "7"});
+  auto c = s.client();
+  auto health = c.Get("/health");
+  ASSERT_TRUE(health);
+  EXPECT_EQ(health->status, 200);
+  auto info = c.Get("/info");
+  ASSERT_TRUE(info);
+  json i = json::parse(info->body);
+  EXPECT_EQ(i["model_id"], tiny_model());
+  EXPECT_EQ(i["max_client_batch_size"], 32);
+  EXPECT_EQ(i["max_concurrent_requests"], 512);
+  EXPECT_EQ(i["max_batch_tokens"], 16384);
+  EXPECT_EQ(i["max_batch_requests"], 7);
+  EXPECT_EQ(i["auto_truncate"], false);
+  EXPECT_GT(i["max_input_length"].get<int>(), 2);
+  EXPECT_EQ(i["model_type"]["embedding"]["pooling"], "mean");
+  EXPECT_TRUE(i.contains("model_dtype") && i.contains("version") && i.contains("tokenization_workers"));
+  post_json(c, "/embed", {{"inputs", "one"}});
+  auto metrics = c.Get("/metrics");
+  ASSERT_TRUE(metrics);
+  EXPECT_EQ(metrics->status, 200);
+  EXPECT_NE(metrics->get_header_value("Content-Type").find("text/plain"), std::string::npos);
+  const std::string& m = metrics->body;
+  EXPECT_NE(m.find("leanembed_requests_total{route=\"/embed\",status=\"200\",outcome=\"success\"} 1"), std::string::npos) << m;
+  for (const char* name : {"leanembed_tokenization_duration_seconds_count", "leanembed_queue_duration_seconds_count",
+                           "leanembed_inference_duration_seconds_count", "leanembed_batch_inputs_count", "leanembed_batch_tokens_count"}) {
+    EXPECT_EQ(metric(m, name), 1) << name;
+  }
+  EXPECT_EQ(metric(m, "leanembed_model_loaded"), 1);
+  EXPECT_EQ(metric(m, "leanembed_queue_inputs"), 0);
+  EXPECT_GT(metric(m, "leanembed_resident_memory_bytes"), 1e6);
+  auto missing = c.Get("/nope");
+  ASSERT_TRUE(missing);
+  EXPECT_EQ(missing->status, 404);
+  auto wrong_method = c.Get("/embed");
+  ASSERT_TRUE(wrong_method);
+  EXPECT_EQ(wrong_method->status, 405);
+  EXPECT_EQ(s.stop(), 0);
+}
+
+TEST(Server, TokenizeRoute) {
+  ServerProcess s({"--model", tiny_model()});
+  auto c = s.client();
+  int status = 0;
+  json t = post_json(c, "/tokenize", {{"inputs", "hello world"}}, &status);
+  ASSERT_EQ(status, 200) << t.dump();
+  ASSERT_EQ(t.size(), 1u);
+  ASSERT_GE(t[0].size(), 3u);
+  EXPECT_EQ(t[0][0]["special"], true);
+  EXPECT_EQ(t[0][0]["text"], "[CLS]");
+  EXPECT_EQ(t[0].back()["special"], true);
+  EXPECT_EQ(t[0][1]["special"], false);
+  EXPECT_TRUE(t[0][1].contains("id") && t[0][1].contains("start") && t[0][1].contains("stop"));
+  json plain = post_json(c, "/tokenize", {{"inputs", json::array({"hello world", "a"})}, {"add_special_tokens", false}});
+  ASSERT_EQ(plain.size(), 2u);
+  EXPECT_EQ(plain[0].size(), t[0].size() - 2);
+  for (const auto& tok : plain[0]) EXPECT_EQ(tok["special"], false);
+  // Not truncated: a long text gives all its tokens.
+  json longer = post_json(c, "/tokenize", {{"inputs", long_text(400)}});
+  auto info = json::parse(c.Get("/info")->body);
+  EXPECT_GT(longer[0].size(), info["max_input_length"].get<size_t>());
+  expect_tei_error(c.Post("/tokenize", "{\"inputs\": 3}", kJson), 422, "validation", "`inputs` must be");
+  EXPECT_EQ(s.stop(), 0);
+}
+
+TEST(Server, TokenIdInputsAndLeftTruncation) {
+  ServerProcess s({"--model", tiny_model()});
+  auto c = s.client();
+  const std::string text = "Token ids give the same vector as the text.";
+  json tokens = post_json(c, "/tokenize", {{"inputs", text}});
+  std::vector<int64_t> ids;
+  for (const auto& t : tokens[0]) ids.push_back(t["id"]);
+  json by_text = post_json(c, "/v1/embeddings", {{"input", text}});
+  json by_ids = post_json(c, "/v1/embeddings", {{"input", json::array({ids})}});
+  json by_flat_ids = post_json(c, "/embed", {{"inputs", ids}});
+  EXPECT_TRUE(bitwise(as_floats(by_ids["data"][0]["embedding"]), as_floats(by_text["data"][0]["embedding"])));
+  EXPECT_TRUE(bitwise(as_floats(by_flat_ids[0]), as_floats(by_text["data"][0]["embedding"])));
+  expect_openai_error(c.Post("/v1/embeddings", json({{"input", json::array({json::array({101, 99999999, 102})})}}).dump(), kJson),
+                      422, "outside the vocabulary");
+  expect_openai_error(c.Post("/v1/embeddings", json({{"input", json::array({json::array({101, 1.5, 102})})}}).dump(), kJson),
+                      422, "integer token ids");
+  // Left truncation keeps [CLS] + the last tokens + [SEP]: the vector of exactly those ids.
+  const std::string longer = long_text(400);
+  const size_t max_length = json::parse(c.Get("/info")->body)["max_input_length"];
+  json all = post_json(c, "/tokenize", {{"inputs", longer}});
+  std::vector<int64_t> full;
+  for (const auto& t : all[0]) full.push_back(t["id"]);
+  std::vector<int64_t> left = {full.front()};
+  left.insert(left.end(), full.end() - static_cast<std::ptrdiff_t>(max_length - 1), full.end());
+  std::vector<int64_t> right(full.begin(), full.begin() + static_cast<std::ptrdiff_t>(max_length - 1));
+  right.push_back(full.back());
+  json left_text = post_json(c, "/embed", {{"inputs", longer}, {"truncate", true}, {"truncation_direction", "Left"}});
+  json right_text = post_json(c, "/embed", {{"inputs", longer}, {"truncate", true}});
+  EXPECT_TRUE(bitwise(as_floats(left_text[0]), as_floats(post_json(c, "/embed", {{"inputs", left}})[0])));
+  EXPECT_TRUE(bitwise(as_floats(right_text[0]), as_floats(post_json(c, "/embed", {{"inputs", right}})[0])));
+  EXPECT_FALSE(bitwise(as_floats(left_text[0]), as_floats(right_text[0])));
+  EXPECT_EQ(s.stop(), 0);
+}
+
+TEST(Server, ValidationErrorsAsTeiAndOpenAi) {
+  ServerProcess s({"--model", tiny_model(), "--payload-limit", "5000"});
+  auto c = s.client();
+  expect_tei_error(c.Post("/embed", "{\"inputs\": [\"a\"", kJson), 422, "validation", "not valid JSON");
+  expect_tei_error(c.Post("/embed", "[1,2]", kJson), 422, "validation", "JSON object");
+  expect_tei_error(c.Post("/embed", "{}", kJson), 422, "validation", "missing field `inputs`");
+  expect_tei_error(c.Post("/embed", "{\"inputs\": 5}", kJson), 422, "validation", "`inputs` must be");
+  expect_tei_error(c.Post("/embed", "{\"inputs\": [\"a\", 5]}", kJson), 422, "validation", "element 1");
+  expect_tei_error(c.Post("/embed", "{\"inputs\": \"a\", \"normalize\": \"yes\"}", kJson), 422, "validation", "`normalize` must be");
+  expect_tei_error(c.Post("/embed", "{\"inputs\": \"\"}", kJson), 422, "validation", "cannot be empty");
+  expect_tei_error(c.Post("/embed", "{\"inputs\": []}", kJson), 422, "validation", "cannot be empty");
+  expect_tei_error(c.Post("/embed", "{\"inputs\": \"a\", \"dimensions\": 100000}", kJson), 422, "validation", "more than the model's");
+  expect_tei_error(c.Post("/embed", "{\"inputs\": \"a\", \"dimensions\": 0}", kJson), 422, "validation", "positive integer");
+  expect_tei_error(c.Post("/embed", "{\"inputs\": \"a\", \"truncation_direction\": \"Up\"}", kJson), 422, "validation", "truncation_direction");
+  json many = json::array();
+  for (int i = 0; i < 33; ++i) many.push_back("text");
+  expect_tei_error(c.Post("/embed", json({{"inputs", many}}).dump(), kJson), 422, "validation", "batch size 33 > maximum allowed batch size 32");
+  many.erase(many.begin());
+  EXPECT_EQ(c.Post("/embed", json({{"inputs", many}}).dump(), kJson)->status, 200);
+  // Too long without truncation → 422 naming the limit; with truncate: true → 200.
+  const std::string longer = long_text(300);
+  expect_tei_error(c.Post("/embed", json({{"inputs", longer}}).dump(), kJson), 422, "validation", "more than the model's maximum");
+  EXPECT_EQ(c.Post("/embed", json({{"inputs", longer}, {"truncate", true}}).dump(), kJson)->status, 200);
+  // Payload limit → 413 (body read and dropped, or refused from its Content-Length).
+  const std::string big = json({{"inputs", std::string(6000, 'a')}}).dump();
+  expect_tei_error(c.Post("/embed", big, kJson), 413, "validation", "payload limit of 5000 bytes");
+  {
+    int fd = connect_to(s.port());
+    send_all(fd, "POST /embed HTTP/1.1\r\nHost: x\r\nContent-Length: 100000000\r\n\r\n");
+    auto [got, closed] = read_until_closed(fd, 20);
+    ::close(fd);
+    EXPECT_NE(got.find(" 413 "), std::string::npos) << got;
+  }
+  // OpenAI routes: {error: {message, type, code}}.
+  expect_openai_error(c.Post("/v1/embeddings", "{\"input\": [}", kJson), 422, "not valid JSON");
+  expect_openai_error(c.Post("/v1/embeddings", "{\"input\": \"a\", \"encoding_format\": \"int8\"}", kJson), 422, "encoding_format");
+  expect_openai_error(c.Post("/v1/embeddings", "{\"inputs\": \"a\"}", kJson), 422, "missing field `input`");
+  expect_openai_error(c.Post("/embeddings", "{\"input\": \"a\", \"dimensions\": 100000}", kJson), 422, "dimensions");
+  expect_openai_error(c.Post("/v1/embeddings", big, kJson), 413, "payload limit");
+  // The server is still fine.
+  EXPECT_EQ(c.Post("/embed", "{\"inputs\": \"still here\"}", kJson)->status, 200);
+  EXPECT_EQ(s.stop(), 0);
+}
+
+TEST(Server, AutoTruncateAndEnvironmentVariables) {
+  // TEI's variable names work; LEANEMBED_<FLAG> wins over them; the command line over both.
+  ServerProcess s({"--model", tiny_model()}, {"AUTO_TRUNCATE=true", "MAX_CLIENT_BATCH_SIZE=2", "LEANEMBED_PAYLOAD_LIMIT=100000",
+                                              "PAYLOAD_LIMIT=10", "SERVED_MODEL_NAME=served-name"});
+  auto c = s.client();
+  json info = json::parse(c.Get("/info")->body);
+  EXPECT_EQ(info["auto_truncate"], true);
+  EXPECT_EQ(info["max_client_batch_size"], 2);
+  EXPECT_EQ(info["model_id"], "served-name");
+  EXPECT_EQ(c.Post("/embed", json({{"inputs", long_text(300)}}).dump(), kJson)->status, 200);
+  expect_tei_error(c.Post("/embed", json({{"inputs", {"a", "b", "c"}}}).dump(), kJson), 422, "validation", "batch size 3");
+  EXPECT_EQ(post_json(c, "/v1/embeddings", {{"input", "a"}})["model"], "served-name");
+  EXPECT_EQ(s.stop(), 0);
+  ServerProcess t({"--model", tiny_model(), "--max-client-batch-size", "5"}, {"MAX_CLIENT_BATCH_SIZE=2", "LEANEMBED_MAX_CLIENT_BATCH_SIZE=3"});
+  EXPECT_EQ(json::parse(t.client().Get("/info")->body)["max_client_batch_size"], 5);
+  ServerProcess u({"--model", tiny_model()}, {"MAX_CLIENT_BATCH_SIZE=2", "LEANEMBED_MAX_CLIENT_BATCH_SIZE=3"});
+  EXPECT_EQ(json::parse(u.client().Get("/info")->body)["max_client_batch_size"], 3);
+}
+
+TEST(Server, ApiKeyAndCors) {
+  ServerProcess s({"--model", tiny_model(), "--api-key", "s3cret", "--cors-allow-origin", "http://app.example"});
+  auto c = s.client();
+  EXPECT_EQ(c.Get("/health")->status, 200);  // load balancers' probe needs no key
+  auto denied = c.Post("/embed", "{\"inputs\":\"a\"}", kJson);
+  expect_tei_error(denied, 401, "unauthorized", "API key");
+  expect_openai_error(c.Post("/v1/embeddings", "{\"input\":\"a\"}", kJson), 401, "API key");
+  EXPECT_EQ(c.Get("/info")->status, 401);
+  EXPECT_EQ(c.Post("/embed", {{"Authorization", "Bearer wrong"}}, "{\"inputs\":\"a\"}", kJson)->status, 401);
+  EXPECT_EQ(c.Post("/embed", {{"Authorization", "Bearer s3cret"}}, "{\"inputs\":\"a\"}", kJson)->status, 200);
+  auto preflight = c.Options("/embed", {{"Origin", "http://app.example"}, {"Access-Control-Request-Method", "POST"}});
+  ASSERT_TRUE(preflight);
+  EXPECT_EQ(preflight->status, 204);
+  EXPECT_EQ(preflight->get_header_value("Access-Control-Allow-Origin"), "http://app.example");
+  EXPECT_NE(preflight->get_header_value("Access-Control-Allow-Headers").find("authorization"), std::string::npos);
+  auto allowed = c.Post("/embed", {{"Authorization", "Bearer s3cret"}, {"Origin", "http://app.example"}}, "{\"inputs\":\"a\"}", kJson);
+  EXPECT_EQ(allowed->get_header_value("Access-Control-Allow-Origin"), "http://app.example");
+  auto other = c.Post("/embed", {{"Authorization", "Bearer s3cret"}, {"Origin", "http://evil.example"}}, "{\"inputs\":\"a\"}", kJson);
+  EXPECT_FALSE(other->has_header("Access-Control-Allow-Origin"));
+  EXPECT_EQ(s.stop(), 0);
+}
+
+TEST(Server, SlowAndHalfOpenClientsTimeOutWithoutBlockingOthers) {
+  ServerProcess s({"--model", tiny_model(), "--client-timeout", "1"});
+  std::vector<int> slow;
+  for (int i = 0; i < 20; ++i) {
+    int fd = connect_to(s.port());
+    ASSERT_GE(fd, 0);
+    if (i % 2) send_all(fd, "POST /embed HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\n{\"inp");  // body never finished
+    else send_all(fd, "GET /hea");  // headers never finished
+    slow.push_back(fd);
+  }
+  // Others are served meanwhile.
+  auto c = s.client();
+  EXPECT_EQ(c.Post("/embed", "{\"inputs\":\"served while others stall\"}", kJson)->status, 200);
+  // Each stalled connection is closed by the server (bounded wait).
+  int closed = 0;
+  for (int fd : slow) {
+    if (read_until_closed(fd, 30).second) ++closed;
+    ::close(fd);
+  }
+  EXPECT_EQ(closed, 20);
+  EXPECT_EQ(c.Get("/health")->status, 200);
+  EXPECT_EQ(s.stop(), 0);
+}
+
+TEST(Server, IdleUnloadKeepsHealthAndReloadsOnTheNextRequest) {
+  ServerProcess s({"--model", tiny_model(), "--idle-unload", "1"});
+  auto c = s.client();
+  json first = post_json(c, "/embed", {{"inputs", "before the unload"}});
+  bool unloaded = false;
+  for (int i = 0; i < 200 && !unloaded; ++i) {
+    unloaded = json::parse(c.Get("/info")->body)["model_loaded"] == false;
+    if (!unloaded) std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+  ASSERT_TRUE(unloaded);
+  EXPECT_EQ(c.Get("/health")->status, 200);
+  EXPECT_EQ(metric(c.Get("/metrics")->body, "leanembed_model_loaded"), 0);
+  json again = post_json(c, "/embed", {{"inputs", "before the unload"}});
+  EXPECT_TRUE(bitwise(as_floats(first[0]), as_floats(again[0])));
+  EXPECT_GE(metric(c.Get("/metrics")->body, "leanembed_model_loads"), 2);
+  EXPECT_EQ(s.stop(), 0);
+}
+
+TEST(Server, EmbeddingCacheIsSharedByReplicas) {
+  const std::filesystem::path store = std::filesystem::path(binary_dir()) / "test_server_tmp" / ("cache-" + std::to_string(::getpid()));
+  std::filesystem::remove_all(store);
+  ServerProcess a({"--model", tiny_model(), "--embedding-cache", store.string()});
+  ServerProcess b({"--model", tiny_model(), "--embedding-cache", store.string()});
+  auto ca = a.client();
+  auto cb = b.client();
+  json first = post_json(ca, "/embed", {{"inputs", {"cached text one", "cached text two"}}});
+  json second = post_json(cb, "/embed", {{"inputs", {"cached text two", "cached text one"}}});
+  EXPECT_TRUE(bitwise(as_floats(first[0]), as_floats(second[1])));
+  EXPECT_TRUE(bitwise(as_floats(first[1]), as_floats(second[0])));
+  EXPECT_EQ(metric(cb.Get("/metrics")->body, "leanembed_cache_hits"), 2);
+  EXPECT_EQ(metric(ca.Get("/metrics")->body, "leanembed_cache_misses"), 2);
+  // The same vector as without a cache.
+  ServerProcess plain({"--model", tiny_model()});
+  json fresh = post_json(*std::make_unique<httplib::Client>(plain.client()), "/embed", {{"inputs", "cached text one"}});
+  EXPECT_TRUE(bitwise(as_floats(first[0]), as_floats(fresh[0])));
+  EXPECT_EQ(a.stop(), 0);
+  EXPECT_EQ(b.stop(), 0);
+  std::filesystem::remove_all(store);
+}
+
+TEST(Server, RefusesToStartWithBadOptions) {
+  EXPECT_THROW(ServerProcess({"--model", tiny_model(), "--max-batch-tokens", "4"}), std::runtime_error);
+  EXPECT_THROW(ServerProcess({"--model", "/nonexistent/model/folder"}), std::runtime_error);
+}
