@@ -57,4 +57,12 @@ void drop_resident_pages(const void* data, std::size_t bytes) noexcept {
 #endif
 }
 
+void unmap_file_pages(const void* data, std::size_t bytes) noexcept {
+  const auto page = static_cast<std::uintptr_t>(::sysconf(_SC_PAGESIZE));
+  const auto begin = reinterpret_cast<std::uintptr_t>(data);
+  if (data == nullptr || page == 0) return;
+  const std::uintptr_t first = (begin + page - 1) / page * page, last = (begin + bytes) / page * page;
+  if (last > first) ::madvise(reinterpret_cast<void*>(first), last - first, MADV_DONTNEED);  // advice: errors ignored
+}
+
 }  // namespace leanembed

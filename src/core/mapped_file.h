@@ -38,4 +38,12 @@ class MappedFile {
 // errors and kernels without MADV_PAGEOUT are ignored.
 void drop_resident_pages(const void* data, std::size_t bytes) noexcept;
 
+// For a range of a MappedFile only (read-only, private: never written): unmaps the pages wholly
+// inside [data, data + bytes) from the process (MADV_DONTNEED) — they leave its resident set at
+// once but stay in the kernel's page cache (unlike drop_resident_pages, which evicts them), so the
+// next process loading the file finds them there; touched again, they are faulted back in from the
+// file, unchanged. On any other memory this would discard its contents: never call it on heap or
+// writable mappings. Best effort: errors are ignored.
+void unmap_file_pages(const void* data, std::size_t bytes) noexcept;
+
 }  // namespace leanembed

@@ -392,7 +392,9 @@ Embedder::Embedder(const EmbedderOptions& options) : impl_(std::make_unique<Impl
     const std::size_t owned = d.owned_weight_bytes;
     // The file's pages the process keeps: all of it but a word table read with pread (its rows pass
     // through a stack buffer; the page cache holds them, outside the process).
-    const std::size_t file_charge = m.model_file_bytes - std::min(m.model_file_bytes, d.word_table_pread_bytes);
+    // Nor the parts the engine copied out and dropped (released_file_bytes: charged as `owned`).
+    const std::size_t file_charge =
+        m.model_file_bytes - std::min(m.model_file_bytes, d.word_table_pread_bytes + d.released_file_bytes);
     const std::string file_text =
         d.word_table_pread_bytes > 0
             ? "the model file (" + mb_text(m.model_file_bytes) + ", of which the word table's " +

@@ -29,7 +29,17 @@ std::string read_text(const std::string& path) {
 
 // `field` of the small JSON object in `path`: nullopt when absent or null.
 std::optional<double> top_level_number(const std::string& path, const char* field) {
-  json j = json::parse(read_text(path), nullptr, /*allow_exceptions=*/false);
+  const std::string text = read_text(path);
+  // Metadata files are small and flat; refuse deep nesting before the recursive parser sees it.
+  int depth = 0;
+  for (char c : text) {
+    if (c == '{' || c == '[') {
+      if (++depth > 64) throw Error(ErrorCode::model_format, "'" + path + "': JSON nested deeper than 64 levels");
+    } else if (c == '}' || c == ']') {
+      --depth;
+    }
+  }
+  json j = json::parse(text, nullptr, /*allow_exceptions=*/false);
   if (j.is_discarded() || !j.is_object()) throw Error(ErrorCode::model_format, "'" + path + "' is not a JSON object");
   auto it = j.find(field);
   if (it == j.end() || it->is_null()) return std::nullopt;

@@ -329,7 +329,7 @@ ModelFolder resolve_model_folder(const ModelLocation& where) {
   const bool use_safetensors = named_safetensors ||
                                (where.model_file.empty() && where.format == ModelFormat::safetensors) ||
                                (where.model_file.empty() && where.format == ModelFormat::automatic && !is_file(onnx) &&
-                                is_file(safetensors));
+                                !is_file(folder / dtype_file(Dtype::fp32)) && is_file(safetensors));
   if (is_file(folder / "config.json")) m.config_json = (folder / "config.json").string();
   if (use_safetensors) {
     if (where.model_file.empty() && where.dtype != Dtype::fp32) {

@@ -47,7 +47,8 @@ struct ModelFolder {
 // for a dtype leanembed can make (q8, uint8, int8, q4, fp16) and onnx/model.onnx exists, onnx_path
 // is model.onnx and quantize_at_load is set.
 // Format (ModelLocation::format): automatic takes the ONNX file as above when it is there (or can be
-// quantized at load), else model.safetensors for dtype fp32; a dtype other than fp32 with only
+// quantized at load), else — when the folder has no onnx/model.onnx either — model.safetensors for
+// dtype fp32 (a folder with ONNX files but not the dtype's keeps the missing-file error); a dtype other than fp32 with only
 // model.safetensors is Error(unsupported) saying which ONNX file to fetch (leanembed's quantizer
 // rewrites ONNX graphs; it does not take bare weights). safetensors needs config.json.
 // max_length: the order in max_length.h (sentence_bert_config.json, tokenizer_config.json,

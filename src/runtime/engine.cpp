@@ -126,7 +126,7 @@ void Engine::describe_fast(const std::string& why) {
                   why + "; " + form + " weights (linear layers: " + e.linear_kernels() + ")" +
                       (pread_bytes > 0 ? "; word table rows read with pread" : ""),
                   c.hidden, c.layers, c.heads, c.max_positions, c.ffn, form, e.linear_kernels(), e.owned_weight_bytes(),
-                  pread_bytes, fast_path_kernels(e.linear_kernels()), {}};
+                  pread_bytes, fast_path_kernels(e.linear_kernels()), {}, e.weights().released_file_bytes};
 }
 
 Engine::~Engine() = default;

@@ -60,6 +60,10 @@ struct EngineDescription {
   // Weights without a graph (a safetensors file): the tensors of the file the encoder does not use
   // (pooler.*, embeddings.position_ids ...), for `info`. Empty for ONNX files.
   std::vector<std::string> ignored_tensors;
+  // Bytes of the model file the weights were copied out of and that are not kept resident
+  // (EncoderWeights::released_file_bytes; safetensors' linear weights): a budget charges the copy
+  // (owned_weight_bytes), not the file's pages too.
+  std::size_t released_file_bytes = 0;
 };
 
 class Engine {

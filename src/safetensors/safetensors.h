@@ -66,6 +66,10 @@ class File {
 
   const std::string& path() const { return path_; }
   std::span<const std::byte> bytes() const { return bytes_; }  // the whole file
+  // True when bytes() is this object's read-only mapping of path() (open()), false for parse()'s
+  // caller-owned bytes: only then may consumers unmap pages of it (core's unmap_file_pages) or
+  // read the same bytes from path() with pread.
+  bool mapped() const { return mapping_.size() > 0; }
   std::size_t header_bytes() const { return header_bytes_; }   // N
   std::size_t data_offset() const { return 8 + header_bytes_; } // the data buffer's place in the file
 

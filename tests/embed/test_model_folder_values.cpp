@@ -103,9 +103,10 @@ TEST(ModelFolderValues, ConfigJsonFiguresAreRangeChecked) {
 
 TEST(ModelFolderValues, TokenizerConfigModelMaxLength) {
   fs::path f = folder("model_max_length");
-  // The "unbounded" sentinel tokenizers write (int(1e30)) is ignored, as before.
+  // The "unbounded" sentinel tokenizers write (int(1e30)) is ignored, as before: the next file in
+  // the order (embed/max_length.h) decides — here tokenizer.json's truncation (128).
   write(f / "tokenizer_config.json", R"({"model_max_length": 1000000000000000019884624838656})");
-  EXPECT_EQ(resolve_model_folder({.model = f.string()}).max_length_source, "default");
+  EXPECT_EQ(resolve_model_folder({.model = f.string()}).max_length_source, "tokenizer.json truncation.max_length");
   write(f / "tokenizer_config.json", R"({"model_max_length": 300.5})");
   Failure e = failure_of(f);
   EXPECT_EQ(e.code, ErrorCode::model_format);

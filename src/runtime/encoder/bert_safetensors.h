@@ -19,19 +19,22 @@
 // BertSafetensors::ignored. A missing tensor, a wrong shape or a weight dtype other than F32 / F16 /
 // BF16 is Error(model_format) naming the tensor.
 //
-// Forms in memory (EncoderWeights::weight_form says which the file has):
-//   F32   every matrix and table a view of the file (zero-copy); linear weights stay in torch's
-//         [out, in] layout and the product reads them transposed (LinearWeights::transposed).
-//   F16   tables stay views (decoded per row); linear weights stay fp16 but are transposed once into
-//         an owned [in, out] copy for the fp16 kernel (kernels::encoded_linear_f16): owned memory =
-//         the file's linear-weight bytes (MiniLM: 21.2 MB), the file's copy of them is not read again.
-//   BF16  tables stay views (TableEncoding::bf16); linear weights are widened once, exactly, into
-//         an owned fp32 [in, out] copy (there is no bf16 kernel): owned memory = twice the file's
-//         linear-weight bytes (MiniLM: 42.5 MB, what an F32 file maps).
+// Forms in memory (EncoderWeights::weight_form says which the file has). Linear weights are
+// transposed once at load from torch's [out, in] into the [in, out] the kernels read (oneDNN's sgemm
+// reading [out, in] transposed runs ~20% slower), into one owned block (transparent huge pages asked
+// for), and the file's pages of them are unmapped (unmap_file_pages: out of the resident set, kept
+// in the page cache; EncoderWeights::released_file_bytes), so the process holds them once, as the
+// ONNX path does (there as a view of the file; here anonymous memory, not shared between processes):
+//   F32   linear weights copied (MiniLM: 42.5 MB); tables views of the file.
+//   F16   linear weights stay fp16 (the fp16 kernel, kernels::encoded_linear_f16; MiniLM: 21.2 MB);
+//         tables stay fp16 views, decoded per row.
+//   BF16  linear weights widened exactly to fp32 (there is no bf16 kernel; MiniLM: 42.5 MB, twice
+//         the file's bytes); tables stay bf16 views (TableEncoding::bf16), widened per row.
 //   Biases and LayerNorm vectors: views when F32 and float-aligned, else aligned fp32 copies.
-// All copies are counted in EncoderWeights::bytes_copied (so in FastEncoder::owned_weight_bytes and
-// the memory budget). The word table's rows are read with pread from the file
-// (attach_row_source) unless `table_rows_by_pread` is off, as on the ONNX path.
+// Copies are counted in EncoderWeights::bytes_copied (so in FastEncoder::owned_weight_bytes). The
+// word table's rows are read with pread from the file (attach_row_source) unless
+// `table_rows_by_pread` is off, as on the ONNX path. Load time: one pass over the linear weights
+// (MiniLM: ~43 MB read from the page cache, written once).
 #pragma once
 
 #include <memory>
@@ -56,7 +59,9 @@ struct BertSafetensors {
   std::vector<std::string> ignored;  // tensors of the file the encoder does not use, sorted
 };
 
-// Builds the encoder's weights from `file` (kept alive through weights.owners).
+// Builds the encoder's weights from `file` (kept alive through weights.owners). The file's pages
+// are unmapped and the word table given a row source only when the file is mapped
+// (safetensors::File::mapped(); File::parse's caller-owned bytes are left as they are).
 BertSafetensors bert_weights_from_safetensors(std::shared_ptr<const safetensors::File> file, const BertConfig& config,
                                               bool table_rows_by_pread = true);
 

@@ -86,10 +86,7 @@ const char* linear_encoding_name(LinearEncoding e);
 
 struct LinearWeights {
   LinearEncoding encoding = LinearEncoding::fp32;
-  UnalignedFloatView weight;       // fp32: size in * out, row-major [in, out] (or [out, in]: `transposed`); a view
-  // fp32 only: `weight` is stored [out, in] row-major (torch nn.Linear's layout, as safetensors files
-  // hold it) and the product reads it transposed (kernels::GemmArgs::trans_b), so it stays a view.
-  bool transposed = false;
+  UnalignedFloatView weight;       // fp32: size in * out, row-major [in, out]; a view of the model's bytes
   kernels::Int8WeightsView int8;   // int8: k = in, n = out; data, scales, zero points view the file
   kernels::BlockQ4WeightsView q4;  // q4: k = in, n = out
   kernels::F16WeightsView f16;     // fp16: k = in, n = out
@@ -202,6 +199,10 @@ struct EncoderWeights {
                                     // reader already aligned everything) or to widen fp16 ones to fp32;
                                     // matrices and tables are never copied
   std::size_t weight_bytes = 0;     // bytes of all the initializers viewed (weights, scales, zero points)
+  // Bytes of the model file whose values were copied into owned memory (counted in bytes_copied)
+  // and whose pages were then dropped from the resident set (drop_resident_pages): the file's copy
+  // is never read again, so it costs no resident memory. 0 for ONNX files (views).
+  std::size_t released_file_bytes = 0;
   // The weights' form, for people: "fp32", "int8 (uint8 weights, per-tensor scales)", "int8 (int8
   // weights, per-tensor scales)" (per-column when the file has them), "q4 (block 32)", "fp16";
   // forms of differing layers are joined with " + ". The word table's 8-bit storage is part of the

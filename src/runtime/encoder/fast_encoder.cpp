@@ -23,7 +23,7 @@ kernels::GemmArgs linear_args(const LinearWeights& w, int64_t n, const float* sr
   kernels::GemmArgs g;
   g.m = n, g.n = w.out, g.k = w.in;
   g.a = src, g.lda = lda;
-  g.b = w.weight.gemm_operand(), g.ldb = w.transposed ? w.in : w.out, g.trans_b = w.transposed;
+  g.b = w.weight.gemm_operand(), g.ldb = w.out;
   g.c = dst, g.ldc = ldc;
   if (with_bias) g.bias = w.bias.data;
   return g;
@@ -63,8 +63,6 @@ void check_linear(const LinearWeights& l, int64_t in, int64_t out, const std::st
                                                    "]" + (null ? " without data" : "") + ", expected [" +
                                                    std::to_string(in) + ", " + std::to_string(out) + "]");
   };
-  if (l.transposed && l.encoding != LinearEncoding::fp32)
-    throw Error(ErrorCode::invalid_argument, "FastEncoder: " + what + " is marked transposed, which only fp32 weights can be");
   switch (l.encoding) {
     case LinearEncoding::fp32: check_view(l.weight, in * out, what + " weight"); break;
     case LinearEncoding::int8: check_encoded(l.int8.k, l.int8.n, l.int8.data == nullptr); break;
@@ -196,25 +194,18 @@ FastEncoder::FastEncoder(EncoderWeights weights, FastEncoderOptions options)
 std::size_t FastEncoder::linear_scratch(LinearSlot slot, int64_t m) const {
   std::size_t bytes = 0;
   const EncoderConfig& c = weights_.config;
-  for (std::size_t layer = 0; layer < encoded_.size(); ++layer) {
-    const LayerLinears& e = encoded_[layer];
-    const EncoderLayerWeights& w = weights_.layers[layer];
+  for (const LayerLinears& e : encoded_) {
     const kernels::EncodedLinear* products[3] = {nullptr, nullptr, nullptr};
-    const LinearWeights* weights[3] = {nullptr, nullptr, nullptr};
     int64_t n = c.hidden, k = c.hidden;
     switch (slot) {
-      case LinearSlot::qkv:
-        products[0] = e.query.get(), products[1] = e.key.get(), products[2] = e.value.get();
-        weights[0] = &w.query, weights[1] = &w.key, weights[2] = &w.value;
-        break;
-      case LinearSlot::attention_output: products[0] = e.attention_output.get(), weights[0] = &w.attention_output; break;
-      case LinearSlot::ffn_in: products[0] = e.ffn_in.get(), weights[0] = &w.ffn_in, n = c.ffn; break;
-      case LinearSlot::ffn_out: products[0] = e.ffn_out.get(), weights[0] = &w.ffn_out, k = c.ffn; break;
+      case LinearSlot::qkv: products[0] = e.query.get(), products[1] = e.key.get(), products[2] = e.value.get(); break;
+      case LinearSlot::attention_output: products[0] = e.attention_output.get(); break;
+      case LinearSlot::ffn_in: products[0] = e.ffn_in.get(), n = c.ffn; break;
+      case LinearSlot::ffn_out: products[0] = e.ffn_out.get(), k = c.ffn; break;
     }
     const int count = slot == LinearSlot::qkv ? 3 : 1;
     for (int i = 0; i < count; ++i)
-      bytes = std::max(bytes, products[i] ? products[i]->scratch_bytes(m)
-                                          : matmul_->scratch_bytes(m, n, k, false, weights[i]->transposed));
+      bytes = std::max(bytes, products[i] ? products[i]->scratch_bytes(m) : matmul_->scratch_bytes(m, n, k, false, false));
   }
   return bytes;
 }

@@ -117,6 +117,11 @@ TEST_P(RowSourceDecoding, GivesTheSameValuesAsTheBytesInMemory) {
         std::memcpy(values.data() + i * 2, &h, 2);
         break;
       }
+      case TableEncoding::bf16: {  // safetensors BF16 tables (runtime/encoder/bert_safetensors.h)
+        const uint16_t h = float_to_bfloat16(f);
+        std::memcpy(values.data() + i * 2, &h, 2);
+        break;
+      }
       default: values[static_cast<std::size_t>(i)] = static_cast<std::byte>(next() >> 24); break;
     }
   }
@@ -162,6 +167,7 @@ TEST_P(RowSourceDecoding, GivesTheSameValuesAsTheBytesInMemory) {
 INSTANTIATE_TEST_SUITE_P(Encodings, RowSourceDecoding,
                          ::testing::Values(TableCase{"fp32", TableEncoding::fp32, false},
                                            TableCase{"fp16", TableEncoding::fp16, false},
+                                           TableCase{"bf16", TableEncoding::bf16, false},
                                            TableCase{"uint8", TableEncoding::uint8, false},
                                            TableCase{"int8", TableEncoding::int8, false},
                                            TableCase{"uint8_per_column", TableEncoding::uint8, true},
