@@ -254,8 +254,9 @@ void Service::handle(HttpRequest&& request, std::shared_ptr<Exchange> exchange) 
     if (draining_) return error(*call, 503, "unhealthy", "unhealthy");
     return answer(*call, HttpResponse{200, "", "", {}});
   }
-  if (path == "/info") return answer(*call, info_response());
-  if (path == "/metrics") return answer(*call, metrics_response());
+  // info() waits while the model (re)loads: not on the event loop.
+  if (path == "/info") return workers_.post([this, call] { answer(*call, info_response()); });
+  if (path == "/metrics") return workers_.post([this, call] { answer(*call, metrics_response()); });
 
   if (request.body_too_large) {
     return error(*call, 413, "the request body is larger than the payload limit of " + std::to_string(options_.payload_limit) + " bytes (--payload-limit)", "validation");
