@@ -25,7 +25,7 @@
 #include <vector>
 
 #include "kernels/encoded_linear.h"
-#include "kernels/encoded_linear_q4_f16_internal.h"
+#include "kernels/encoded_linear_decoding.h"
 #include "kernels/kernels.h"
 #include "kernels/threads.h"
 
@@ -158,14 +158,14 @@ int main(int argc, char** argv) {
     auto onednn = matmul_create_onednn();
     auto int8 = encoded_linear_int8({.data = p.w_i8.data(), .is_signed = true, .k = k, .n = n,
                                      .scales = p.i8_scales.data(), .scale_count = n},
-                                    EncodedLinearImpl::fast);
+                                    Implementation::fast);
     const BlockQ4WeightsView q4_view{.packed = p.q4_packed.data(), .scales = p.q4_scales.data(), .k = k, .n = n,
                                      .block_size = 32};
-    auto q4_fast = encoded_linear_q4(q4_view, EncodedLinearImpl::fast);
-    auto q4_ref = encoded_linear_q4(q4_view, EncodedLinearImpl::reference);
+    auto q4_fast = encoded_linear_q4(q4_view, Implementation::fast);
+    auto q4_ref = encoded_linear_q4(q4_view, Implementation::reference);
     auto q4_avx2 = encoded_linear_q4_kernel(q4_view, "avx2");
-    auto f16_fast = encoded_linear_f16({.data = p.w_f16.data(), .k = k, .n = n}, EncodedLinearImpl::fast);
-    auto f16_ref = encoded_linear_f16({.data = p.w_f16.data(), .k = k, .n = n}, EncodedLinearImpl::reference);
+    auto f16_fast = encoded_linear_f16({.data = p.w_f16.data(), .k = k, .n = n}, Implementation::fast);
+    auto f16_ref = encoded_linear_f16({.data = p.w_f16.data(), .k = k, .n = n}, Implementation::reference);
     auto f16_avx2 = encoded_linear_f16_kernel({.data = p.w_f16.data(), .k = k, .n = n}, "avx2");
 
     // Scratch for the largest M, allocated once (run() needs at least scratch_bytes(m)).

@@ -2,7 +2,7 @@
 //
 // Usage:
 //   leanembed::CacheScope scope;                     // everything but the text that decides a vector
-//   scope.model = leanembed::fingerprint_file(info.onnx_path);  // ~0.1 s for 90 MB
+//   scope.model = leanembed::fingerprint_file(info.onnx_path);  // reads the whole file
 //   scope.dtype = "fp32"; scope.pooling = "mean"; scope.normalize = true;
 //   scope.max_length = 256; scope.dims = 384;
 //   leanembed::CacheKeyMaker keys(scope);            // hashes the scope once

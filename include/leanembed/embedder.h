@@ -48,9 +48,8 @@ struct EmbedderOptions {
   int64_t dims = 0;                     // keep the first `dims` components (Matryoshka); 0 = all
   int64_t batch_size = 32;              // texts per encoder run at most
   int64_t batch_tokens = 512;           // real tokens per encoder run at most (a text longer than
-                                        // this still runs, alone). 512 vs 2048 (MiniLM, 2 threads):
-                                        // same speed on sentences and 256-token passages, 4-10%
-                                        // slower on 512-token passages, 8-9 MB less peak RSS
+                                        // this still runs, alone); bounds the work arena (speed /
+                                        // memory trade-off measured: docs/BENCHMARKS.md)
   bool keep_arena = true;               // keep the work arena between calls (off: free after each)
   ExecutionPath path = ExecutionPath::automatic;  // force a path (fast fails if not recognised)
 
@@ -64,11 +63,11 @@ struct EmbedderOptions {
   // packing buffers, kernels::onednn_gemm_internal_bytes_bound) fits what is left. Loading refuses
   // (Error(out_of_memory)) naming the figures: the file, its charged part and the budget when that
   // part alone does not fit, every charge and the total when one text of max_length tokens would
-  // not (MiniLM fp32 needs about 61 MB: its 90 MB file less the 47 MB word table, + 18 MiB). Not
+  // not (what MiniLM needs: docs/BENCHMARKS.md). Not
   // charged (they scale with the caller's input): the texts and vectors of a call, its token ids
   // (8 bytes per token + ~56 per text), the tokenizer's per-thread scratch (~4 bytes per byte of
-  // the longest text), the embedding cache (cache_memory_bytes is its own bound). Measured
-  // (src/embed/README.md): the CLI peaks 2.6-15 MB under budget + bare RSS.
+  // the longest text), the embedding cache (cache_memory_bytes is its own bound). Peaks measured
+  // against budgets: docs/BENCHMARKS.md.
   std::size_t max_memory_bytes = 0;
   // Unload the model (unmap weights, free arenas, drop the tokenizer) after this many seconds
   // without a call; the next call reloads it transparently. 0 = never.
@@ -84,7 +83,12 @@ struct EmbedderOptions {
 };
 
 struct EmbedderInfo {
+  // onnx_path: the model file loaded — the ONNX file, or the .safetensors file when model_format is
+  // "safetensors" (the name predates safetensors).
   std::string folder, onnx_path, tokenizer_path;
+  std::string model_format;                  // "onnx" or "safetensors"
+  std::string model_format_reason;           // why that file (ModelLocation::format and what the folder has)
+  std::vector<std::string> ignored_tensors;  // safetensors: tensors of the file the encoder does not use
   std::string model_type;
   int64_t hidden_size = 0, layers = 0, heads = 0, max_length = 0, dims = 0;
   int64_t vocab_size = 0;               // token ids embed_tokens() accepts: [0, vocab_size)
@@ -145,6 +149,12 @@ class Embedder {
   void embed(std::span<const std::string_view> texts, std::span<float> out);
   std::vector<std::vector<float>> embed(const std::vector<std::string>& texts);
   std::vector<float> embed_one(std::string_view text);
+
+  // For reading a long text in pieces without holding all of it (the CLI's stdin lines):
+  // rewrites `kept`, the bytes of one text read so far, into a string with the same tokens (at
+  // this embedder's max_length) whatever bytes follow, and returns true when no following byte can
+  // change them (skip the rest of the text). Exact: Tokenizer::shorten_partial_text (tokenizer.h).
+  bool shorten_partial_text(std::string& kept) const;
 
   // Embeds sequences of token ids given as the encoder sees them (special tokens included, as
   // tokenize() returns them); out has ids.size() * dims() floats. The vector of a sequence is the

@@ -34,8 +34,8 @@ struct QuantizeRequest {
   bool smooth = true;       // calibrated per-channel activation scaling (more accurate; one Mul per input)
   // q8 / uint8 / int8 / q4: keep float16 weights (behind a Cast; float32 compute) for the word table
   // and the first layer's attention (its first 4 MatMuls), the parts the worst sentences are most
-  // sensitive to (MiniLM fixture, 2000 sentences: q8 worst 0.991 -> 0.9996). Costs the table's
-  // uint8 -> fp16 size in the file (MiniLM: +11.7 MB); false = everything 8-bit / 4-bit.
+  // sensitive to (accuracy gained and bytes paid, measured: docs/BENCHMARKS.md). Costs the table's
+  // uint8 -> fp16 size in the file; false = everything 8-bit / 4-bit.
   bool mixed_precision = true;
 };
 

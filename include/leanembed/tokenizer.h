@@ -99,6 +99,19 @@ class Tokenizer {
   std::vector<Encoding> encode_batch(std::span<const std::string> texts, std::size_t max_length,
                                      bool with_tokens = false) const;
 
+  // Reading a long text in pieces (the CLI's lines): rewrites `kept` — the first bytes of a text,
+  // as read so far, possibly shortened by earlier calls — into a string that gives the same tokens
+  // for `max_length` whatever bytes follow it, and returns true when no following byte can change
+  // them any more (the rest of the text may be skipped). Exact, never an approximation: it cuts
+  // only where the pipeline provably splits (after a space, tab, ASCII punctuation or CJK
+  // character that no added token contains), drops pieces between such cuts that give no token,
+  // keeps a run of removable characters (controls, U+FFFD, accents when stripping) as its first and
+  // last character, and an over-long ASCII letter/digit run (a word WordPiece turns into [UNK]
+  // whatever follows) as its first max_input_chars_per_word + longest added token + 1 characters.
+  // Why each rule is exact: src/tokenizer/README.md. Without BertPreTokenizer it changes nothing
+  // and returns false. Trailing bytes that may be an incomplete UTF-8 sequence are left as they are.
+  bool shorten_partial_text(std::string& kept, std::size_t max_length) const;
+
   // The id of a vocabulary entry or added token, as the Rust library's token_to_id.
   std::optional<std::int64_t> token_to_id(std::string_view token) const;
   // The vocabulary entry or added token with this id.

@@ -23,10 +23,10 @@
 #include "leanembed/cache.h"
 #include "leanembed/error.h"
 #include "leanembed/tokenizer.h"
-#include "onnx/reader.h"
 #include "quantize/calibration.h"
 #include "quantize/quantize.h"
 #include "runtime/engine.h"
+#include "runtime/load_engine.h"
 
 namespace leanembed {
 namespace {
@@ -143,18 +143,22 @@ struct Embedder::Impl {
 std::unique_ptr<Loaded> Embedder::Impl::load() {
   const auto t0 = Clock::now();
   auto l = std::make_unique<Loaded>(Loaded{Tokenizer::load(folder.folder), nullptr});
-  runtime::EngineOptions eo;
-  eo.path = path_choice(options.path);
-  eo.keep_arena = options.keep_arena;
-  onnx::Model model = onnx::read_model(folder.onnx_path, onnx::ReadOptions{.copy_misaligned = false});
-  // No file for the asked dtype: quantize the fp32 model here (the result owns its tensors, so the
-  // fp32 mapping is released when `model` is replaced).
+  runtime::LoadOptions lo;
+  lo.engine.path = path_choice(options.path);
+  lo.engine.keep_arena = options.keep_arena;
+  lo.hidden_hint = folder.hidden_size;
+  // No file for the asked dtype: quantize the fp32 model in memory (its result owns its tensors).
   if (folder.quantize_at_load) {
-    quantize::QuantizeOptions qo;
-    if (options.location.dtype != Dtype::fp16) qo.calibration = quantize::calibration_ids(l->tokenizer);
-    model = quantize::quantize_model(model, options.location.dtype, qo);
+    lo.transform = [&](const onnx::Model& fp32) {
+      quantize::QuantizeOptions qo;
+      if (options.location.dtype != Dtype::fp16) qo.calibration = quantize::calibration_ids(l->tokenizer);
+      return quantize::quantize_model(fp32, options.location.dtype, qo);
+    };
   }
-  l->engine = std::make_unique<runtime::Engine>(std::move(model), eo, folder.hidden_size);
+  l->engine = runtime::load_engine({folder.format == ModelFormat::safetensors ? runtime::ModelFileFormat::safetensors
+                                                                              : runtime::ModelFileFormat::onnx,
+                                    folder.model_path(), folder.config_json},
+                                   lo);
   malloc_trim(0);  // loading parsed JSON into many small blocks, now freed: give the pages back
   last_load_seconds = std::chrono::duration<double>(Clock::now() - t0).count();
   ++loads;
@@ -256,7 +260,7 @@ std::size_t Embedder::Impl::gemm_internal_bytes(int64_t tokens, int64_t longest)
 void Embedder::Impl::open_cache() {
   if (options.embedding_cache_dir.empty() && options.cache_memory_bytes == 0) return;
   CacheScope scope;
-  scope.model = fingerprint_file(folder.onnx_path);
+  scope.model = fingerprint_file(folder.model_path());
   scope.dtype = options.location.model_file.empty() ? dtype_name(options.location.dtype) : "file";
   if (folder.quantize_at_load) scope.dtype += " quantized at load (leanembed quantizer v1)";
   scope.pooling = pooling_name(pooling);
@@ -295,7 +299,7 @@ Embedder::Embedder(const EmbedderOptions& options) : impl_(std::make_unique<Impl
     else std::fprintf(stderr, "leanembed: %s\n", notice.c_str());
   }
   struct stat st {};
-  if (::stat(m.folder.onnx_path.c_str(), &st) == 0) m.model_file_bytes = static_cast<std::size_t>(st.st_size);
+  if (::stat(m.folder.model_path().c_str(), &st) == 0) m.model_file_bytes = static_cast<std::size_t>(st.st_size);
   m.loaded = m.load();
   const Loaded& l = *m.loaded;
   const runtime::EngineDescription& d = l.engine->description();
@@ -303,8 +307,12 @@ Embedder::Embedder(const EmbedderOptions& options) : impl_(std::make_unique<Impl
   m.max_length = options.max_length > 0 ? options.max_length : m.folder.max_length;
   if (d.max_positions > 0) m.max_length = std::min(m.max_length, d.max_positions);
   if (m.max_length < static_cast<int64_t>(l.tokenizer.num_special_tokens()) + 1) {
-    throw Error(ErrorCode::invalid_argument, "max_length " + std::to_string(m.max_length) +
-                                                 " leaves no room for a token beside the special tokens");
+    const std::string need = "leaves no room for a token beside the " + std::to_string(l.tokenizer.num_special_tokens()) +
+                             " special tokens; expected at least " + std::to_string(l.tokenizer.num_special_tokens() + 1);
+    // From the model folder's metadata it is the folder's fault (exit 1 in the CLI), not the caller's.
+    if (options.max_length > 0) throw Error(ErrorCode::invalid_argument, "max_length " + std::to_string(m.max_length) + " " + need);
+    throw Error(ErrorCode::model_format, "model folder '" + m.folder.folder + "': maximum length " +
+                                             std::to_string(m.max_length) + " (from " + m.folder.max_length_source + ") " + need);
   }
   m.pooling = options.pooling.value_or(m.folder.pooling);
   m.normalize = options.normalize.value_or(m.folder.normalize);
@@ -312,7 +320,7 @@ Embedder::Embedder(const EmbedderOptions& options) : impl_(std::make_unique<Impl
   // (a run checks the output against it).
   m.hidden = d.hidden;
   if (m.hidden <= 0) {
-    throw Error(ErrorCode::model_format, "cannot tell the hidden size of '" + m.folder.onnx_path +
+    throw Error(ErrorCode::model_format, "cannot tell the hidden size of '" + m.folder.model_path() +
                                              "': it is not a recognised encoder and config.json has no hidden_size");
   }
   if (options.dims > m.hidden) {
@@ -327,7 +335,7 @@ Embedder::Embedder(const EmbedderOptions& options) : impl_(std::make_unique<Impl
   if (options.max_memory_bytes > 0) {
     if (d.path != "fast") {
       throw Error(ErrorCode::unsupported, "a memory budget (max_memory) needs the fast path, whose work memory is planned; '" +
-                                              m.folder.onnx_path + "' runs on the interpreter (" + d.reason + ")");
+                                              m.folder.model_path() + "' runs on the interpreter (" + d.reason + ")");
     }
     m.ffn = d.ffn;  // the budget needs the fast path, which read it from the weights
     m.head_size = d.heads > 0 ? m.hidden / d.heads : 0;
@@ -346,7 +354,7 @@ Embedder::Embedder(const EmbedderOptions& options) : impl_(std::make_unique<Impl
             : "the model file needs " + mb_text(m.model_file_bytes);
     if (file_charge >= options.max_memory_bytes) {
       throw Error(ErrorCode::out_of_memory, "the memory budget of " + mb_text(options.max_memory_bytes) +
-                                                " (max_memory) is too small: " + file_text + " for '" + m.folder.onnx_path +
+                                                " (max_memory) is too small: " + file_text + " for '" + m.folder.model_path() +
                                                 "' alone; raise the budget or choose a smaller dtype");
     }
     m.fixed_charge = file_charge + owned + tokenizer_bytes + kRuntimeAllowanceBytes + stacks;
@@ -366,7 +374,10 @@ Embedder::Embedder(const EmbedderOptions& options) : impl_(std::make_unique<Impl
   // What info() reports without waking the model.
   EmbedderInfo& i = m.description;
   i.folder = m.folder.folder;
-  i.onnx_path = m.folder.onnx_path;
+  i.onnx_path = m.folder.model_path();
+  i.model_format = model_format_name(m.folder.format);
+  i.model_format_reason = m.folder.format_reason;
+  i.ignored_tensors = d.ignored_tensors;
   i.tokenizer_path = l.tokenizer.source();
   i.model_type = m.folder.model_type;
   i.hidden_size = m.hidden;
@@ -550,6 +561,11 @@ std::vector<float> Embedder::embed_one(std::string_view text) {
   std::vector<float> v(static_cast<std::size_t>(impl_->dims));
   embed(std::span<const std::string_view>(&text, 1), v);
   return v;
+}
+
+bool Embedder::shorten_partial_text(std::string& kept) const {
+  return impl_->with_loaded(
+      [&](Loaded& l) { return l.tokenizer.shorten_partial_text(kept, static_cast<std::size_t>(impl_->max_length)); });
 }
 
 void Embedder::embed_tokens(std::span<const std::span<const int64_t>> ids, std::span<float> out) {

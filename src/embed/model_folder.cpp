@@ -1,13 +1,16 @@
 #include "embed/model_folder.h"
 
 #include <algorithm>
+#include <cmath>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
 #include <nlohmann/json.hpp>
 #include <sstream>
 
+#include "embed/max_length.h"
 #include "leanembed/error.h"
+#include "hub/hub.h"
 #include "quantize/quantize.h"
 
 namespace fs = std::filesystem;
@@ -63,16 +66,40 @@ json read_json(const fs::path& p) {
   return j;
 }
 
-// An optional integer field: absent/null → nullopt; a number → its value; else a format error.
-std::optional<double> number_field(const json& j, const char* field, const fs::path& file) {
+// An optional whole-number field in [lo, hi]: absent/null → nullopt. Checked as a double before
+// it is converted (an out-of-range double → int64 conversion is undefined behaviour), and never
+// rounded: 2.9 is an error, 128.0 is 128. Errors name the file, the field, the value as written and
+// what was expected.
+std::optional<int64_t> integer_field(const json& j, const char* field, const fs::path& file, int64_t lo, int64_t hi) {
   auto it = j.find(field);
   if (it == j.end() || it->is_null()) return std::nullopt;
+  const std::string expected = "expected a whole number from " + std::to_string(lo) + " to " + std::to_string(hi);
   if (!it->is_number()) {
-    throw Error(ErrorCode::model_format, "'" + file.string() + "': field \"" + field + "\" should be a number, found " +
-                                             std::string(it->type_name()));
+    throw Error(ErrorCode::model_format, "'" + file.string() + "': field \"" + field + "\" is " + it->dump() + " (" +
+                                             std::string(it->type_name()) + "); " + expected);
   }
-  return it->get<double>();
+  if (it->is_number_integer()) {
+    // Exact for every integer JSON can hold in 64 bits.
+    if (it->is_number_unsigned() ? it->get<uint64_t>() <= static_cast<uint64_t>(hi) && static_cast<int64_t>(it->get<uint64_t>()) >= lo
+                                  : it->get<int64_t>() >= lo && it->get<int64_t>() <= hi) {
+      return it->is_number_unsigned() ? static_cast<int64_t>(it->get<uint64_t>()) : it->get<int64_t>();
+    }
+  } else {
+    const double v = it->get<double>();
+    if (std::isfinite(v) && v == std::floor(v) && v >= static_cast<double>(lo) && v <= static_cast<double>(hi)) {
+      return static_cast<int64_t>(v);
+    }
+    if (std::isfinite(v) && v != std::floor(v) && v >= static_cast<double>(lo) && v <= static_cast<double>(hi)) {
+      throw Error(ErrorCode::model_format, "'" + file.string() + "': field \"" + field + "\" is " + it->dump() +
+                                               ", not a whole number (it is not rounded); " + expected);
+    }
+  }
+  throw Error(ErrorCode::model_format, "'" + file.string() + "': field \"" + field + "\" is " + it->dump() +
+                                           ", out of range; " + expected);
 }
+
+// The largest sequence length a field may name (lengths beyond the model's positions are capped).
+constexpr int64_t kMaxLengthField = int64_t{1} << 31;
 
 bool bool_field(const json& j, const char* field, const fs::path& file) {
   auto it = j.find(field);
@@ -114,14 +141,15 @@ fs::path find_folder(const ModelLocation& where) {
     cache = env && *env ? env : "./models";
   }
   if (looks_like_hub_id(where.model)) {
-    fs::path in_cache = fs::path(cache) / where.model;
-    if (fs::is_directory(in_cache, ec)) return in_cache;
-    throw Error(ErrorCode::io,
-                "model '" + where.model + "' is not a folder and is not in the cache folder '" + cache +
-                    "' (looked for '" + in_cache.string() +
-                    "'). leanembed does not download: put the model's files there as transformers.js lays them "
-                    "out (config.json, tokenizer.json, tokenizer_config.json, onnx/model.onnx …), or pass the folder "
-                    "path, or set the model cache folder (model_cache_dir / LEANEMBED_MODEL_CACHE_DIR).");
+    // The hub id's folder in the cache, with what a load needs: fetched from the hub when missing.
+    std::vector<std::string> model_files;  // in order of preference
+    if (where.model_file.empty()) {
+      model_files.push_back(dtype_file(where.dtype));
+      if (quantize::can_quantize_to(where.dtype)) model_files.push_back(dtype_file(Dtype::fp32));  // quantized at load
+    } else if (fs::path(where.model_file).is_relative()) {
+      model_files.push_back(where.model_file);
+    }
+    return hub::fetch_model(where, cache, model_files);
   }
   throw Error(ErrorCode::io, "model folder '" + where.model + "' does not exist");
 }
@@ -148,6 +176,22 @@ std::string dtype_file(Dtype dtype) {
   return "onnx/model.onnx";
 }
 
+ModelFormat model_format_from_name(const std::string& name) {
+  if (name == "auto" || name == "automatic") return ModelFormat::automatic;
+  if (name == "onnx") return ModelFormat::onnx;
+  if (name == "safetensors") return ModelFormat::safetensors;
+  throw Error(ErrorCode::invalid_argument, "unknown model format '" + name + "' (expected one of: auto, onnx, safetensors)");
+}
+
+const char* model_format_name(ModelFormat format) noexcept {
+  switch (format) {
+    case ModelFormat::automatic: return "auto";
+    case ModelFormat::onnx: return "onnx";
+    case ModelFormat::safetensors: return "safetensors";
+  }
+  return "?";
+}
+
 Pooling pooling_from_name(const std::string& name) {
   for (const auto& e : kPoolings)
     if (name == e.name) return e.pooling;
@@ -166,24 +210,74 @@ ModelFolder resolve_model_folder(const ModelLocation& where) {
   const fs::path folder = find_folder(where);
   m.folder = folder.string();
 
-  // The ONNX file.
+  // The model file: the dtype's ONNX file as transformers.js picks it, or model.safetensors.
   fs::path onnx = where.model_file.empty() ? folder / dtype_file(where.dtype) : fs::path(where.model_file);
   if (onnx.is_relative() && !where.model_file.empty()) onnx = folder / onnx;
-  if (!is_file(onnx) && where.model_file.empty() && quantize::can_quantize_to(where.dtype) &&
-      is_file(folder / dtype_file(Dtype::fp32))) {
+  const fs::path safetensors = where.model_file.empty() ? folder / "model.safetensors" : onnx;
+  const bool named_safetensors = !where.model_file.empty() && (where.format == ModelFormat::safetensors ||
+                                                               (where.format == ModelFormat::automatic &&
+                                                                onnx.extension() == ".safetensors"));
+  if (!is_file(onnx) && where.model_file.empty() && where.format != ModelFormat::safetensors &&
+      quantize::can_quantize_to(where.dtype) && is_file(folder / dtype_file(Dtype::fp32))) {
     onnx = folder / dtype_file(Dtype::fp32);  // no file for this dtype: quantize the fp32 model at load
     m.quantize_at_load = true;
   }
-  if (!is_file(onnx)) {
-    std::string wanted = where.model_file.empty() ? dtype_file(where.dtype) : where.model_file;
-    throw Error(ErrorCode::io,
-                "model file '" + onnx.string() + "' not found" +
-                    (where.model_file.empty() ? std::string(" (dtype ") + dtype_name(where.dtype) + ")" : std::string()) +
-                    ". The folder '" + m.folder + "' holds:" + listing(folder) +
-                    "\nleanembed does not download: fetch '" + wanted + "' from the model's Hugging Face repository into '" +
-                    (folder / wanted).parent_path().string() + "/', or choose another --dtype or --model-file.");
+  const bool use_safetensors = named_safetensors ||
+                               (where.model_file.empty() && where.format == ModelFormat::safetensors) ||
+                               (where.model_file.empty() && where.format == ModelFormat::automatic && !is_file(onnx) &&
+                                is_file(safetensors));
+  if (is_file(folder / "config.json")) m.config_json = (folder / "config.json").string();
+  if (use_safetensors) {
+    if (where.model_file.empty() && where.dtype != Dtype::fp32) {
+      const std::string wanted = dtype_file(where.dtype);
+      throw Error(ErrorCode::unsupported,
+                  std::string("dtype ") + dtype_name(where.dtype) + " needs '" + wanted + "' (or onnx/model.onnx, which is " +
+                      "then quantized at load), and '" + m.folder + "' has " +
+                      (is_file(safetensors) ? "model.safetensors instead" : "neither") +
+                      ": leanembed's quantizer rewrites ONNX graphs and does not take bare weights. Fetch '" + wanted +
+                      "' (or onnx/model.onnx) from the model's Hugging Face repository (e.g. Xenova/<model> publishes them) into '" +
+                      (folder / "onnx").string() + "/', or use dtype fp32 to run model.safetensors as it is stored (F32, F16 or BF16)");
+    }
+    m.quantize_at_load = false;
+    if (!is_file(safetensors)) {
+      throw Error(ErrorCode::io, "model file '" + safetensors.string() + "' not found. The folder '" + m.folder +
+                                     "' holds:" + listing(folder) +
+                                     "\nfetch model.safetensors and config.json from the model's "
+                                     "Hugging Face repository, or choose the ONNX format.");
+    }
+    if (m.config_json.empty()) {
+      throw Error(ErrorCode::io, "'" + safetensors.string() + "' needs the model's config.json beside it (the architecture: " +
+                                     "hidden_size, num_hidden_layers, ...), and '" + m.folder + "' has none; fetch config.json "
+                                     "from the model's Hugging Face repository");
+    }
+    m.format = ModelFormat::safetensors;
+    m.safetensors_path = safetensors.string();
+    m.format_reason = named_safetensors ? "model_file names a safetensors file"
+                      : where.format == ModelFormat::safetensors
+                          ? "format safetensors asked for"
+                          : "the folder has no " + dtype_file(where.dtype) + " (nor onnx/model.onnx), and has model.safetensors";
+  } else {
+    if (!is_file(onnx)) {
+      std::string wanted = where.model_file.empty() ? dtype_file(where.dtype) : where.model_file;
+      throw Error(ErrorCode::io,
+                  "model file '" + onnx.string() + "' not found" +
+                      (where.model_file.empty() ? std::string(" (dtype ") + dtype_name(where.dtype) + ")" : std::string()) +
+                      ". The folder '" + m.folder + "' holds:" + listing(folder) +
+                      "\nfetch '" + wanted + "' from the model's Hugging Face repository into '" +
+                      (folder / wanted).parent_path().string() + "/', or choose another --dtype or --model-file" +
+                      (where.format == ModelFormat::automatic ? " (model.safetensors with config.json loads too)." : "."));
+    }
+    m.format = ModelFormat::onnx;
+    m.onnx_path = onnx.string();
+    m.format_reason = !where.model_file.empty() ? "model_file names it"
+                      : m.quantize_at_load     ? std::string("the folder has no ") + dtype_file(where.dtype) +
+                                                 ": onnx/model.onnx, quantized at load"
+                                               : std::string("the ") + dtype_name(where.dtype) + " ONNX file";
+    if (where.model_file.empty() && where.format == ModelFormat::automatic && is_file(folder / "model.safetensors"))
+      m.format_reason += " (ONNX is preferred; format safetensors loads model.safetensors instead)";
+    else if (where.format == ModelFormat::onnx)
+      m.format_reason += ", format onnx asked for";
   }
-  m.onnx_path = onnx.string();
 
   // Tokenizer files.
   if (is_file(folder / "tokenizer.json")) m.tokenizer_json = (folder / "tokenizer.json").string();
@@ -199,8 +293,8 @@ ModelFolder resolve_model_folder(const ModelLocation& where) {
   if (is_file(config)) {
     json j = read_json(config);
     if (auto it = j.find("model_type"); it != j.end() && it->is_string()) m.model_type = it->get<std::string>();
-    if (auto v = number_field(j, "hidden_size", config)) m.hidden_size = static_cast<int64_t>(*v);
-    if (auto v = number_field(j, "max_position_embeddings", config)) m.max_position_embeddings = static_cast<int64_t>(*v);
+    if (auto v = integer_field(j, "hidden_size", config, 1, int64_t{1} << 20)) m.hidden_size = *v;
+    if (auto v = integer_field(j, "max_position_embeddings", config, 1, kMaxLengthField)) m.max_position_embeddings = *v;
   }
 
   // sentence-transformers modules: pooling and normalisation.
@@ -243,29 +337,14 @@ ModelFolder resolve_model_folder(const ModelLocation& where) {
     }
   }
 
-  // Maximum length.
-  const fs::path sbert = folder / "sentence_bert_config.json";
-  const fs::path tcfg = folder / "tokenizer_config.json";
-  if (is_file(sbert)) {
-    if (auto v = number_field(read_json(sbert), "max_seq_length", sbert)) {
-      m.max_length = static_cast<int64_t>(*v);
-      m.max_length_source = "sentence_bert_config.json max_seq_length";
-    }
-  }
-  if (m.max_length_source.empty() && is_file(tcfg)) {
-    if (auto v = number_field(read_json(tcfg), "model_max_length", tcfg); v && *v > 0 && *v <= 1e6) {
-      m.max_length = static_cast<int64_t>(*v);
-      m.max_length_source = "tokenizer_config.json model_max_length";
-    }
-  }
-  if (m.max_length_source.empty()) m.max_length_source = "default";
-  if (m.max_position_embeddings > 0 && m.max_length > m.max_position_embeddings) {
-    m.max_length = m.max_position_embeddings;
-    m.max_length_source += ", capped by config.json max_position_embeddings";
-  }
+  // Maximum length (the order is max_length.h's).
+  const MaxLength length = decide_max_length((folder / "sentence_bert_config.json").string(), m.tokenizer_config_json,
+                                             m.tokenizer_json, m.max_position_embeddings);
+  m.max_length = length.tokens;
+  m.max_length_source = length.source;
   if (m.max_length < 2) {
     throw Error(ErrorCode::model_format, "model folder '" + m.folder + "': maximum length " + std::to_string(m.max_length) +
-                                             " (from " + m.max_length_source + ") leaves no room for [CLS] and [SEP]");
+                                             " (from " + m.max_length_source + ") leaves no room for [CLS] and [SEP]; expected at least 3");
   }
   return m;
 }

@@ -23,6 +23,8 @@
 #include <cstdint>
 #include <memory>
 
+#include "kernels/kernels.h"  // Implementation
+
 namespace leanembed::kernels {
 
 // int8 / uint8 weights W [k, n] row-major (MatMulInteger's B) with per-tensor or per-column
@@ -77,7 +79,6 @@ class EncodedLinear {
                    void* scratch) = 0;
 };
 
-enum class EncodedLinearImpl { fast, reference };
 
 // int8: activations (x, times input_scale if set) are quantized per row (per token) to uint8 exactly as ONNX's
 // DynamicQuantizeLinear does for a whole tensor, but with one scale / zero point per row: range
@@ -87,13 +88,13 @@ enum class EncodedLinearImpl { fast, reference };
 //   y[m, j] = scale_x[m] * scale_w[j] * sum_i (q[m, i] - zp_x[m]) * (W[i, j] - zp_w[j]) + bias[j].
 // Integer sums are exact, so fast and reference agree to the rounding of that last line.
 // Throws Error(invalid_argument) for inconsistent views (sizes, counts, null data).
-std::unique_ptr<EncodedLinear> encoded_linear_int8(const Int8WeightsView& w, EncodedLinearImpl impl);
+std::unique_ptr<EncodedLinear> encoded_linear_int8(const Int8WeightsView& w, Implementation impl);
 
 // 4-bit blocks: weights stay 4-bit in memory; blocks are decoded inside the dot product, with x in
 // fp32 (no activation quantization): y[m, j] = sum_b scale(j, b) * sum_{i in b} x[m, i] * (q - zp).
-std::unique_ptr<EncodedLinear> encoded_linear_q4(const BlockQ4WeightsView& w, EncodedLinearImpl impl);
+std::unique_ptr<EncodedLinear> encoded_linear_q4(const BlockQ4WeightsView& w, Implementation impl);
 
 // float16 weights widened to fp32 inside the product; accumulation in fp32.
-std::unique_ptr<EncodedLinear> encoded_linear_f16(const F16WeightsView& w, EncodedLinearImpl impl);
+std::unique_ptr<EncodedLinear> encoded_linear_f16(const F16WeightsView& w, Implementation impl);
 
 }  // namespace leanembed::kernels

@@ -1,5 +1,5 @@
-// int8 encoded linear layer: the factory, the view checks, the scalar row quantizer and the
-// reference layer (plain loops, exactly the formula of encoded_linear.h: the spec the fast layer
+// int8 encoded linear layer: the factory, the view checks, the scalar row functions (quantizer and
+// epilogue: the ref table of the int8 row family, dispatch.h) and the reference layer (plain loops, exactly the formula of encoded_linear.h: the spec the fast layer
 // in encoded_linear_int8_onednn.cpp is tested against).
 #include <cmath>
 #include <cstring>
@@ -134,13 +134,29 @@ Int8RowQuant int8_quantize_row_scalar(const float* x, int64_t k, uint8_t* q, con
   return p;
 }
 
+void int8_epilogue_row_scalar(const Int8EpilogueRow& r) {
+  for (int64_t j = 0; j < r.n; ++j) {
+    // int64 so no intermediate can overflow; the result fits int32 (k <= kInt8MaxK).
+    int64_t s = int64_t(r.acc[j]) + (r.acc2 ? r.acc2[j] : 0) - int64_t(r.zp_w[j]) * r.q_sum -
+                int64_t(r.zp_x) * r.col_sum[j];
+    float v = r.scale_x * r.scale_w[j] * static_cast<float>(static_cast<int32_t>(s));
+    if (r.bias) v += r.bias[j];
+    r.y[j] = v;
+  }
+}
+
+const Int8RowKernels& int8_row_kernels_reference() {
+  static constexpr Int8RowKernels table{"ref", int8_quantize_row_scalar, int8_epilogue_row_scalar};
+  return table;
+}
+
 std::unique_ptr<EncodedLinear> encoded_linear_int8_reference(const Int8WeightsView& w) {
   return std::make_unique<ReferenceInt8Linear>(w);
 }
 
-std::unique_ptr<EncodedLinear> encoded_linear_int8(const Int8WeightsView& w, EncodedLinearImpl impl) {
+std::unique_ptr<EncodedLinear> encoded_linear_int8(const Int8WeightsView& w, Implementation impl) {
   int8_view_check(w);
-  if (impl == EncodedLinearImpl::reference) return encoded_linear_int8_reference(w);
+  if (impl == Implementation::reference) return encoded_linear_int8_reference(w);
   return encoded_linear_int8_onednn(w, !int8_onednn_has_vnni());
 }
 

@@ -99,4 +99,9 @@ LEANEMBED_AVX512 void int8_epilogue_row_avx512(const Int8EpilogueRow& r) {
   }
 }
 
+const Int8RowKernels& int8_row_kernels_avx512() {
+  static constexpr Int8RowKernels table{"avx512", int8_quantize_row_avx512, int8_epilogue_row_avx512};
+  return table;
+}
+
 }  // namespace leanembed::kernels

@@ -1,9 +1,10 @@
 // The pieces of the int8 encoded linear layer shared by its files (internal to src/kernels):
 //   encoded_linear_int8.cpp         the factory, the view checks, the reference (the spec) and the
-//                                   scalar row quantizer;
-//   encoded_linear_int8_onednn.cpp  the fast layer: oneDNN u8 x s8 -> s32 matmul + our epilogue;
+//                                   scalar row functions (quantizer, epilogue: the ref table);
+//   encoded_linear_int8_onednn.cpp  the fast layer: oneDNN u8 x s8 -> s32 matmul + our epilogue,
+//                                   with the row functions of kernel_config().int8_rows (dispatch.h);
 //   encoded_linear_int8_avx512.cpp  AVX-512 row quantizer and epilogue (function-level target
-//                                   attributes; called only when cpu_has_avx512_int8()).
+//                                   attributes; the avx512 table, used only when cpu_has_avx512_int8()).
 // The scalar and AVX-512 row functions give bit-identical results (same IEEE operations in the
 // same order), so fast and reference agree exactly.
 #pragma once
@@ -60,6 +61,16 @@ struct Int8EpilogueRow {
 };
 void int8_epilogue_row_scalar(const Int8EpilogueRow& r);
 void int8_epilogue_row_avx512(const Int8EpilogueRow& r);
+
+// The row functions of the fast int8 layer as one family (dispatch.h): the layer looks the table
+// up on every run().
+struct Int8RowKernels {
+  const char* isa;  // "ref", "avx512"
+  Int8RowQuant (*quantize_row)(const float* x, int64_t k, uint8_t* q, const float* c);
+  void (*epilogue_row)(const Int8EpilogueRow& r);
+};
+const Int8RowKernels& int8_row_kernels_reference();
+const Int8RowKernels& int8_row_kernels_avx512();  // only when cpu_has_avx512_int8()
 
 
 // True if oneDNN's effective ISA has VNNI (AVX2-VNNI, AVX512-VNNI or later: exact u8 x s8 sums).

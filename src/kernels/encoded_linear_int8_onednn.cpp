@@ -1,4 +1,5 @@
-// The fast int8 encoded linear layer: activations quantized per row (AVX-512 or scalar), the
+// The fast int8 encoded linear layer: activations quantized per row (kernel_config().int8_rows:
+// AVX-512 or scalar), the
 // integer product by oneDNN 2.6 (u8 x s8 -> s32 matmul on weights reordered once into oneDNN's
 // blocked layout; on this CPU the AMX brgemm kernel), then our epilogue (zero-point compensation
 // with precomputed sums, scales, bias).
@@ -31,6 +32,7 @@
 #include <string>
 #include <vector>
 
+#include "kernels/dispatch.h"
 #include "kernels/kernels.h"
 #include "kernels/row_parallel.h"
 #include "kernels/threads.h"
@@ -47,17 +49,6 @@ bool int8_onednn_has_vnni() {
       return true;
     default:
       return false;
-  }
-}
-
-void int8_epilogue_row_scalar(const Int8EpilogueRow& r) {
-  for (int64_t j = 0; j < r.n; ++j) {
-    // int64 so no intermediate can overflow; the result fits int32 (k <= kInt8MaxK).
-    int64_t s = int64_t(r.acc[j]) + (r.acc2 ? r.acc2[j] : 0) - int64_t(r.zp_w[j]) * r.q_sum -
-                int64_t(r.zp_x) * r.col_sum[j];
-    float v = r.scale_x * r.scale_w[j] * static_cast<float>(static_cast<int32_t>(s));
-    if (r.bias) v += r.bias[j];
-    r.y[j] = v;
   }
 }
 
@@ -281,19 +272,15 @@ class OnednnInt8Linear final : public EncodedLinear {
     return l;
   }
 
-  // AVX-512 row functions if the CPU has them, unless the row kernels are forced to the reference
-  // (LEANEMBED_ISA=ref or kernels_force_isa("ref")), which also selects the scalar ones here.
-  static bool use_avx512() { return cpu_has_avx512_int8() && std::strcmp(row_kernels().isa, "ref") != 0; }
-
   void quantize_rows(int64_t m, const float* x, int64_t ldx, uint8_t* q, float* row_scale, int32_t* row_zp,
                      int32_t* row_sum) const {
-    const bool avx512 = use_avx512();
+    // The quantizer of kernel_config().int8_rows (AVX-512 or scalar: bit-identical).
+    const auto quantize_row = kernel_config().int8_rows->quantize_row;
     const int64_t k = k_;
     const float* input_scale = input_scale_;
     for_each_row_block(m, k, [=](int64_t first, int64_t end) {
       for (int64_t r = first; r < end; ++r) {
-        const Int8RowQuant p = avx512 ? int8_quantize_row_avx512(x + r * ldx, k, q + r * k, input_scale)
-                                      : int8_quantize_row_scalar(x + r * ldx, k, q + r * k, input_scale);
+        const Int8RowQuant p = quantize_row(x + r * ldx, k, q + r * k, input_scale);
         row_scale[r] = p.scale;
         row_zp[r] = p.zero_point;
         row_sum[r] = p.sum;
@@ -327,7 +314,7 @@ class OnednnInt8Linear final : public EncodedLinear {
   // y rows r0 .. r0 + rows from the chunk's int32 results.
   void epilogue(int64_t rows, int64_t r0, int32_t* const acc[2], const float* row_scale, const int32_t* row_zp,
                 const int32_t* row_sum, const float* bias, float* y, int64_t ldy) const {
-    const bool avx512 = use_avx512();
+    const auto epilogue_row = kernel_config().int8_rows->epilogue_row;  // AVX-512 or scalar: bit-identical
     const int64_t n = n_;
     const bool two = passes_ == 2;
     const float* scale_w = scale_w_.data();
@@ -340,10 +327,7 @@ class OnednnInt8Linear final : public EncodedLinear {
         const int64_t row = r0 + r;
         const Int8EpilogueRow e{n, acc0 + r * n, two ? acc1 + r * n : nullptr, row_scale[row], row_zp[row],
                                 row_sum[row], scale_w, zp_w, col_sum, bias, y + row * ldy};
-        if (avx512)
-          int8_epilogue_row_avx512(e);
-        else
-          int8_epilogue_row_scalar(e);
+        epilogue_row(e);
       }
     });
   }

@@ -2,9 +2,9 @@
 // WebAssembly or GPU build brings another) and our own row kernels (LayerNorm, GELU, softmax, bias).
 //
 // Every kernel has a scalar reference implementation (the spec) and may have faster ones (AVX2,
-// AVX-512 …). The table in use is chosen once at start-up from the CPU's features; it can be forced
-// to the reference with the environment variable LEANEMBED_ISA=ref or with kernels_force_isa().
-// Model code never tests CPU features itself.
+// AVX-512 …). The tables in use are chosen once, on first use, from the CPU's features by the one
+// dispatch of dispatch.h; the environment variable LEANEMBED_ISA (ref, avx2, avx512, auto) caps the
+// level, kernels_force_isa() switches it at run time. Model code never tests CPU features itself.
 //
 // Threading: kernels split rows over at most threads_get() OpenMP threads (see threads.h). None of
 // them allocates; scratch memory is passed in by the caller (the memory plan).
@@ -38,13 +38,20 @@ struct RowKernels {
   void (*softmax)(int64_t rows, int64_t cols, float* x, int64_t ldx, float scale, const float* mask);
 };
 
-// The table chosen for this CPU (or forced); never null.
+// The table in effect (kernel_config().rows, dispatch.h); never null.
 const RowKernels& row_kernels();
 // The scalar reference table.
 const RowKernels& row_kernels_reference();
-// Forces the table by name ("ref", "avx2", ...; "auto" = best for this CPU). Returns false if this
-// CPU or build cannot run it. Not thread-safe with kernels running; meant for tests and benchmarks.
+// Switches every kernel family (dispatch.h) to the ISA level `name`: "ref", "avx2", "avx512", or
+// "auto" = back to the start-up choice (LEANEMBED_ISA's level, else the best this CPU runs).
+// Returns false, changing nothing, if the name is unknown or this CPU cannot run it. Affects kernels
+// looked up afterwards (q4 / f16 layers look theirs up when made). Not thread-safe with kernels
+// running; meant for tests and benchmarks.
 bool kernels_force_isa(const std::string& name);
+
+// Which implementation of a kernel to use: the fast one (for fp32 products oneDNN, for the others
+// the tables of dispatch.h) or the scalar reference, the plain-loop spec tests compare against.
+enum class Implementation { fast, reference };
 
 // ---- Matrix products -----------------------------------------------------------------------------
 // C[m, n] = alpha * sum_k op(A)[m, k] * op(B)[k, n] + beta * C[m, n] (+ bias[n] if bias != null),
@@ -88,5 +95,7 @@ std::unique_ptr<Matmul> matmul_create_onednn();
 std::size_t onednn_gemm_internal_bytes_bound(int64_t max_m, int64_t n, int64_t k, int threads);
 // Plain loops: the spec the fast one is tested against.
 std::unique_ptr<Matmul> matmul_create_reference();
+// matmul_create_onednn() for Implementation::fast, matmul_create_reference() for ::reference.
+std::unique_ptr<Matmul> matmul_create(Implementation implementation);
 
 }  // namespace leanembed::kernels

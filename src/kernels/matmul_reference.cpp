@@ -53,4 +53,8 @@ class ReferenceMatmul final : public Matmul {
 
 std::unique_ptr<Matmul> matmul_create_reference() { return std::make_unique<ReferenceMatmul>(); }
 
+std::unique_ptr<Matmul> matmul_create(Implementation implementation) {
+  return implementation == Implementation::reference ? matmul_create_reference() : matmul_create_onednn();
+}
+
 }  // namespace leanembed::kernels

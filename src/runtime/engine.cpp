@@ -4,6 +4,9 @@
 #include <string>
 #include <vector>
 
+#include "kernels/attention.h"
+#include "kernels/dispatch.h"
+#include "kernels/kernels.h"
 #include "leanembed/error.h"
 #include "runtime/encoder/fast_encoder.h"
 #include "runtime/encoder/recognize_encoder.h"
@@ -33,6 +36,20 @@ std::string input_named(const std::vector<onnx::ValueInfo>& inputs, std::initial
   return "";
 }
 
+// EngineDescription::kernels of the fast path: "matmul" in FastEncoder::linear_kernels() is oneDNN's.
+std::string fast_path_kernels(const std::string& linear_kernels) {
+  const kernels::KernelConfig& config = kernels::kernel_config();
+  std::string linear;
+  for (std::size_t at = 0; at <= linear_kernels.size();) {
+    std::size_t end = linear_kernels.find(", ", at);
+    if (end == std::string::npos) end = linear_kernels.size();
+    const std::string name = linear_kernels.substr(at, end - at);
+    linear += (linear.empty() ? "" : ", ") + (name == "matmul" ? std::string("oneDNN matmul") : name);
+    at = end + 2;
+  }
+  return std::string(config.rows->isa) + " row kernels, " + config.attention->isa + " attention, linear layers: " + linear;
+}
+
 }  // namespace
 
 Engine::Engine(onnx::Model model, const EngineOptions& options, int64_t hidden_hint) {
@@ -54,18 +71,8 @@ Engine::Engine(onnx::Model model, const EngineOptions& options, int64_t hidden_h
       }
     }
     if (fast_) {
-      const encoder::FastEncoder& e = fast_->encoder;
-      const encoder::EncoderConfig& c = e.config();
-      const std::string form = e.weights().weight_form;
-      const encoder::EmbeddingTable& word = e.weights().word_embeddings;
-      const std::size_t pread_bytes = word.row_source ? static_cast<std::size_t>(word.size) * word.element_bytes() : 0;
-      description_ = {"fast",
-                      std::string(options.path == PathChoice::fast ? "forced, and the graph is a recognised BERT-family encoder"
-                                                                   : "the graph is a recognised BERT-family encoder") +
-                          "; " + form + " weights (linear layers: " + e.linear_kernels() + ")" +
-                          (pread_bytes > 0 ? "; word table rows read with pread" : ""),
-                      c.hidden, c.layers, c.heads, c.max_positions, c.ffn, form, e.linear_kernels(), e.owned_weight_bytes(),
-                      pread_bytes};
+      describe_fast(options.path == PathChoice::fast ? "forced, and the graph is a recognised BERT-family encoder"
+                                                     : "the graph is a recognised BERT-family encoder");
       return;
     }
     if (options.path == PathChoice::fast) {
@@ -96,6 +103,30 @@ Engine::Engine(onnx::Model model, const EngineOptions& options, int64_t hidden_h
   description_.path = "interpreter";
   description_.reason = options.path == PathChoice::interpreter ? "forced" : "not a recognised encoder: " + not_fast;
   description_.hidden = hidden_hint;
+  description_.kernels = "interpreter ops (plain loops; no CPU-specific kernels, no oneDNN)";
+}
+
+Engine::Engine(encoder::EncoderWeights weights, const EngineOptions& options, const std::string& what) {
+  if (options.path == PathChoice::interpreter)
+    throw Error(ErrorCode::unsupported, "the interpreter runs ONNX graphs, and " + what +
+                                            " has none: it runs on the fast path only (choose path auto or fast, or load an ONNX file)");
+  encoder::FastEncoderOptions fo;
+  fo.keep_arena = options.keep_arena;
+  fast_ = std::make_unique<Fast>(std::move(weights), fo);
+  describe_fast(what);
+}
+
+void Engine::describe_fast(const std::string& why) {
+  const encoder::FastEncoder& e = fast_->encoder;
+  const encoder::EncoderConfig& c = e.config();
+  const std::string form = e.weights().weight_form;
+  const encoder::EmbeddingTable& word = e.weights().word_embeddings;
+  const std::size_t pread_bytes = word.row_source ? static_cast<std::size_t>(word.size) * word.element_bytes() : 0;
+  description_ = {"fast",
+                  why + "; " + form + " weights (linear layers: " + e.linear_kernels() + ")" +
+                      (pread_bytes > 0 ? "; word table rows read with pread" : ""),
+                  c.hidden, c.layers, c.heads, c.max_positions, c.ffn, form, e.linear_kernels(), e.owned_weight_bytes(),
+                  pread_bytes, fast_path_kernels(e.linear_kernels()), {}};
 }
 
 Engine::~Engine() = default;

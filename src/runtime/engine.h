@@ -17,7 +17,10 @@
 #include <span>
 #include <string>
 
+#include <vector>
+
 #include "onnx/model.h"
+#include "runtime/encoder/encoder_weights.h"
 
 namespace leanembed::runtime {
 
@@ -49,6 +52,14 @@ struct EngineDescription {
   // take no resident memory); 0 when they are read through the mapping or owned memory.
   std::size_t word_table_pread_bytes = 0;
   bool word_table_by_pread() const { return word_table_pread_bytes > 0; }
+  // The kernels runs use, as `leanembed info` shows them. Fast path: the ISA table of the row
+  // kernels and of attention (kernels/dispatch.h, at load time) and the linear layers' kernels, e.g.
+  // "avx2 row kernels, avx512 attention, linear layers: oneDNN matmul". Interpreter: its own
+  // plain loops (it uses no CPU-specific kernel and no oneDNN).
+  std::string kernels;
+  // Weights without a graph (a safetensors file): the tensors of the file the encoder does not use
+  // (pooler.*, embeddings.position_ids ...), for `info`. Empty for ONNX files.
+  std::vector<std::string> ignored_tensors;
 };
 
 class Engine {
@@ -58,11 +69,17 @@ class Engine {
   // Error(unsupported) for ops it lacks. `hidden_hint` (config.json's hidden_size, 0 if unknown)
   // is used by the interpreter path for planning figures only.
   Engine(onnx::Model model, const EngineOptions& options, int64_t hidden_hint = 0);
+  // Runs `weights` read without a graph (load_engine.h: a safetensors file) on the fast path; `what`
+  // says what was read, for the description's reason. PathChoice::interpreter is refused
+  // (Error(unsupported): the interpreter runs ONNX graphs); kernels refusing the weights throw.
+  Engine(encoder::EncoderWeights weights, const EngineOptions& options, const std::string& what);
   ~Engine();
   Engine(const Engine&) = delete;
   Engine& operator=(const Engine&) = delete;
 
   const EngineDescription& description() const { return description_; }
+  // The loader (load_engine.h) notes the file's tensors the encoder does not use.
+  void set_ignored_tensors(std::vector<std::string> names) { description_.ignored_tensors = std::move(names); }
 
   // Work memory a run of this batch shape needs beyond the weights: exact for the fast path (its
   // arena), an estimate for the interpreter (inputs + output; its intermediates come on top).
@@ -79,6 +96,7 @@ class Engine {
  private:
   struct Fast;
   struct Interpreted;
+  void describe_fast(const std::string& why);
   void run_interpreter(std::span<const int64_t> ids, std::span<const int64_t> type_ids,
                        std::span<const int64_t> offsets, std::span<float> out);
 

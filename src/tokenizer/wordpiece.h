@@ -38,6 +38,7 @@ class WordPiece {
   std::int64_t unk_id() const { return unk_id_; }
   const std::string& unk_token() const { return unk_token_; }
   const std::string& continuing_subword_prefix() const { return prefix_; }
+  std::size_t max_input_chars_per_word() const { return max_input_chars_per_word_; }
   // Bytes held on the heap: the id-ordered entries (strings beyond the small-string buffer
   // included) and both lookup tables.
   std::size_t memory_bytes() const noexcept;

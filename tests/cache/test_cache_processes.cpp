@@ -2,6 +2,7 @@
 // with SIGKILL at random points (every batch whose commit returned must survive).
 #include <gtest/gtest.h>
 #include <lmdb.h>
+#include <poll.h>
 #include <signal.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -193,13 +194,28 @@ TEST(CacheProcesses, SigkilledWritersNeverLoseCommittedBatchesOrBreakTheStore) {
       }));
     }
     ::close(fds[1]);
-    std::this_thread::sleep_for(std::chrono::microseconds(rng() % 40000));
+    // Most runs kill after a writer has reported its first commit (then a random 0-20 ms more), so
+    // the kills land mid-writing however fast the machine is; every fifth run kills at a random
+    // moment from the start, which may land while the store is being opened.
+    std::vector<Committed> committed;
+    const bool after_progress = run % 5 != 0;
+    if (after_progress) {
+      pollfd p{fds[0], POLLIN, 0};
+      // Only a guard against a writer that hangs: a minute is not a speed expectation.
+      if (::poll(&p, 1, 60000) == 1 && (p.revents & POLLIN)) {
+        Committed first;
+        if (::read(fds[0], &first, sizeof first) == sizeof first) committed.push_back(first);
+      }
+      std::this_thread::sleep_for(std::chrono::microseconds(rng() % 20000));
+    } else {
+      std::this_thread::sleep_for(std::chrono::microseconds(rng() % 40000));
+    }
     for (pid_t pid : pids) ::kill(pid, SIGKILL);
     for (pid_t pid : pids) {
       int code = wait_exit_code(pid);
       EXPECT_TRUE(code == 128 + SIGKILL || code == 0) << "run " << run << " writer exit " << code;
     }
-    std::vector<Committed> committed;
+    if (after_progress) EXPECT_FALSE(committed.empty()) << "run " << run << ": no writer reported a commit";
     Committed c;
     while (::read(fds[0], &c, sizeof c) == sizeof c) committed.push_back(c);
     ::close(fds[0]);
@@ -224,7 +240,7 @@ TEST(CacheProcesses, SigkilledWritersNeverLoseCommittedBatchesOrBreakTheStore) {
   std::printf("[ figure ] SIGKILL: %d runs x %d writers in %.1f s; %d runs killed before any commit; "
               "%llu committed entries verified\n",
               runs, writers, seconds, killed_mid_open, static_cast<unsigned long long>(verified));
-  EXPECT_GT(runs_with_commits, runs / 2);  // most kills land mid-writing, not before the first commit
+  EXPECT_GE(runs_with_commits, runs - runs / 5);  // every run that waited for progress killed mid-writing
 }
 
 }  // namespace

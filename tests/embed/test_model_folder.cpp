@@ -1,5 +1,6 @@
 #include <gtest/gtest.h>
 
+#include <cstdlib>
 #include <filesystem>
 #include <fstream>
 
@@ -104,9 +105,13 @@ TEST(ModelFolder, HubIdIsLookedUpInTheCacheFolder) {
   fs::create_directory_symlink(minilm(), cache / "Xenova" / "all-MiniLM-L6-v2");
   ModelFolder m = resolve_model_folder({.model = "Xenova/all-MiniLM-L6-v2", .model_cache_dir = cache.string()});
   EXPECT_EQ(m.folder, (cache / "Xenova" / "all-MiniLM-L6-v2").string());
+  // Not there, offline: the error names the files to fetch and where (downloads: tests/hub).
+  ::unsetenv("HF_ENDPOINT");
   std::string msg;
-  EXPECT_EQ(error_of({.model = "Xenova/other-model", .model_cache_dir = cache.string()}, &msg), ErrorCode::io);
-  EXPECT_NE(msg.find("does not download"), std::string::npos) << msg;
+  EXPECT_EQ(error_of({.model = "Xenova/other-model", .model_cache_dir = cache.string(), .local_files_only = true}, &msg),
+            ErrorCode::io);
+  EXPECT_NE(msg.find("https://huggingface.co/Xenova/other-model/resolve/main/tokenizer.json"), std::string::npos) << msg;
+  EXPECT_NE(msg.find((cache / "Xenova" / "other-model").string()), std::string::npos) << msg;
 }
 
 TEST(ModelFolder, ModelFileOverridesTheDtype) {

@@ -100,7 +100,7 @@ std::vector<uint8_t> bytes_of(const std::vector<int>& v) {
   return b;
 }
 
-std::vector<float> run_both_ways(const Int8WeightsView& w, EncodedLinearImpl impl, int64_t m, const std::vector<float>& x,
+std::vector<float> run_both_ways(const Int8WeightsView& w, Implementation impl, int64_t m, const std::vector<float>& x,
                                  const float* bias) {
   auto layer = encoded_linear_int8(w, impl);
   std::vector<float> y(std::size_t(m * w.n), -1.0f);
@@ -131,10 +131,10 @@ TEST(EncodedLinearInt8Reference, RoundsHalfToEvenAndSaturates) {
                                        -4, 251, 0, 1, -1, 2, 0, 0,             //
                                        -255, 0, -2, -2, -100, -8, -3, -254,    //
                                        0, 0, 0, 0, 0, 0, 0, 0};
-  for (auto impl : {EncodedLinearImpl::reference, EncodedLinearImpl::fast}) {
+  for (auto impl : {Implementation::reference, Implementation::fast}) {
     const std::vector<float> y = run_both_ways(w.view, impl, 5, x, nullptr);
     for (std::size_t e = 0; e < expected.size(); ++e)
-      EXPECT_EQ(y[e], expected[e]) << "row " << e / k << " column " << e % k << (impl == EncodedLinearImpl::fast ? " fast" : " ref");
+      EXPECT_EQ(y[e], expected[e]) << "row " << e / k << " column " << e % k << (impl == Implementation::fast ? " fast" : " ref");
   }
 }
 
@@ -205,7 +205,7 @@ const std::vector<float> kRowX = {1.0f, 2.0f, 3.0f, 255.0f};
 TEST(EncodedLinearInt8Reference, Uint8PerColumnScalesAndZeroPoints) {
   Weights w(4, 2, false, {10, 200, 20, 100, 30, 0, 40, 255}, {0.5f, 0.25f}, {10, 100});
   const float bias[2] = {1.0f, -2.0f};
-  for (auto impl : {EncodedLinearImpl::reference, EncodedLinearImpl::fast}) {
+  for (auto impl : {Implementation::reference, Implementation::fast}) {
     // 0.5 * (1*0 + 2*10 + 3*20 + 255*30) = 3865; 0.25 * (1*100 + 2*0 + 3*(-100) + 255*155) = 9831.25
     std::vector<float> y = run_both_ways(w.view, impl, 1, kRowX, nullptr);
     EXPECT_EQ(y[0], 3865.0f);
@@ -218,7 +218,7 @@ TEST(EncodedLinearInt8Reference, Uint8PerColumnScalesAndZeroPoints) {
 
 TEST(EncodedLinearInt8Reference, Uint8PerTensorScaleAndZeroPoint) {
   Weights w(4, 2, false, {10, 200, 20, 100, 30, 0, 40, 255}, {0.5f}, {10});
-  for (auto impl : {EncodedLinearImpl::reference, EncodedLinearImpl::fast}) {
+  for (auto impl : {Implementation::reference, Implementation::fast}) {
     // column 1: 0.5 * (1*190 + 2*90 + 3*(-10) + 255*245) = 31407.5
     const std::vector<float> y = run_both_ways(w.view, impl, 1, kRowX, nullptr);
     EXPECT_EQ(y[0], 3865.0f);
@@ -228,7 +228,7 @@ TEST(EncodedLinearInt8Reference, Uint8PerTensorScaleAndZeroPoint) {
 
 TEST(EncodedLinearInt8Reference, Uint8WithoutZeroPoints) {
   Weights w(4, 2, false, {10, 200, 20, 100, 30, 0, 40, 255}, {0.5f, 0.25f}, {});
-  for (auto impl : {EncodedLinearImpl::reference, EncodedLinearImpl::fast}) {
+  for (auto impl : {Implementation::reference, Implementation::fast}) {
     // 0.5 * (10 + 40 + 90 + 10200) = 5170; 0.25 * (200 + 200 + 0 + 65025) = 16356.25
     const std::vector<float> y = run_both_ways(w.view, impl, 1, kRowX, nullptr);
     EXPECT_EQ(y[0], 5170.0f);
@@ -240,7 +240,7 @@ TEST(EncodedLinearInt8Reference, Int8WeightsWithAndWithoutZeroPoints) {
   const std::vector<uint8_t> data = bytes_of({-10, 127, 20, -128, -30, 0, 40, -1});
   Weights with(4, 2, true, data, {1.0f, 2.0f}, bytes_of({-10, 0}));
   Weights without(4, 2, true, data, {1.0f, 2.0f}, {});
-  for (auto impl : {EncodedLinearImpl::reference, EncodedLinearImpl::fast}) {
+  for (auto impl : {Implementation::reference, Implementation::fast}) {
     // (1*0 + 2*30 + 3*(-20) + 255*50) = 12750; 2 * (127 - 256 + 0 - 255) = -768
     std::vector<float> y = run_both_ways(with.view, impl, 1, kRowX, nullptr);
     EXPECT_EQ(y[0], 12750.0f);
@@ -258,7 +258,7 @@ TEST(EncodedLinearInt8Reference, StridedRowsLeaveThePaddingAlone) {
   std::vector<float> x(2 * ldx, 1e30f);  // padding that would dominate the range if it were read
   for (int r = 0; r < 2; ++r)
     for (int i = 0; i < 4; ++i) x[r * ldx + i] = kRowX[i] * float(r + 1);  // row 1 = 2x row 0
-  for (auto impl : {EncodedLinearImpl::reference, EncodedLinearImpl::fast}) {
+  for (auto impl : {Implementation::reference, Implementation::fast}) {
     auto layer = encoded_linear_int8(w.view, impl);
     std::vector<float> y(2 * ldy, 42.0f);
     run_exact(*layer, 2, x.data(), ldx, y.data(), ldy, nullptr);
@@ -344,7 +344,7 @@ int64_t ulps_apart(float a, float b) {
 // Runs the case through `fast` and the reference; they must agree to a few ulps (the integer sums
 // are exact; only the last float line may round differently). Returns the largest distance seen.
 int64_t expect_matches_reference(const Case& c, EncodedLinear& fast, const Problem& p) {
-  auto ref = encoded_linear_int8(p.w.view, EncodedLinearImpl::reference);
+  auto ref = encoded_linear_int8(p.w.view, Implementation::reference);
   std::vector<float> y_ref(std::size_t(c.m * p.ldy), 7.0f), y_fast(std::size_t(c.m * p.ldy), 7.0f);
   const float* bias = c.bias ? p.bias.data() : nullptr;
   run_exact(*ref, c.m, p.x.data(), p.ldx, y_ref.data(), p.ldy, bias);
@@ -392,7 +392,7 @@ TEST(EncodedLinearInt8Fast, MatchesReferenceOverShapes) {
   uint32_t seed = 1;
   for (const Case& c : shape_table()) {
     Problem p = Problem::make(c, seed++);
-    auto fast = encoded_linear_int8(p.w.view, EncodedLinearImpl::fast);
+    auto fast = encoded_linear_int8(p.w.view, Implementation::fast);
     worst = std::max(worst, expect_matches_reference(c, *fast, p));
   }
   std::printf("largest fast-vs-reference distance: %lld ulps\n", static_cast<long long>(worst));
@@ -433,7 +433,7 @@ TEST(EncodedLinearInt8Fast, ScalarRowFunctionsMatchReference) {
   for (const Case& c : {Case{17, 37, 33, false, 2, 2, true, 1, 3}, Case{130, 384, 64, true, 2, 1, true, 0, 0},
                         Case{3, 5, 1, true, 1, 0, false, 0, 0}}) {
     Problem p = Problem::make(c, seed++);
-    auto fast = encoded_linear_int8(p.w.view, EncodedLinearImpl::fast);
+    auto fast = encoded_linear_int8(p.w.view, Implementation::fast);
     EXPECT_LE(expect_matches_reference(c, *fast, p), 4);
   }
   ASSERT_TRUE(kernels_force_isa("auto"));
@@ -459,7 +459,7 @@ TEST(EncodedLinearInt8Fast, InputScaleEqualsScalingTheInputFirst) {
       Int8WeightsView folded = p.w.view;
       folded.input_scale = scale.data();
       const float* bias = c.bias ? p.bias.data() : nullptr;
-      for (auto impl : {EncodedLinearImpl::reference, EncodedLinearImpl::fast}) {
+      for (auto impl : {Implementation::reference, Implementation::fast}) {
         auto plain_layer = encoded_linear_int8(p.w.view, impl);
         auto folded_layer = encoded_linear_int8(folded, impl);
         std::vector<float> want(std::size_t(c.m * p.ldy), 7.0f), got(want.size(), 7.0f);
@@ -494,8 +494,8 @@ TEST(EncodedLinearInt8Fast, NonFiniteInputsStayDefined) {
   p.x[3] = std::numeric_limits<float>::quiet_NaN();
   p.x[40 + 5] = std::numeric_limits<float>::infinity();
   p.x[80 + 6] = -std::numeric_limits<float>::infinity();
-  auto ref = encoded_linear_int8(p.w.view, EncodedLinearImpl::reference);
-  auto fast = encoded_linear_int8(p.w.view, EncodedLinearImpl::fast);
+  auto ref = encoded_linear_int8(p.w.view, Implementation::reference);
+  auto fast = encoded_linear_int8(p.w.view, Implementation::fast);
   std::vector<float> y_ref(4 * 20), y_fast(4 * 20);
   run_exact(*ref, 4, p.x.data(), 40, y_ref.data(), 20, p.bias.data());
   run_exact(*fast, 4, p.x.data(), 40, y_fast.data(), 20, p.bias.data());
@@ -514,7 +514,7 @@ TEST(EncodedLinearInt8Fast, FollowsTheThreadSetting) {
   const int before = threads_get();
   const Case c{64, 384, 96, true, 2, 2, true, 0, 0};
   Problem p = Problem::make(c, 11);
-  auto fast = encoded_linear_int8(p.w.view, EncodedLinearImpl::fast);
+  auto fast = encoded_linear_int8(p.w.view, Implementation::fast);
   for (int threads : {1, 2, 1}) {
     threads_set(threads);
     EXPECT_LE(expect_matches_reference(c, *fast, p), 4) << threads << " threads";
@@ -527,8 +527,8 @@ TEST(EncodedLinearInt8Fast, FollowsTheThreadSetting) {
 TEST(EncodedLinearInt8, OwnedAndScratchBytes) {
   const int64_t k = 384, n = 96;
   Problem p = Problem::make({1, k, n, false, 2, 2, false, 0, 0}, 3);
-  auto ref = encoded_linear_int8(p.w.view, EncodedLinearImpl::reference);
-  auto fast = encoded_linear_int8(p.w.view, EncodedLinearImpl::fast);
+  auto ref = encoded_linear_int8(p.w.view, Implementation::reference);
+  auto fast = encoded_linear_int8(p.w.view, Implementation::fast);
   EXPECT_STREQ(ref->name(), "int8-ref");
   EXPECT_EQ(ref->k(), k);
   EXPECT_EQ(fast->n(), n);
@@ -563,7 +563,7 @@ void expect_invalid(F f, const std::string& needle) {
 
 TEST(EncodedLinearInt8, RejectsBadViews) {
   Weights good(4, 2, false, {10, 200, 20, 100, 30, 0, 40, 255}, {0.5f, 0.25f}, {10, 100});
-  for (auto impl : {EncodedLinearImpl::reference, EncodedLinearImpl::fast}) {
+  for (auto impl : {Implementation::reference, Implementation::fast}) {
     auto with = [&](auto change) {
       Int8WeightsView v = good.view;
       change(v);
@@ -585,7 +585,7 @@ TEST(EncodedLinearInt8, RejectsBadViews) {
 
 TEST(EncodedLinearInt8, RejectsBadRunArguments) {
   Weights w(4, 2, false, {10, 200, 20, 100, 30, 0, 40, 255}, {0.5f, 0.25f}, {10, 100});
-  for (auto impl : {EncodedLinearImpl::reference, EncodedLinearImpl::fast}) {
+  for (auto impl : {Implementation::reference, Implementation::fast}) {
     auto layer = encoded_linear_int8(w.view, impl);
     Scratch scratch(layer->scratch_bytes(2));
     std::vector<float> x(8, 1.0f), y(4);

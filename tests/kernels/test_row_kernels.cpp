@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "kernels/kernels.h"
+#include "kernels/dispatch.h"
 #include "kernels/row_kernels_tables.h"
 #include "leanembed/error.h"
 
@@ -280,20 +281,20 @@ class ScopedEnv {
 TEST(RowKernelsSelect, EnvironmentVariableChoosesTheTable) {
   {
     ScopedEnv env("LEANEMBED_ISA", "ref");
-    EXPECT_STREQ(row_kernels_startup_choice().isa, "ref");
+    EXPECT_STREQ(kernel_config_startup_choice().rows->isa, "ref");
   }
   {
     ScopedEnv env("LEANEMBED_ISA", nullptr);
-    EXPECT_STREQ(row_kernels_startup_choice().isa, cpu_has_avx2_fma() ? "avx2" : "ref");
+    EXPECT_STREQ(kernel_config_startup_choice().rows->isa, cpu_has_avx2_fma() ? "avx2" : "ref");
   }
   {
     ScopedEnv env("LEANEMBED_ISA", "auto");
-    EXPECT_STREQ(row_kernels_startup_choice().isa, cpu_has_avx2_fma() ? "avx2" : "ref");
+    EXPECT_STREQ(kernel_config_startup_choice().rows->isa, cpu_has_avx2_fma() ? "avx2" : "ref");
   }
   {
     ScopedEnv env("LEANEMBED_ISA", "sse9");
     try {
-      row_kernels_startup_choice();
+      kernel_config_startup_choice();
       ADD_FAILURE() << "LEANEMBED_ISA=sse9 was accepted";
     } catch (const Error& e) {
       EXPECT_EQ(e.code(), ErrorCode::invalid_argument);
@@ -308,8 +309,12 @@ TEST(RowKernelsSelect, ForceIsa) {
   EXPECT_FALSE(kernels_force_isa("sse9"));
   EXPECT_STREQ(row_kernels().isa, "ref") << "a failed force must not change the table";
   EXPECT_EQ(kernels_force_isa("avx2"), cpu_has_avx2_fma());
+  // "auto" goes back to the start-up choice: LEANEMBED_ISA's level, else the best this CPU runs.
   EXPECT_TRUE(kernels_force_isa("auto"));
-  EXPECT_STREQ(row_kernels().isa, cpu_has_avx2_fma() ? "avx2" : "ref");
+  EXPECT_STREQ(row_kernels().isa, kernel_config_startup_choice().rows->isa);
+  if (!std::getenv("LEANEMBED_ISA")) {
+    EXPECT_STREQ(row_kernels().isa, cpu_has_avx2_fma() ? "avx2" : "ref");
+  }
 }
 
 }  // namespace

@@ -203,7 +203,9 @@ TEST(SharedModels, MiniLmDefaultCopiesOnlyMisalignedWeights) {
   EXPECT_EQ(we.as<float>()[30522 * 384 - 1], -0.049804688f);
 }
 
-TEST(SharedModels, MiniLmLoadsInMilliseconds) {
+// Loading is zero-copy: every aligned initializer is a view into the mapping, so read_model's time
+// does not grow with the weights (the time is printed as a figure, never asserted).
+TEST(SharedModels, MiniLmLoadsWithoutCopyingWeights) {
   std::string path = model_path("minilm-l6-synthetic", "model.onnx");
   ReadOptions opt;
   opt.copy_misaligned = false;
@@ -212,7 +214,11 @@ TEST(SharedModels, MiniLmLoadsInMilliseconds) {
   Model m = read_model(path, opt);
   double ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
   std::printf("read_model(minilm model.onnx, zero-copy): %.3f ms, %zu nodes\n", ms, m.graph.nodes.size());
-  EXPECT_LT(ms, 100.0);  // generous for loaded CI machines and sanitizer builds; typically ~1 ms
+  std::size_t mapped_bytes = 0, copied_bytes = 0;
+  for (const TensorData& t : m.graph.initializers) (t.mapped ? mapped_bytes : copied_bytes) += t.bytes.size();
+  std::printf("[ figure ] initializer bytes: %zu mapped, %zu copied\n", mapped_bytes, copied_bytes);
+  EXPECT_GT(mapped_bytes, 85u << 20);  // the matrices and tables of the 90 MB file
+  EXPECT_EQ(copied_bytes, 0u);         // copy_misaligned = false: nothing is copied
 }
 
 TEST(SharedModels, TinyBertFp32) {

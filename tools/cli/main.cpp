@@ -15,7 +15,10 @@
 #include <unistd.h>
 
 #include <CLI/CLI.hpp>
+#include <cerrno>
 #include <charconv>
+#include <cstring>
+#include <optional>
 #include <chrono>
 #include <cstdlib>
 #include <cstdio>
@@ -29,6 +32,8 @@
 #include "leanembed/error.h"
 #include "leanembed/quantize.h"
 #include "leanembed/tokenizer.h"
+#include "line_reader.h"
+#include "output_file.h"
 #include "server/serve_command.h"
 
 namespace {
@@ -41,6 +46,9 @@ struct CommonFlags {
   std::string model_cache_dir;   // where hub ids are looked up (transformers.js layout)
   std::string dtype = "fp32";
   std::string model_file;
+  std::string revision = "main";  // hub revision for a hub id fetched into the cache
+  bool offline = false;           // never download a hub id's missing files
+  std::string model_format = "auto";
   int threads = 0;
   int64_t max_length = 0;
   std::string path = "auto";
@@ -51,7 +59,8 @@ struct CommonFlags {
 };
 
 void add_model_flags(CLI::App* cmd, CommonFlags& f) {
-  cmd->add_option("-m,--model", f.model, "Model folder, or Hugging Face id looked up in the cache folder")
+  cmd->add_option("-m,--model", f.model,
+                  "Model folder, or Hugging Face id looked up in the cache folder (fetched from the hub when missing)")
       ->envname("LEANEMBED_MODEL")->capture_default_str();
   cmd->add_option("--model-cache-dir,--cache-dir", f.model_cache_dir,
                   "Model cache folder for hub ids (transformers.js layout; default ./models; --cache-dir is the older name)")
@@ -60,6 +69,14 @@ void add_model_flags(CLI::App* cmd, CommonFlags& f) {
       ->envname("LEANEMBED_DTYPE")->capture_default_str();
   cmd->add_option("--model-file", f.model_file, "ONNX file to load instead (relative to the model folder, or absolute)")
       ->envname("LEANEMBED_MODEL_FILE");
+  cmd->add_option("--revision", f.revision, "Hub revision (branch, tag or commit) to fetch a hub id at")
+      ->envname("LEANEMBED_REVISION")->capture_default_str();
+  cmd->add_flag("--offline", f.offline,
+                "Never download: a hub id must already be in the model cache folder (also HF_HUB_OFFLINE=1)")
+      ->envname("LEANEMBED_OFFLINE");
+  cmd->add_option("--model-format", f.model_format,
+                  "Weights file: auto (the dtype's ONNX file, else model.safetensors), onnx, safetensors")
+      ->envname("LEANEMBED_MODEL_FORMAT")->check(CLI::IsMember({"auto", "onnx", "safetensors"}))->capture_default_str();
   cmd->add_option("--max-length", f.max_length, "Truncate texts to N tokens (default: the model folder's)")
       ->envname("LEANEMBED_MAX_LENGTH")->check(CLI::NonNegativeNumber);
 }
@@ -90,6 +107,9 @@ EmbedderOptions options_from(const CommonFlags& f) {
   o.location.model_cache_dir = f.model_cache_dir;
   o.location.dtype = leanembed::dtype_from_name(f.dtype);
   o.location.model_file = f.model_file;
+  o.location.revision = f.revision;
+  o.location.local_files_only = f.offline;
+  o.location.format = leanembed::model_format_from_name(f.model_format);
   o.threads = f.threads;
   o.max_length = f.max_length;
   o.embedding_cache_dir = f.embedding_cache;
@@ -106,13 +126,33 @@ EmbedderOptions options_from(const CommonFlags& f) {
   return o;
 }
 
-// Reads texts one per line: split on "\n" only, a trailing "\r" dropped; other bytes kept as they are.
-// Returns false at end of input.
-bool read_line(std::istream& in, std::string& line) {
-  if (!std::getline(in, line)) return false;
-  if (!line.empty() && line.back() == '\r') line.pop_back();
-  return true;
-}
+using leanembed::cli::LineReader;
+
+// How long streamed input may pause before the texts already read are embedded and written
+// (bulk input never pauses, so it keeps its large chunks).
+constexpr int kPauseMs = 20;
+
+// Bytes one streamed line may keep after Embedder::shorten_partial_text (line_reader.h): 128 per
+// token of the maximum length. Real text needs ~4-10 bytes per token; only bytes that give very
+// few tokens in ways the shortener does not compress reach it (a warning names the line).
+std::size_t line_bytes_cap(const Embedder& e) { return static_cast<std::size_t>(e.info().max_length) * 128; }
+
+// Texts from --input FILE, else stdin; the file is opened (and checked) before the model loads.
+struct TextInput {
+  int fd = 0;
+  std::string name = "stdin";
+  explicit TextInput(const std::string& path) {
+    if (path.empty()) return;
+    name = "--input '" + path + "'";
+    fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+    if (fd < 0) throw leanembed::Error(leanembed::ErrorCode::io, "cannot read " + name + ": " + std::strerror(errno));
+  }
+  ~TextInput() {
+    if (fd > 0) ::close(fd);
+  }
+  TextInput(const TextInput&) = delete;
+  TextInput& operator=(const TextInput&) = delete;
+};
 
 // ---- Output formats ------------------------------------------------------------------------------
 
@@ -232,14 +272,22 @@ leanembed::EmbedderInfo embed_and_write(EmbedFlags& f) {
   if (f.no_normalize) o.normalize = false;
   o.dims = f.dims;
 
-  FILE* out = stdout;
-  if (!f.output.empty() && f.output != "-") {
-    out = std::fopen(f.output.c_str(), "wb");
-    if (!out) throw leanembed::Error(leanembed::ErrorCode::io, "cannot write '" + f.output + "'");
-  }
   const bool streamed = f.texts.empty();
   if (!streamed && !f.input.empty()) {
     throw leanembed::Error(leanembed::ErrorCode::invalid_argument, "give texts as arguments or --input, not both");
+  }
+  std::optional<TextInput> input;
+  std::optional<LineReader> reader;
+  if (streamed) {
+    input.emplace(f.input);
+    reader.emplace(input->fd, input->name);
+  }
+  // -o FILE: written to a temporary beside it and renamed at the end, so a failing run leaves FILE as it was.
+  std::optional<leanembed::cli::OutputFile> file_out;
+  FILE* out = stdout;
+  if (!f.output.empty() && f.output != "-") {
+    file_out.emplace(f.output);
+    out = file_out->stream();
   }
   if (f.format == "npy" && streamed &&
       (std::fseek(out, 0, SEEK_CUR) != 0 || (::fcntl(fileno(out), F_GETFL) & O_APPEND) != 0)) {
@@ -264,6 +312,7 @@ leanembed::EmbedderInfo embed_and_write(EmbedFlags& f) {
     vectors.resize(texts.size() * static_cast<size_t>(dims));
     embedder.embed(views, vectors);
     for (size_t i = 0; i < texts.size(); ++i) writer.write(vectors.data() + i * dims);
+    std::fflush(out);  // a client waiting for these vectors gets them now
     done += static_cast<int64_t>(texts.size());
     if (progress) std::fprintf(stderr, "\rleanembed: %lld texts embedded", static_cast<long long>(done));
     texts.clear();
@@ -272,25 +321,26 @@ leanembed::EmbedderInfo embed_and_write(EmbedFlags& f) {
     texts = f.texts;
     flush();
   } else {
-    std::ios::sync_with_stdio(false);
-    std::ifstream file;
-    if (!f.input.empty()) {
-      file.open(f.input, std::ios::binary);
-      if (!file) throw leanembed::Error(leanembed::ErrorCode::io, "cannot read --input '" + f.input + "'");
-    }
-    std::istream& in = f.input.empty() ? std::cin : file;
+    reader->set_shortener([&embedder](std::string& kept) { return embedder.shorten_partial_text(kept); },
+                          line_bytes_cap(embedder));
     std::string line;
-    while (read_line(in, line)) {
+    for (;;) {
+      // Texts waiting and the input paused: embed and write them now instead of waiting for a full chunk.
+      const LineReader::Next got = reader->next(line, texts.empty() ? -1 : kPauseMs);
+      if (got == LineReader::Next::end) break;
+      if (got == LineReader::Next::paused) {
+        flush();
+        continue;
+      }
       texts.push_back(std::move(line));
+      line = std::string();
       if (texts.size() >= chunk) flush();
     }
     if (!texts.empty()) flush();
     if (progress) std::fputc('\n', stderr);
   }
   writer.end();
-  if (out != stdout && std::fclose(out) != 0) {
-    throw leanembed::Error(leanembed::ErrorCode::io, "cannot finish writing '" + f.output + "'");
-  }
+  if (file_out) file_out->commit();
   return embedder.info();
 }
 
@@ -330,8 +380,22 @@ int run_tokenize(CommonFlags& f, std::vector<std::string>& texts) {
   if (!texts.empty()) {
     for (const auto& t : texts) one(t);
   } else {
+    LineReader reader(0, "stdin");
+    reader.set_shortener([&embedder](std::string& kept) { return embedder.shorten_partial_text(kept); },
+                         line_bytes_cap(embedder));
     std::string line;
-    while (read_line(std::cin, line)) one(line);
+    bool unflushed = false;
+    for (;;) {
+      const LineReader::Next got = reader.next(line, unflushed ? kPauseMs : -1);
+      if (got == LineReader::Next::end) break;
+      if (got == LineReader::Next::paused) {
+        std::fflush(stdout);
+        unflushed = false;
+        continue;
+      }
+      one(line);
+      unflushed = true;
+    }
   }
   return 0;
 }
@@ -340,7 +404,13 @@ int run_info(CommonFlags& f) {
   Embedder embedder(options_from(f));
   leanembed::EmbedderInfo i = embedder.info();
   std::printf("model folder   %s\n", i.folder.c_str());
-  std::printf("onnx file      %s (%.1f MB, dtype %s)\n", i.onnx_path.c_str(), i.model_file_bytes / 1e6, i.dtype.c_str());
+  std::printf("model file     %s (%s, %.1f MB, dtype %s): %s\n", i.onnx_path.c_str(), i.model_format.c_str(),
+              i.model_file_bytes / 1e6, i.dtype.c_str(), i.model_format_reason.c_str());
+  if (!i.ignored_tensors.empty()) {
+    std::string names;
+    for (const auto& n : i.ignored_tensors) names += (names.empty() ? "" : ", ") + n;
+    std::printf("ignored        %zu tensors the encoder does not use: %s\n", i.ignored_tensors.size(), names.c_str());
+  }
   std::printf("tokenizer      %s\n", i.tokenizer_path.c_str());
   std::printf("architecture   %s: %lld layers, hidden %lld, %lld heads\n", i.model_type.c_str(),
               static_cast<long long>(i.layers), static_cast<long long>(i.hidden_size), static_cast<long long>(i.heads));
@@ -365,10 +435,12 @@ int run_info(CommonFlags& f) {
 int run_bench(CommonFlags& f, int64_t batch_size, int64_t batch_tokens, const std::string& input, int64_t limit) {
   std::vector<std::string> texts;
   {
-    std::ifstream in(input, std::ios::binary);
-    if (!in) throw leanembed::Error(leanembed::ErrorCode::io, "cannot read --input '" + input + "'");
+    TextInput in(input);
+    LineReader reader(in.fd, in.name);
     std::string line;
-    while ((limit <= 0 || static_cast<int64_t>(texts.size()) < limit) && read_line(in, line)) texts.push_back(line);
+    while ((limit <= 0 || static_cast<int64_t>(texts.size()) < limit) && reader.next(line) == LineReader::Next::line) {
+      texts.push_back(line);
+    }
   }
   auto t0 = std::chrono::steady_clock::now();
   EmbedderOptions o = options_from(f);

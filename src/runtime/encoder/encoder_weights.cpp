@@ -2,8 +2,10 @@
 
 #include <algorithm>
 #include <span>
+#include <vector>
 
 #include "core/float16.h"
+#include "leanembed/error.h"
 
 namespace leanembed::runtime::encoder {
 
@@ -53,6 +55,13 @@ void decode_into(const EmbeddingTable& t, const std::byte* src, int64_t first, i
     case TableEncoding::fp16:
       for (int64_t c = 0; c < n; ++c) put(c, load_half(src + c * 2));
       return;
+    case TableEncoding::bf16:
+      for (int64_t c = 0; c < n; ++c) {
+        uint16_t bits;
+        std::memcpy(&bits, src + c * 2, sizeof bits);
+        put(c, bfloat16_to_float(bits));
+      }
+      return;
     case TableEncoding::uint8:
     case TableEncoding::int8:
       for (int64_t c = 0; c < n; ++c) put(c, static_cast<float>(int_at(c) - t.zero_point) * t.scale);
@@ -99,5 +108,26 @@ float EmbeddingTable::load(int64_t i) const {
 void EmbeddingTable::copy_to(int64_t first, int64_t n, float* dst) const { table_values<false>(*this, first, n, dst); }
 
 void EmbeddingTable::add_to(int64_t first, int64_t n, float* dst) const { table_values<true>(*this, first, n, dst); }
+
+bool attach_row_source(EmbeddingTable& table, int64_t hidden, const std::string& path, std::size_t file_size,
+                       std::size_t offset) {
+  if (table.empty() || hidden <= 0) return false;
+  const std::size_t bytes = static_cast<std::size_t>(table.size) * table.element_bytes();
+  const std::size_t row = std::min(bytes, static_cast<std::size_t>(hidden) * table.element_bytes());
+  try {
+    auto reader = std::make_shared<const FileReader>(path);
+    if (reader->size() != file_size || offset > file_size || bytes > file_size - offset) return false;
+    std::vector<std::byte> got(row);
+    for (std::size_t at : {std::size_t{0}, bytes - row}) {
+      reader->read(offset + at, got);
+      if (std::memcmp(got.data(), table.bytes + at, row) != 0) return false;
+    }
+    table.row_source = std::move(reader);
+    table.row_source_offset = offset;
+    return true;
+  } catch (const Error&) {
+    return false;  // not readable by path any more: keep the view
+  }
+}
 
 }  // namespace leanembed::runtime::encoder

@@ -86,7 +86,10 @@ const char* linear_encoding_name(LinearEncoding e);
 
 struct LinearWeights {
   LinearEncoding encoding = LinearEncoding::fp32;
-  UnalignedFloatView weight;       // fp32: size in * out, row-major [in, out]; a view of the model's bytes
+  UnalignedFloatView weight;       // fp32: size in * out, row-major [in, out] (or [out, in]: `transposed`); a view
+  // fp32 only: `weight` is stored [out, in] row-major (torch nn.Linear's layout, as safetensors files
+  // hold it) and the product reads it transposed (kernels::GemmArgs::trans_b), so it stays a view.
+  bool transposed = false;
   kernels::Int8WeightsView int8;   // int8: k = in, n = out; data, scales, zero points view the file
   kernels::BlockQ4WeightsView q4;  // q4: k = in, n = out
   kernels::F16WeightsView f16;     // fp16: k = in, n = out
@@ -110,7 +113,8 @@ struct LinearWeights {
 // reclaimable), where reads through the mapping would leave every touched page — with the kernel's
 // fault-around, 64 KiB per touch — in the process' RSS (MiniLM's fp32 word table: ~45 of 47 MB
 // over a long run).
-enum class TableEncoding { fp32, fp16, uint8, int8 };
+// bf16: bfloat16 (the upper half of an fp32; safetensors BF16 files), widened exactly when read.
+enum class TableEncoding { fp32, fp16, bf16, uint8, int8 };
 
 struct EmbeddingTable {
   TableEncoding encoding = TableEncoding::fp32;
@@ -129,7 +133,7 @@ struct EmbeddingTable {
 
   bool empty() const { return size == 0; }
   std::size_t element_bytes() const {
-    return encoding == TableEncoding::fp32 ? 4 : encoding == TableEncoding::fp16 ? 2 : 1;
+    return encoding == TableEncoding::fp32 ? 4 : encoding == TableEncoding::fp16 || encoding == TableEncoding::bf16 ? 2 : 1;
   }
   // Value i decoded to fp32 (0 <= i < size; not checked). For 8-bit, exactly DequantizeLinear's
   // float(q - zero_point) * scale.
@@ -141,6 +145,15 @@ struct EmbeddingTable {
   void copy_to(int64_t first, int64_t n, float* dst) const;
   void add_to(int64_t first, int64_t n, float* dst) const;
 };
+
+// The one rule for a row source: attaches a FileReader on `path` to `table` when the table's bytes
+// (`table.bytes`, size * element bytes) are the file's bytes at `offset`. The file is opened again
+// by its path, so it is checked to be the one the bytes came from: `file_size` bytes long, and the
+// table's first and last rows read with pread equal to `table.bytes`' (reads 2 rows of the table).
+// Any mismatch or error (removed, permissions ...) leaves the table as it was. Returns whether it
+// attached.
+bool attach_row_source(EmbeddingTable& table, int64_t hidden, const std::string& path, std::size_t file_size,
+                       std::size_t offset);
 
 struct EncoderLayerWeights {
   LinearWeights query, key, value;  // [hidden, hidden] each

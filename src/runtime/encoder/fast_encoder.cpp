@@ -9,9 +9,9 @@
 #include <string>
 
 #include "core/mapped_file.h"
+#include "kernels/attention.h"
 #include "kernels/threads.h"
 #include "leanembed/error.h"
-#include "runtime/encoder/attention.h"
 
 namespace leanembed::runtime::encoder {
 namespace {
@@ -23,7 +23,7 @@ kernels::GemmArgs linear_args(const LinearWeights& w, int64_t n, const float* sr
   kernels::GemmArgs g;
   g.m = n, g.n = w.out, g.k = w.in;
   g.a = src, g.lda = lda;
-  g.b = w.weight.gemm_operand(), g.ldb = w.out;
+  g.b = w.weight.gemm_operand(), g.ldb = w.transposed ? w.in : w.out, g.trans_b = w.transposed;
   g.c = dst, g.ldc = ldc;
   if (with_bias) g.bias = w.bias.data;
   return g;
@@ -63,6 +63,8 @@ void check_linear(const LinearWeights& l, int64_t in, int64_t out, const std::st
                                                    "]" + (null ? " without data" : "") + ", expected [" +
                                                    std::to_string(in) + ", " + std::to_string(out) + "]");
   };
+  if (l.transposed && l.encoding != LinearEncoding::fp32)
+    throw Error(ErrorCode::invalid_argument, "FastEncoder: " + what + " is marked transposed, which only fp32 weights can be");
   switch (l.encoding) {
     case LinearEncoding::fp32: check_view(l.weight, in * out, what + " weight"); break;
     case LinearEncoding::int8: check_encoded(l.int8.k, l.int8.n, l.int8.data == nullptr); break;
@@ -91,7 +93,7 @@ bool needs_scaled_input(const LinearWeights& l) { return l.input_scale.size != 0
 
 // The EncodedLinear for an encoded weight; null for fp32 (kernels::Matmul runs those). The
 // factories check the views (Error(invalid_argument)).
-std::unique_ptr<kernels::EncodedLinear> make_encoded(const LinearWeights& l, kernels::EncodedLinearImpl impl) {
+std::unique_ptr<kernels::EncodedLinear> make_encoded(const LinearWeights& l, kernels::Implementation impl) {
   switch (l.encoding) {
     case LinearEncoding::fp32: return nullptr;
     case LinearEncoding::int8: {
@@ -157,8 +159,7 @@ FastEncoder::FastEncoder(EncoderWeights weights, FastEncoderOptions options)
   matmul_ = make_matmul();
   attention_matmuls_.push_back(make_matmul());
 
-  const kernels::EncodedLinearImpl impl = options_.matmul == MatmulBackend::reference ? kernels::EncodedLinearImpl::reference
-                                                                                      : kernels::EncodedLinearImpl::fast;
+  const kernels::Implementation impl = options_.implementation;
   owned_weight_bytes_ = weights_.bytes_copied;
   std::vector<std::string> names;
   encoded_.resize(weights_.layers.size());
@@ -195,18 +196,25 @@ FastEncoder::FastEncoder(EncoderWeights weights, FastEncoderOptions options)
 std::size_t FastEncoder::linear_scratch(LinearSlot slot, int64_t m) const {
   std::size_t bytes = 0;
   const EncoderConfig& c = weights_.config;
-  for (const LayerLinears& e : encoded_) {
+  for (std::size_t layer = 0; layer < encoded_.size(); ++layer) {
+    const LayerLinears& e = encoded_[layer];
+    const EncoderLayerWeights& w = weights_.layers[layer];
     const kernels::EncodedLinear* products[3] = {nullptr, nullptr, nullptr};
+    const LinearWeights* weights[3] = {nullptr, nullptr, nullptr};
     int64_t n = c.hidden, k = c.hidden;
     switch (slot) {
-      case LinearSlot::qkv: products[0] = e.query.get(), products[1] = e.key.get(), products[2] = e.value.get(); break;
-      case LinearSlot::dense: products[0] = e.attention_output.get(); break;
-      case LinearSlot::ffn_in: products[0] = e.ffn_in.get(), n = c.ffn; break;
-      case LinearSlot::ffn_out: products[0] = e.ffn_out.get(), k = c.ffn; break;
+      case LinearSlot::qkv:
+        products[0] = e.query.get(), products[1] = e.key.get(), products[2] = e.value.get();
+        weights[0] = &w.query, weights[1] = &w.key, weights[2] = &w.value;
+        break;
+      case LinearSlot::attention_output: products[0] = e.attention_output.get(), weights[0] = &w.attention_output; break;
+      case LinearSlot::ffn_in: products[0] = e.ffn_in.get(), weights[0] = &w.ffn_in, n = c.ffn; break;
+      case LinearSlot::ffn_out: products[0] = e.ffn_out.get(), weights[0] = &w.ffn_out, k = c.ffn; break;
     }
     const int count = slot == LinearSlot::qkv ? 3 : 1;
     for (int i = 0; i < count; ++i)
-      bytes = std::max(bytes, products[i] ? products[i]->scratch_bytes(m) : matmul_->scratch_bytes(m, n, k, false, false));
+      bytes = std::max(bytes, products[i] ? products[i]->scratch_bytes(m)
+                                          : matmul_->scratch_bytes(m, n, k, false, weights[i]->transposed));
   }
   return bytes;
 }
@@ -228,8 +236,7 @@ void FastEncoder::linear(const LinearWeights& w, kernels::EncodedLinear* encoded
 }
 
 std::unique_ptr<kernels::Matmul> FastEncoder::make_matmul() const {
-  return options_.matmul == MatmulBackend::reference ? kernels::matmul_create_reference()
-                                                     : kernels::matmul_create_onednn();
+  return kernels::matmul_create(options_.implementation);
 }
 
 FastEncoder::~FastEncoder() = default;
@@ -287,6 +294,7 @@ void FastEncoder::run_layer(const EncoderLayerWeights& layer, LayerLinears& enco
                             std::span<const int64_t> offsets, float* x, std::byte* arena) {
   const EncoderConfig& c = weights_.config;
   const kernels::RowKernels& rows = kernels::row_kernels();
+  const kernels::AttentionKernels& attention = kernels::attention_kernels();
   const int64_t T = plan.shape.tokens, H = c.hidden, F = c.ffn, C = plan.chunk, d = c.head_size;
   const int64_t ld = H;  // Q, K and V are three [T, H] blocks of qkv
   auto buffer = [&](Buffer b) { return arena + plan.at(b); };
@@ -328,7 +336,7 @@ void FastEncoder::run_layer(const EncoderLayerWeights& layer, LayerLinears& enco
       float* q = qkv + first * ld + h * d;
       if (L == 0) continue;
       if (L < gemm_min_len) {
-        attention_head(L, d, q, q + T * H, q + 2 * T * H, ld, scale, q, ld, scratch, rows);
+        attention.head(L, d, q, q + T * H, q + 2 * T * H, ld, scale, q, ld, scratch, rows);
         continue;
       }
       try {
@@ -355,17 +363,17 @@ void FastEncoder::run_layer(const EncoderLayerWeights& layer, LayerLinears& enco
   if (failure) std::rethrow_exception(failure);
 
   // Step 2: attention output projection + residual + bias + LayerNorm, by chunks of rows.
-  float* dense = reinterpret_cast<float*>(buffer(Buffer::dense_out));
+  float* projected = reinterpret_cast<float*>(buffer(Buffer::attention_output));
   for (int64_t r0 = 0; r0 < T; r0 += C) {
     const int64_t n = std::min(C, T - r0);
     // The bias is added inside the LayerNorm kernel below, with the residual. An input scale is
     // applied to the context in place (it is read only here).
     if (needs_scaled_input(layer.attention_output))
       scale_columns(n, H, qkv + r0 * ld, ld, layer.attention_output.input_scale.data, qkv + r0 * ld, ld);
-    linear(layer.attention_output, encoded.attention_output.get(), n, qkv + r0 * ld, ld, dense, H, false,
-           buffer(Buffer::scratch_dense), plan.bytes[static_cast<int>(Buffer::scratch_dense)]);
+    linear(layer.attention_output, encoded.attention_output.get(), n, qkv + r0 * ld, ld, projected, H, false,
+           buffer(Buffer::scratch_attention_output), plan.bytes[static_cast<int>(Buffer::scratch_attention_output)]);
     const LayerNormWeights& ln = layer.attention_norm;
-    rows.layer_norm(n, H, dense, x + r0 * H, layer.attention_output.bias.data, ln.gamma.data, ln.beta.data, ln.eps,
+    rows.layer_norm(n, H, projected, x + r0 * H, layer.attention_output.bias.data, ln.gamma.data, ln.beta.data, ln.eps,
                     x + r0 * H);
   }
 

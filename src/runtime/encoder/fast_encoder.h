@@ -20,13 +20,14 @@
 // Compute: the linear layers run once over all T tokens (M = T or a chunk): fp32 weights through
 // kernels::Matmul, encoded weights (int8, q4, fp16; encoder_weights.h) through one
 // kernels::EncodedLinear per layer made at construction (the fast implementation, or the scalar
-// reference with MatmulBackend::reference). int8 layers quantize the activations per token (the
+// reference with kernels::Implementation::reference). int8 layers quantize the activations per token (the
 // EncodedLinear int8 contract), not per tensor as ONNX Runtime's DynamicQuantizeLinear does, so a
 // text's vector does not depend on the other texts of its batch;
-// attention runs per (sequence, head) spread over kernels::threads_get() threads (own loops for
-// short sequences, gemms for long ones: Options::attention_gemm_min_len); residual + bias +
-// LayerNorm and bias + GELU are fused row kernels (kernels::row_kernels(), so kernels_force_isa
-// applies). The hidden state lives in the caller's `out`.
+// attention runs per (sequence, head) spread over kernels::threads_get() threads (the
+// kernels::attention_kernels() loops for short sequences, gemms for long ones:
+// FastEncoderOptions::attention_gemm_min_len); residual + bias + LayerNorm and bias + GELU are fused
+// row kernels (kernels::row_kernels()). Row kernels and attention follow kernels/dispatch.h's
+// choice (LEANEMBED_ISA, kernels_force_isa) at each run; encoded layers the one made at construction. The hidden state lives in the caller's `out`.
 //
 // Memory: besides the weights (views, see encoder_weights.h) a run uses one arena of exactly
 // planned_bytes(S, T, Lmax) bytes (memory_plan.h has the formula); nothing else is allocated by
@@ -55,16 +56,14 @@
 
 namespace leanembed::runtime::encoder {
 
-// onednn: oneDNN's matmul for fp32 layers, the fast EncodedLinear for encoded ones; reference: the
-// plain-loop matmul and the reference EncodedLinear (tests).
-enum class MatmulBackend { onednn, reference };
-
 struct FastEncoderOptions {
-  bool keep_arena = true;                        // keep the arena between runs
-  MatmulBackend matmul = MatmulBackend::onednn;  // reference = plain loops (tests)
+  bool keep_arena = true;  // keep the arena between runs
+  // The linear layers' kernels: fast = oneDNN's matmul for fp32 layers and the fast EncodedLinear for
+  // encoded ones; reference = the plain-loop matmul and the reference EncodedLinear (tests).
+  kernels::Implementation implementation = kernels::Implementation::fast;
   int64_t chunk_tokens = 256;  // rows per attention-output/FFN chunk; 0 = all T (smaller chunks run slower gemms)
-  // Sequences at least this long compute attention with two gemms of the Matmul backend (one Matmul
-  // object per thread); shorter ones with the register-blocked loops of attention.h, which win below
+  // Sequences at least this long compute attention with two gemms of the Matmul (one Matmul object
+  // per thread); shorter ones with the register-blocked loops of kernels/attention.h, which win below
   // about 48 tokens (one call costs less than the gemm's set-up). 0 = always gemms.
   int64_t attention_gemm_min_len = 48;
 };

@@ -4,8 +4,8 @@
 #include <limits>
 #include <string>
 
+#include "kernels/attention.h"
 #include "leanembed/error.h"
-#include "runtime/encoder/attention.h"
 
 namespace leanembed::runtime::encoder {
 
@@ -13,11 +13,11 @@ const char* buffer_name(Buffer b) {
   switch (b) {
     case Buffer::qkv: return "qkv";
     case Buffer::attention_scratch: return "attention_scratch";
-    case Buffer::dense_out: return "dense_out";
+    case Buffer::attention_output: return "attention_output";
     case Buffer::ffn_hidden: return "ffn_hidden";
     case Buffer::ffn_out: return "ffn_out";
     case Buffer::scratch_qkv: return "scratch_qkv";
-    case Buffer::scratch_dense: return "scratch_dense";
+    case Buffer::scratch_attention_output: return "scratch_attention_output";
     case Buffer::scratch_ffn_in: return "scratch_ffn_in";
     case Buffer::scratch_ffn_out: return "scratch_ffn_out";
     case Buffer::scaled_qkv_input: return "scaled_qkv_input";
@@ -52,7 +52,7 @@ LinearScratchBytes matmul_scratch(const EncoderConfig& c, const kernels::Matmul&
   return [&matmul, H, F](LinearSlot slot, int64_t m) -> std::size_t {
     switch (slot) {
       case LinearSlot::qkv: return matmul.scratch_bytes(m, H, H, false, false);
-      case LinearSlot::dense: return matmul.scratch_bytes(m, H, H, false, false);
+      case LinearSlot::attention_output: return matmul.scratch_bytes(m, H, H, false, false);
       case LinearSlot::ffn_in: return matmul.scratch_bytes(m, F, H, false, false);
       case LinearSlot::ffn_out: return matmul.scratch_bytes(m, H, F, false, false);
     }
@@ -79,7 +79,7 @@ MemoryPlan plan_encoder_memory(const EncoderConfig& c, const BatchShape& shape, 
     for (int64_t len = std::max<int64_t>(attention_gemm_min_len, 1); len <= L; ++len)
       gemm_scratch = std::max({gemm_scratch, attention_matmul->scratch_bytes(len, len, c.head_size, false, true),
                                attention_matmul->scratch_bytes(len, c.head_size, len, false, false)});
-  plan.attention_gemm_scratch_offset = round_up(float_bytes({attention_scratch_floats(L, c.head_size)}));
+  plan.attention_gemm_scratch_offset = round_up(float_bytes({kernels::attention_scratch_floats(L, c.head_size)}));
   plan.attention_slice_bytes = plan.attention_gemm_scratch_offset + round_up(gemm_scratch);
   if (plan.attention_slice_bytes > std::numeric_limits<std::size_t>::max() / 2 / static_cast<std::size_t>(threads))
     throw Error(ErrorCode::invalid_argument, "memory plan: attention scratch overflows");
@@ -92,11 +92,11 @@ MemoryPlan plan_encoder_memory(const EncoderConfig& c, const BatchShape& shape, 
   const Need needs[kBufferCount] = {
       {Buffer::qkv, float_bytes({T, 3, H}), 0, 2},
       {Buffer::attention_scratch, plan.attention_slice_bytes * static_cast<std::size_t>(threads), 1, 1},
-      {Buffer::dense_out, float_bytes({C, H}), 2, 2},
+      {Buffer::attention_output, float_bytes({C, H}), 2, 2},
       {Buffer::ffn_hidden, float_bytes({C, F}), 3, 3},
       {Buffer::ffn_out, float_bytes({C, H}), 3, 3},
       {Buffer::scratch_qkv, linear_scratch(LinearSlot::qkv, T), 0, 0},
-      {Buffer::scratch_dense, linear_scratch(LinearSlot::dense, C), 2, 2},
+      {Buffer::scratch_attention_output, linear_scratch(LinearSlot::attention_output, C), 2, 2},
       {Buffer::scratch_ffn_in, linear_scratch(LinearSlot::ffn_in, C), 3, 3},
       {Buffer::scratch_ffn_out, linear_scratch(LinearSlot::ffn_out, C), 3, 3},
       {Buffer::scaled_qkv_input, c.scaled_inputs ? float_bytes({T, H}) : 0, 0, 0},

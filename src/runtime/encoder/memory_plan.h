@@ -5,13 +5,16 @@
 // The run (fast_encoder.h) keeps the hidden state in the caller's output buffer [T, H]; per layer:
 //   step 0  qkv = Q [T, H], K [T, H], V [T, H] = x Wq + bq, x Wk + bk, x Wv + bv (+ gemm scratch)
 //   step 1  attention per (sequence, head) on `threads` threads; each thread has its own scratch
-//           slice: (Lmax + head_size) * round16(Lmax) floats (scores and K^T, attention.h) plus
+//           slice: kernels::attention_scratch_floats(Lmax, head_size) floats (scores and K^T,
+//           kernels/attention.h) plus
 //           the attention gemms' Matmul scratch; the context of a head overwrites that head's Q
 //           columns of the Q block (Q is dead once its scores are computed)
-//   step 2  for each chunk of C rows: y [C, H] = ctx Wo; x = LayerNorm(y + x + bo)
+//   step 2  for each chunk of C rows: y [C, H] = ctx Wo (the attention output projection);
+//           x = LayerNorm(y + x + bo)
 //   step 3  for each chunk of C rows: h [C, F] = GELU(x W1 + b1); y [C, H] = h W2;
 //           x = LayerNorm(y + x + b2)
-// with C = min(T, chunk_tokens) (chunk_tokens 0 = T; FastEncoder's default 1024). Buffers of
+// with C = min(T, chunk_tokens) (chunk_tokens 0 = T; FastEncoder passes FastEncoderOptions::
+// chunk_tokens). Buffers of
 // steps 2-3 reuse qkv's bytes. Graphs that scale linear inputs per channel (config.scaled_inputs)
 // add a scaled copy of x: [T, H] in step 0, [C, H] in step 3 (the attention context and the GELU
 // output are scaled in place).
@@ -20,7 +23,7 @@
 // Matmul::scratch_bytes for fp32 layers, EncodedLinear::scratch_bytes(m) for encoded ones, the
 // largest over the layers):
 //   arena = max(4 * 3TH + threads * (4 * (Lmax + d) * round16(Lmax) + attention gemm scratch),
-//               4 * (3TH + CH) + scratch_dense,  4 * C(F + H) + scratch_ffn_in + scratch_ffn_out)
+//               4 * (3TH + CH) + scratch_attention_output,  4 * C(F + H) + scratch_ffn_in + scratch_ffn_out)
 // (+ 4TH in the first term and 4CH in the last with config.scaled_inputs)
 // (d = head_size; oneDNN 2.6's runtime-shape gemm books no scratch, so those terms are 0 for fp32
 // layers; int8 layers need their per-token quantized activations, about m * (K + 12) bytes — see
@@ -49,12 +52,12 @@ struct BatchShape {
 // The work buffers of a run, in the order the plan lists them.
 enum class Buffer : int {
   qkv,                // 3 x [T, H] floats (Q, K, V); Q becomes the attention context
-  attention_scratch,  // threads x [Lmax * Lmax + head_size * Lmax] floats
-  dense_out,          // [C, H] floats: attention output projection of a chunk
+  attention_scratch,  // threads x slices (MemoryPlan::attention_slice_bytes)
+  attention_output,   // [C, H] floats: attention output projection of a chunk
   ffn_hidden,         // [C, F] floats
   ffn_out,            // [C, H] floats
   scratch_qkv,        // linear scratch of x Wq (M = T, N = H, K = H), reused for Wk and Wv
-  scratch_dense,      // linear scratch of ctx Wo (M = C)
+  scratch_attention_output,  // linear scratch of ctx Wo (M = C)
   scratch_ffn_in,     // linear scratch of x W1 (M = C, N = F, K = H)
   scratch_ffn_out,    // linear scratch of h W2 (M = C, N = H, K = F)
   scaled_qkv_input,   // [T, H] floats: x times the Q/K/V input scale (only with config.scaled_inputs)
@@ -78,7 +81,7 @@ struct MemoryPlan {
 };
 
 // The four linear products of a layer, whose scratch the plan books.
-enum class LinearSlot { qkv, dense, ffn_in, ffn_out };
+enum class LinearSlot { qkv, attention_output, ffn_in, ffn_out };
 
 // Scratch bytes of a linear product for m rows: the largest any layer needs in that slot (a layer
 // may run through kernels::Matmul or a kernels::EncodedLinear, see fast_encoder.h).

@@ -1003,11 +1003,10 @@ EncoderWeights Matcher::run() {
   return std::move(w_);
 }
 
-// The one rule for a row source (RecognizeOptions::table_rows_by_pread): the table's bytes lie
-// wholly inside the mapping of the file read_model read, so they are the file's bytes at a known
-// offset. The file is opened again by its path, so it is checked to be the same: same size, and the
-// first and last rows equal to the mapping's (it may have been replaced since it was mapped). Any
-// mismatch or error leaves the table a view of the mapping. Reads 2 rows of the mapping.
+// A row source (RecognizeOptions::table_rows_by_pread) when the table's bytes lie wholly inside the
+// mapping of the file read_model read: they are then the file's bytes at a known offset
+// (attach_row_source checks the file by path is still that file). External data and copies the
+// reader or a quantizer owns keep the view.
 void attach_row_source(EmbeddingTable& table, int64_t hidden, const onnx::Model& model) {
   if (!model.file_backed || table.empty() || hidden <= 0) return;
   const auto file_begin = reinterpret_cast<std::uintptr_t>(model.file_bytes.data());
@@ -1015,22 +1014,8 @@ void attach_row_source(EmbeddingTable& table, int64_t hidden, const onnx::Model&
   const std::size_t bytes = static_cast<std::size_t>(table.size) * table.element_bytes();
   if (table_begin < file_begin || table_begin - file_begin > model.file_bytes.size() ||
       bytes > model.file_bytes.size() - (table_begin - file_begin))
-    return;  // external data, or a copy the reader or a quantizer owns
-  const std::size_t offset = table_begin - file_begin;
-  const std::size_t row = std::min(bytes, static_cast<std::size_t>(hidden) * table.element_bytes());
-  try {
-    auto reader = std::make_shared<const FileReader>(model.path);
-    if (reader->size() != model.file_bytes.size()) return;
-    std::vector<std::byte> got(row);
-    for (std::size_t at : {std::size_t{0}, bytes - row}) {
-      reader->read(offset + at, got);
-      if (std::memcmp(got.data(), table.bytes + at, row) != 0) return;
-    }
-    table.row_source = std::move(reader);
-    table.row_source_offset = offset;
-  } catch (const Error&) {
-    // Not readable by path any more (removed, permissions ...): keep the view.
-  }
+    return;
+  encoder::attach_row_source(table, hidden, model.path, model.file_bytes.size(), table_begin - file_begin);
 }
 
 }  // namespace

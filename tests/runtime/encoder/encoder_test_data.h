@@ -135,7 +135,7 @@ inline void expect_reference_kernels_match_ort(const std::string& model, const s
   Reference ref = load_reference(model, expected);
   ASSERT_TRUE(kernels::kernels_force_isa("ref"));
   FastEncoderOptions options;
-  options.matmul = MatmulBackend::reference;
+  options.implementation = kernels::Implementation::reference;
   FastEncoder encoder(recognized(model, file, zero_copy), options);
   Packed batch = pack(ref, 0, 4);
   std::vector<float> out;
@@ -157,7 +157,7 @@ inline void expect_reference_kernels_match_ort(const std::string& model, const s
 }
 
 // Runs the 64 reference sentences of `variant` through `file` of `model` (model_file()) with the fast
-// kernels (default options) and with the reference kernels (MatmulBackend::reference: plain-loop
+// kernels (default options) and with the reference kernels (kernels::Implementation::reference: plain-loop
 // matmul, reference EncodedLinear) and expects every pooled cosine >= min_cosine and their mean
 // >= 0.999999.
 inline void expect_fast_kernels_match_reference(const std::string& model, const std::string& file,
@@ -169,7 +169,7 @@ inline void expect_fast_kernels_match_reference(const std::string& model, const 
   // after layer (MiniLM q8: one sentence at 0.99998).
   FastEncoderOptions fast_options, reference_options;
   fast_options.attention_gemm_min_len = reference_options.attention_gemm_min_len = int64_t{1} << 40;
-  reference_options.matmul = MatmulBackend::reference;
+  reference_options.implementation = kernels::Implementation::reference;
   FastEncoder fast(recognized_file(model_file(model, file)), fast_options);
   FastEncoder slow(recognized_file(model_file(model, file)), reference_options);
   Packed batch = pack(ref, 0, ref.ids.size());

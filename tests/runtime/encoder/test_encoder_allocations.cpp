@@ -95,7 +95,7 @@ struct Counting {
 TEST(EncoderAllocations, WarmRunWithTheArenaKeptAllocatesNothing) {
   Reference ref = load_reference("tiny-bert-synthetic", "model");
   FastEncoderOptions options;
-  options.matmul = MatmulBackend::reference;  // allocates nothing itself
+  options.implementation = kernels::Implementation::reference;  // allocates nothing itself
   FastEncoder e(recognized("tiny-bert-synthetic", "model.onnx"), options);
   Packed batch = pack(ref, 0, 16);
   std::vector<float> out(batch.ids.size() * static_cast<std::size_t>(e.config().hidden));
@@ -129,9 +129,9 @@ TEST(EncoderAllocations, OnednnWarmRunAllocationsAreReported) {
 TEST(EncoderAllocations, EncodedFormsWarmRunsAllocateNothing) {
   Reference ref = load_reference("tiny-bert-synthetic", "model");
   for (const char* file : {"model_quantized.onnx", "model_int8.onnx", "model_q4.onnx", "model_fp16.onnx"}) {
-    for (MatmulBackend backend : {MatmulBackend::reference, MatmulBackend::onednn}) {
+    for (kernels::Implementation backend : {kernels::Implementation::reference, kernels::Implementation::fast}) {
       FastEncoderOptions options;
-      options.matmul = backend;
+      options.implementation = backend;
       FastEncoder e(recognized("tiny-bert-synthetic", file), options);
       Packed batch = pack(ref, 0, 16);
       std::vector<float> out(batch.ids.size() * static_cast<std::size_t>(e.config().hidden));
@@ -145,7 +145,7 @@ TEST(EncoderAllocations, EncodedFormsWarmRunsAllocateNothing) {
         outstanding = g_outstanding.load();
       }
       std::cout << file << " (" << e.linear_kernels() << "): operator new calls in a warm run: " << allocations << "\n";
-      if (backend == MatmulBackend::reference) {
+      if (backend == kernels::Implementation::reference) {
         EXPECT_EQ(allocations, 0) << file;
       }
       EXPECT_EQ(outstanding, 0) << file;
@@ -156,7 +156,7 @@ TEST(EncoderAllocations, EncodedFormsWarmRunsAllocateNothing) {
 TEST(EncoderAllocations, ArenaOffAllocatesThePlanOnceAndFreesIt) {
   Reference ref = load_reference("tiny-bert-synthetic", "model");
   FastEncoderOptions options;
-  options.matmul = MatmulBackend::reference;
+  options.implementation = kernels::Implementation::reference;
   options.keep_arena = false;
   FastEncoder e(recognized("tiny-bert-synthetic", "model.onnx"), options);
   Packed batch = pack(ref, 0, 16);

@@ -199,8 +199,8 @@ TEST(EncodedForms, Int8LayersAgreeWithTheReferenceToTheLastRounding) {
   EncoderWeights w = test_data::recognized_file(test_data::model_file("minilm-l6-synthetic", "model_quantized.onnx"));
   const LinearWeights& lin = w.layers[0].ffn_out;  // K = 1536: the longest sums
   ASSERT_EQ(lin.encoding, LinearEncoding::int8);
-  auto fast = kernels::encoded_linear_int8(lin.int8, kernels::EncodedLinearImpl::fast);
-  auto ref = kernels::encoded_linear_int8(lin.int8, kernels::EncodedLinearImpl::reference);
+  auto fast = kernels::encoded_linear_int8(lin.int8, kernels::Implementation::fast);
+  auto ref = kernels::encoded_linear_int8(lin.int8, kernels::Implementation::reference);
   const int64_t m = 40, k = lin.in, n = lin.out;
   std::vector<float> x(static_cast<std::size_t>(m * k));
   uint32_t state = 12345;

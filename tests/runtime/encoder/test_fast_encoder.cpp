@@ -220,7 +220,7 @@ TEST_F(TinyEncoder, PlannedBytesAreWhatTheRunHolds) {
                     H = c.hidden, F = c.ffn, d = c.head_size, Tz = T, L16 = (L + 15) / 16 * 16;
   auto scratch = [&](Buffer b) { return (plan.bytes[static_cast<int>(b)] + 63) / 64 * 64; };
   const std::size_t bound = std::max({4 * 3 * Tz * H + plan.threads * (4 * (L + d) * L16 + 64),
-                                      4 * (3 * Tz * H + C * H) + scratch(Buffer::scratch_dense),
+                                      4 * (3 * Tz * H + C * H) + scratch(Buffer::scratch_attention_output),
                                       4 * C * (F + H) + scratch(Buffer::scratch_ffn_in) + scratch(Buffer::scratch_ffn_out)});
   EXPECT_LE(plan.arena_bytes, bound + 64 * kBufferCount);
   std::cout << "tiny, 64 sentences (" << T << " tokens, Lmax " << L << "), " << plan.threads

@@ -47,9 +47,9 @@ std::size_t table_offset(const onnx::Model& m, const EmbeddingTable& t) {
 
 // Runs `batch` on the fast path with each weights; expects the two outputs bit for bit equal.
 void expect_identical_runs(EncoderWeights a, EncoderWeights b, const Packed& batch, const std::string& what,
-                           MatmulBackend backend = MatmulBackend::reference) {
+                           kernels::Implementation backend = kernels::Implementation::reference) {
   FastEncoderOptions o;
-  o.matmul = backend;
+  o.implementation = backend;
   FastEncoder ea(std::move(a), o), eb(std::move(b), o);
   const std::vector<float> ya = run(ea, batch), yb = run(eb, batch);
   ASSERT_EQ(ya.size(), yb.size());
@@ -327,7 +327,7 @@ TEST(WordTableByPread, KeepsTheTablesPagesOutOfTheProcess) {
   const EmbeddingTable ta = a.word_embeddings, tb = b.word_embeddings;
   const std::size_t table_bytes = static_cast<std::size_t>(ta.size) * ta.element_bytes();
   const std::size_t table_pages = table_bytes / static_cast<std::size_t>(::sysconf(_SC_PAGESIZE));
-  expect_identical_runs(std::move(a), std::move(b), batch, "tiny fp32", MatmulBackend::onednn);
+  expect_identical_runs(std::move(a), std::move(b), batch, "tiny fp32", kernels::Implementation::fast);
   const std::size_t by_pread = pages_in_process(ta.bytes, table_bytes);
   const std::size_t by_mapping = pages_in_process(tb.bytes, table_bytes);
   std::printf("word table: %zu pages; in the process after %zu sentences: %zu read by pread, %zu through the mapping\n",

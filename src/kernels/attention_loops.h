@@ -1,31 +1,27 @@
-// Plain loops blocked for registers — 4 query rows x 16 keys (scores) and 4 rows x 16 dims
-// (context) of accumulators — that the compiler vectorises. The compiler builds the function for
-// AVX-512, AVX2 and baseline x86-64 (target_clones); the dynamic loader picks one once, from the
-// CPU's features, when the library is loaded (ifunc). No code here tests CPU features.
-#include "runtime/encoder/attention.h"
+// The loops of one attention head (attention.h), included by attention_reference.cpp,
+// attention_avx2.cpp and attention_avx512.cpp, each compiled for its ISA: the compiler vectorises
+// them for that file's flags. Everything here is in an anonymous namespace (each file gets its own
+// copy, built with its own flags) and calls no library function that other files also instantiate
+// (no std::min), so no wider-ISA copy of a shared inline function can reach baseline code.
+#pragma once
 
-#include <algorithm>
+#include <cstdint>
 
-namespace leanembed::runtime::encoder {
+#include "kernels/attention.h"
+
+namespace leanembed::kernels {
 namespace {
-constexpr int64_t kRows = 4;    // query rows per block
-constexpr int64_t kLanes = 16;  // keys (scores) or head dims (context) per block
-int64_t padded(int64_t n) { return (n + kLanes - 1) / kLanes * kLanes; }
-}  // namespace
 
-int64_t attention_scratch_floats(int64_t L, int64_t d) { return (L + d) * padded(L); }
+constexpr int64_t kAttentionRows = 4;    // query rows per block
+constexpr int64_t kAttentionLanes = 16;  // keys (scores) or head dims (context) per block
 
-#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__) && !defined(__SANITIZE_ADDRESS__)
-#define LEANEMBED_ATTENTION_CLONES __attribute__((target_clones("avx512f", "avx2", "default")))
-#else
-#define LEANEMBED_ATTENTION_CLONES
-#endif
+int64_t attention_last_row(int64_t i, int64_t L) { return i < L - 1 ? i : L - 1; }
 
-LEANEMBED_ATTENTION_CLONES
-void attention_head(int64_t L, int64_t d, const float* q, const float* k, const float* v, int64_t ld,
-                    float scale, float* ctx, int64_t ld_ctx, float* scratch, const kernels::RowKernels& rows) {
+void attention_head_loops(int64_t L, int64_t d, const float* q, const float* k, const float* v, int64_t ld,
+                          float scale, float* ctx, int64_t ld_ctx, float* scratch, const RowKernels& rows) {
+  constexpr int64_t kRows = kAttentionRows, kLanes = kAttentionLanes;
   if (L <= 0) return;
-  const int64_t Lp = padded(L);
+  const int64_t Lp = (L + kLanes - 1) / kLanes * kLanes;
   float* scores = scratch;       // [L, Lp]
   float* kt = scratch + L * Lp;  // [d, Lp]: K^T, zero-padded to Lp keys
   for (int64_t c = 0; c < d; ++c) {
@@ -37,7 +33,7 @@ void attention_head(int64_t L, int64_t d, const float* q, const float* k, const 
   // the end repeat the last row (computed, not stored).
   for (int64_t i0 = 0; i0 < L; i0 += kRows) {
     const float* qr[kRows];
-    for (int64_t r = 0; r < kRows; ++r) qr[r] = q + std::min(i0 + r, L - 1) * ld;
+    for (int64_t r = 0; r < kRows; ++r) qr[r] = q + attention_last_row(i0 + r, L) * ld;
     for (int64_t j0 = 0; j0 < Lp; j0 += kLanes) {
       float acc[kRows][kLanes] = {};
       for (int64_t c = 0; c < d; ++c) {
@@ -57,7 +53,7 @@ void attention_head(int64_t L, int64_t d, const float* q, const float* k, const 
   const int64_t d_blocked = d / kLanes * kLanes;
   for (int64_t i0 = 0; i0 < L; i0 += kRows) {
     const float* pr[kRows];
-    for (int64_t r = 0; r < kRows; ++r) pr[r] = scores + std::min(i0 + r, L - 1) * Lp;
+    for (int64_t r = 0; r < kRows; ++r) pr[r] = scores + attention_last_row(i0 + r, L) * Lp;
     for (int64_t c0 = 0; c0 < d_blocked; c0 += kLanes) {
       float acc[kRows][kLanes] = {};
       for (int64_t j = 0; j < L; ++j) {
@@ -79,4 +75,5 @@ void attention_head(int64_t L, int64_t d, const float* q, const float* k, const 
   }
 }
 
-}  // namespace leanembed::runtime::encoder
+}  // namespace
+}  // namespace leanembed::kernels

@@ -1,0 +1,4 @@
+import cjs from './brainy.cjs';
+
+export const { createBrainyPlugin, plugin } = cjs;
+export default cjs.plugin;

@@ -1,0 +1,3 @@
+import cjs from './transformers.cjs';
+
+export const { pipeline, EmbeddingTensor } = cjs;

@@ -1,0 +1,4 @@
+import { plugin } from './brainy.cjs';
+
+export * from './brainy.cjs';
+export default plugin;
