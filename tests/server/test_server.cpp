@@ -303,3 +303,14 @@ TEST(Server, BatchesRespectTheTokenAndInputLimits) {
   EXPECT_EQ(bucket("leanembed_batch_tokens", "128"), batches);
   EXPECT_EQ(s.stop(), 0);
 }
+
+TEST(Server, ServesASafetensorsFolderAsTheCliDoes) {
+  ServerProcess s({"--model", tiny_model(), "--model-format", "safetensors"});
+  auto c = s.client();
+  const std::vector<std::string> texts = {"Weights from model.safetensors.", "A second one."};
+  json got = post_json(c, "/embed", {{"inputs", texts}});
+  const auto want = cli_vectors(tiny_model(), texts, "--model-format safetensors");
+  ASSERT_EQ(got.size(), 2u);
+  for (size_t i = 0; i < texts.size(); ++i) EXPECT_TRUE(bitwise(as_floats(got[i]), want[i])) << i;
+  EXPECT_EQ(s.stop(), 0);
+}
