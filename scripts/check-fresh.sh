@@ -89,9 +89,10 @@ mkdir -p "$rootfs/usr/lib/node_modules" "$rootfs/usr/include"
 cp -a /usr/lib/node_modules/. "$rootfs/usr/lib/node_modules/"
 [ -d /usr/include/node ] && cp -a /usr/include/node "$rootfs/usr/include/"
 for tool in npm npx corepack; do [ -L "/usr/bin/$tool" ] && cp -a "/usr/bin/$tool" "$rootfs/usr/bin/$tool"; done
-mkdir -p "$rootfs/usr/local/share/ca-certificates" "$rootfs/etc/ssl/certs"
+mkdir -p "$rootfs/usr/local/share/ca-certificates"
 cp -a /usr/local/share/ca-certificates/. "$rootfs/usr/local/share/ca-certificates/"
-cp -aL /etc/ssl/certs/. "$rootfs/etc/ssl/certs/"
+chroot "$rootfs" update-ca-certificates >/dev/null 2>&1 || true
+cp --remove-destination /etc/ssl/certs/ca-certificates.crt "$rootfs/etc/ssl/certs/ca-certificates.crt"
 [ -f /root/.npmrc ] && cp /root/.npmrc "$rootfs/root/.npmrc"
 cp /etc/resolv.conf "$rootfs/etc/resolv.conf"
 

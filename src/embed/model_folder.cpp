@@ -143,9 +143,13 @@ fs::path find_folder(const ModelLocation& where) {
   if (looks_like_hub_id(where.model)) {
     // The hub id's folder in the cache, with what a load needs: fetched from the hub when missing.
     std::vector<std::string> model_files;  // in order of preference
-    if (where.model_file.empty()) {
+    if (where.model_file.empty() && where.format == ModelFormat::safetensors) {
+      model_files.push_back("model.safetensors");
+    } else if (where.model_file.empty()) {
       model_files.push_back(dtype_file(where.dtype));
       if (quantize::can_quantize_to(where.dtype)) model_files.push_back(dtype_file(Dtype::fp32));  // quantized at load
+      // A repository without ONNX files (sentence-transformers publish model.safetensors first).
+      if (where.format == ModelFormat::automatic && where.dtype == Dtype::fp32) model_files.push_back("model.safetensors");
     } else if (fs::path(where.model_file).is_relative()) {
       model_files.push_back(where.model_file);
     }
