@@ -15,6 +15,7 @@ apt_packages=(
   libgtest-dev libgmock-dev libbenchmark-dev
   clang-14 libclang-rt-14-dev libomp-14-dev
   python3-onnx python3-numpy gnuplot-nox
+  haproxy python3-distributed
 )
 
 missing=()

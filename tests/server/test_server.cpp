@@ -257,7 +257,8 @@ TEST(Server, EmbeddingCacheIsSharedByReplicas) {
   EXPECT_EQ(metric(ca.Get("/metrics")->body, "leanembed_cache_misses"), 2);
   // The same vector as without a cache.
   ServerProcess plain({"--model", tiny_model()});
-  json fresh = post_json(*std::make_unique<httplib::Client>(plain.client()), "/embed", {{"inputs", "cached text one"}});
+  auto plain_client = plain.client();
+  json fresh = post_json(plain_client, "/embed", {{"inputs", "cached text one"}});
   EXPECT_TRUE(bitwise(as_floats(first[0]), as_floats(fresh[0])));
   EXPECT_EQ(a.stop(), 0);
   EXPECT_EQ(b.stop(), 0);
@@ -267,4 +268,49 @@ TEST(Server, EmbeddingCacheIsSharedByReplicas) {
 TEST(Server, RefusesToStartWithBadOptions) {
   EXPECT_THROW(ServerProcess({"--model", tiny_model(), "--max-batch-tokens", "4"}), std::runtime_error);
   EXPECT_THROW(ServerProcess({"--model", "/nonexistent/model/folder"}), std::runtime_error);
+}
+
+TEST(Server, BatchesRespectTheTokenAndInputLimits) {
+  // Limits far below what the concurrent load offers: every batch must stay within them (the
+  // histograms' buckets at the limits hold every batch), and answers stay right.
+  ServerProcess s({"--model", tiny_model(), "--max-batch-tokens", "128", "--max-batch-requests", "4", "--max-length", "64"});
+  std::vector<std::string> texts = corpus_sentences(64);
+  auto first = s.client();
+  json want = post_json(first, "/embed", {{"inputs", json(std::vector<std::string>(texts.begin(), texts.begin() + 32))}, {"truncate", true}});
+  ASSERT_EQ(want.size(), 32u) << want.dump();
+  std::atomic<int> wrong{0};
+  std::vector<std::thread> clients;
+  for (int t = 0; t < 6; ++t) {
+    clients.emplace_back([&] {
+      auto c = s.client();
+      for (int k = 0; k < 4; ++k) {
+        auto r = c.Post("/embed", json({{"inputs", json(std::vector<std::string>(texts.begin(), texts.begin() + 32))}, {"truncate", true}}).dump(), kJson);
+        if (!r || r->status != 200 || json::parse(r->body) != want) ++wrong;
+      }
+    });
+  }
+  for (auto& t : clients) t.join();
+  EXPECT_EQ(wrong.load(), 0);
+  const std::string m = s.client().Get("/metrics")->body;
+  const double batches = metric(m, "leanembed_batch_inputs_count");
+  EXPECT_GE(batches, 25 * 32 / 4);  // 25 requests of 32 inputs, at most 4 inputs per batch
+  auto bucket = [&](const std::string& name, const std::string& le) {
+    const std::string key = name + "_bucket{le=\"" + le + "\"} ";
+    const size_t at = m.find(key);
+    return at == std::string::npos ? -1.0 : std::stod(m.substr(at + key.size()));
+  };
+  EXPECT_EQ(bucket("leanembed_batch_inputs", "4"), batches);
+  EXPECT_EQ(bucket("leanembed_batch_tokens", "128"), batches);
+  EXPECT_EQ(s.stop(), 0);
+}
+
+TEST(Server, ServesASafetensorsFolderAsTheCliDoes) {
+  ServerProcess s({"--model", tiny_model(), "--model-format", "safetensors"});
+  auto c = s.client();
+  const std::vector<std::string> texts = {"Weights from model.safetensors.", "A second one."};
+  json got = post_json(c, "/embed", {{"inputs", texts}});
+  const auto want = cli_vectors(tiny_model(), texts, "--model-format safetensors");
+  ASSERT_EQ(got.size(), 2u);
+  for (size_t i = 0; i < texts.size(); ++i) EXPECT_TRUE(bitwise(as_floats(got[i]), want[i])) << i;
+  EXPECT_EQ(s.stop(), 0);
 }

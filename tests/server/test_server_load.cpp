@@ -213,6 +213,29 @@ TEST(Server, SigtermFinishesRequestsInFlightThenExitsZero) {
     if (!admitted) std::this_thread::sleep_for(std::chrono::milliseconds(5));
   }
   EXPECT_TRUE(admitted);
+  // A kept-alive connection opened before the signal: once draining, /health and new work get 503
+  // (load balancers take the replica out) while the request in flight goes on.
+  const int kept = connect_to(s.port());
+  send_all(kept, "GET /health HTTP/1.1\r\nHost: x\r\n\r\n");
+  std::string first_health;
+  for (int i = 0; i < 200 && first_health.find("\r\n\r\n") == std::string::npos; ++i) {
+    char buf[512];
+    pollfd p{kept, POLLIN, 0};
+    if (::poll(&p, 1, 50) > 0) {
+      ssize_t n = ::recv(kept, buf, sizeof buf, 0);
+      if (n <= 0) break;
+      first_health.append(buf, static_cast<size_t>(n));
+    }
+  }
+  EXPECT_NE(first_health.find(" 200 "), std::string::npos) << first_health;
+  ::kill(s.pid(), SIGTERM);
+  std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  if (status == 0) {  // still in flight: the server is draining
+    send_all(kept, "GET /health HTTP/1.1\r\nHost: x\r\n\r\n");
+    auto [draining, closed] = read_until_closed(kept, 10);
+    EXPECT_NE(draining.find(" 503 "), std::string::npos) << draining;
+  }
+  ::close(kept);
   const int code = s.stop(SIGTERM, 120);
   client.join();
   EXPECT_EQ(code, 0);

@@ -18,17 +18,19 @@ void Batcher::submit(std::shared_ptr<Job> job) {
   job->remaining = job->ids.size();
   job->vectors.assign(job->ids.size() * static_cast<std::size_t>(width_), 0.0f);
   job->queued_at = Clock::now();
+  bool refused = false;  // decided under the lock: once queued, the job belongs to the encoder thread
   {
     std::lock_guard lock(mutex_);
-    if (stopping_) {
-      job->fail(503, "the server is shutting down");
-      job->remaining = 0;
+    if (stopping_ || job->ids.empty()) {
+      refused = true;
     } else {
       for (std::size_t i = 0; i < job->ids.size(); ++i) pending_.push_back(Entry{job, i});
       fill_next_locked();
     }
   }
-  if (job->remaining == 0) {
+  if (refused) {
+    job->remaining = 0;
+    if (!job->ids.empty()) job->fail(503, "the server is shutting down");
     job->on_done(*job);
     return;
   }

@@ -16,8 +16,8 @@ struct ServeFlags {
   ServerOptions server;
   std::string model = "Xenova/all-MiniLM-L6-v2";
   std::string model_cache_dir, dtype = "fp32", model_file, pooling, path = "auto", embedding_cache;
-  std::string revision = "main";  // hub revision of a hub id fetched into the cache
-  bool offline = false;           // never download a hub id's missing files
+  std::string revision = "main", model_format = "auto";
+  bool offline = false;
   int threads = 0;
   int64_t max_length = 0;
   int64_t batch_size = EmbedderOptions{}.batch_size, batch_tokens = EmbedderOptions{}.batch_tokens;
@@ -30,6 +30,7 @@ struct ServeFlags {
 // HOSTNAME is left out: shells and containers set it to the machine's name.
 const std::vector<std::pair<const char*, const char*>> tei_variables = {
     {"LEANEMBED_MODEL", "MODEL_ID"},
+    {"LEANEMBED_REVISION", "REVISION"},
     {"LEANEMBED_DTYPE", "DTYPE"},
     {"LEANEMBED_POOLING", "POOLING"},
     {"LEANEMBED_SERVED_MODEL_NAME", "SERVED_MODEL_NAME"},
@@ -75,9 +76,10 @@ ServeCommand add_serve_command(CLI::App& app) {
   cmd->add_option("--model-file", f->model_file, "ONNX file to load instead")->envname("LEANEMBED_MODEL_FILE");
   cmd->add_option("--revision", f->revision, "Hub revision (branch, tag or commit) to fetch a hub id at")
       ->envname("LEANEMBED_REVISION")->capture_default_str();
-  cmd->add_flag("--offline", f->offline,
-                "Never download: a hub id must already be in the model cache folder (also HF_HUB_OFFLINE=1)")
+  cmd->add_flag("--offline", f->offline, "Never download: a hub id must already be in the model cache folder")
       ->envname("LEANEMBED_OFFLINE");
+  cmd->add_option("--model-format", f->model_format, "Weights file: auto (the dtype's ONNX file, else model.safetensors), onnx, safetensors")
+      ->envname("LEANEMBED_MODEL_FORMAT")->check(CLI::IsMember({"auto", "onnx", "safetensors"}))->capture_default_str();
   cmd->add_option("--max-length", f->max_length, "Maximum input length in tokens (default: the model folder's)")
       ->envname("LEANEMBED_MAX_LENGTH")->check(CLI::NonNegativeNumber);
   cmd->add_option("--pooling", f->pooling, "mean, cls, max, lasttoken (default: the model's)")
@@ -141,6 +143,7 @@ ServeCommand add_serve_command(CLI::App& app) {
     e.location.model_file = f->model_file;
     e.location.revision = f->revision;
     e.location.local_files_only = f->offline;
+    e.location.format = model_format_from_name(f->model_format);
     e.threads = f->threads;
     e.max_length = f->max_length;
     if (!f->pooling.empty()) e.pooling = pooling_from_name(f->pooling);

@@ -254,8 +254,9 @@ void Service::handle(HttpRequest&& request, std::shared_ptr<Exchange> exchange) 
     if (draining_) return error(*call, 503, "unhealthy", "unhealthy");
     return answer(*call, HttpResponse{200, "", "", {}});
   }
-  if (path == "/info") return answer(*call, info_response());
-  if (path == "/metrics") return answer(*call, metrics_response());
+  // info() waits while the model (re)loads: not on the event loop.
+  if (path == "/info") return workers_.post([this, call] { answer(*call, info_response()); });
+  if (path == "/metrics") return workers_.post([this, call] { answer(*call, metrics_response()); });
 
   if (request.body_too_large) {
     return error(*call, 413, "the request body is larger than the payload limit of " + std::to_string(options_.payload_limit) + " bytes (--payload-limit)", "validation");
@@ -356,66 +357,12 @@ void Service::embed_request(std::shared_ptr<Call> call, std::string body) {
     metrics_.tokenization_seconds.observe(tokenization);
 
     job->exchange = call->exchange;
-    auto finish = [this, call, normalize, dims, as_base64, chars, tokenization, n](Job& done) {
-      auto job = std::shared_ptr<Job>(done.self.lock());
-      workers_.post([this, call, job, normalize, dims, as_base64, chars, tokenization, n] {
-        try {
-          if (job->client_gone) return error(*call, 499, "client closed request", "validation");
-          if (job->error_status) {
-            return error(*call, job->error_status, job->error,
-                         job->error_status == 503 ? "unhealthy" : job->error_status == 422 ? "validation" : "backend");
-          }
-          const int64_t width = static_cast<int64_t>(job->vectors.size() / n);
-          std::string out;
-          std::size_t tokens = 0;
-          for (const auto& ids : job->ids) tokens += ids.size();
-          const bool openai = call->protocol == Protocol::openai;
-          out.reserve(n * static_cast<std::size_t>(dims) * 12 + 128);
-          out += openai ? "{\"object\":\"list\",\"data\":[" : "[";
-          for (std::size_t i = 0; i < n; ++i) {
-            std::span<float> v(job->vectors.data() + i * width, static_cast<std::size_t>(dims));
-            if (normalize) l2_normalize(v);
-            if (i) out += ',';
-            if (openai) {
-              out += "{\"object\":\"embedding\",\"embedding\":";
-              if (as_base64) {
-                out += '"' + base64(reinterpret_cast<const unsigned char*>(v.data()), v.size() * sizeof(float)) + '"';
-              } else {
-                append_vector(out, v.data(), dims);
-              }
-              out += ",\"index\":" + std::to_string(i) + "}";
-            } else {
-              append_vector(out, v.data(), dims);
-            }
-          }
-          if (openai) {
-            out += "],\"model\":" + json(options_.served_model_name).dump(-1, ' ', false, json::error_handler_t::replace) +
-                   ",\"usage\":{\"prompt_tokens\":" + std::to_string(tokens) + ",\"total_tokens\":" + std::to_string(tokens) + "}}";
-          } else {
-            out += ']';
-          }
-          const auto now = Clock::now();
-          const double total = seconds_between(call->arrived, now);
-          const double queue = seconds_between(job->queued_at, job->first_batch_at);
-          metrics_.queue_seconds.observe(queue);
-          metrics_.inference_seconds.observe(job->inference_seconds);
-          metrics_.request_seconds.observe(total);
-          HttpResponse r{200, "application/json", std::move(out), {}};
-          r.headers = {{"x-compute-type", "cpu"},
-                       {"x-compute-time", millis(total)},
-                       {"x-compute-characters", std::to_string(chars)},
-                       {"x-compute-tokens", std::to_string(tokens)},
-                       {"x-total-time", millis(total)},
-                       {"x-tokenization-time", millis(tokenization)},
-                       {"x-queue-time", millis(queue)},
-                       {"x-inference-time", millis(job->inference_seconds)}};
-          answer(*call, std::move(r));
-        } catch (const std::exception& e) {
-          error(*call, 500, std::string("internal error: ") + e.what(), "backend");
-        }
-      });
+    const Shape shape{.normalize = normalize, .dims = dims, .as_base64 = as_base64, .chars = chars, .inputs = n,
+                      .tokenization_seconds = tokenization};
+    job->on_done = [this, call, shape](Job& done) {
+      std::shared_ptr<Job> job = done.self.lock();
+      workers_.post([this, call, job, shape] { finish_embedding(call, job, shape); });
     };
-    job->on_done = std::move(finish);
     job->self = job;
     batcher_.submit(job);
   } catch (const Invalid& e) {
@@ -423,6 +370,66 @@ void Service::embed_request(std::shared_ptr<Call> call, std::string body) {
   } catch (const Error& e) {
     error(*call, e.code() == ErrorCode::invalid_argument ? 422 : 424, e.what(),
           e.code() == ErrorCode::invalid_argument ? "validation" : "backend");
+  } catch (const std::exception& e) {
+    error(*call, 500, std::string("internal error: ") + e.what(), "backend");
+  }
+}
+
+// On a worker, once the batcher is done with the job: per-request dimensions and normalisation, the
+// answer in the route's format, TEI's headers, the durations' metrics.
+void Service::finish_embedding(std::shared_ptr<Call> call, std::shared_ptr<Job> job, const Shape& shape) {
+  try {
+    if (job->client_gone) return error(*call, 499, "client closed request", "validation");
+    if (job->error_status) {
+      return error(*call, job->error_status, job->error,
+                   job->error_status == 503 ? "unhealthy" : job->error_status == 422 ? "validation" : "backend");
+    }
+    const std::size_t n = shape.inputs;
+    const int64_t dims = shape.dims;
+    const int64_t width = static_cast<int64_t>(job->vectors.size() / n);
+    std::size_t tokens = 0;
+    for (const auto& ids : job->ids) tokens += ids.size();
+    const bool openai = call->protocol == Protocol::openai;
+    std::string out;
+    out.reserve(n * static_cast<std::size_t>(dims) * 12 + 128);
+    out += openai ? "{\"object\":\"list\",\"data\":[" : "[";
+    for (std::size_t i = 0; i < n; ++i) {
+      std::span<float> v(job->vectors.data() + i * width, static_cast<std::size_t>(dims));
+      if (shape.normalize) l2_normalize(v);
+      if (i) out += ',';
+      if (!openai) {
+        append_vector(out, v.data(), dims);
+        continue;
+      }
+      out += "{\"object\":\"embedding\",\"embedding\":";
+      if (shape.as_base64) {
+        out += '"' + base64(reinterpret_cast<const unsigned char*>(v.data()), v.size() * sizeof(float)) + '"';
+      } else {
+        append_vector(out, v.data(), dims);
+      }
+      out += ",\"index\":" + std::to_string(i) + "}";
+    }
+    if (openai) {
+      out += "],\"model\":" + json(options_.served_model_name).dump(-1, ' ', false, json::error_handler_t::replace) +
+             ",\"usage\":{\"prompt_tokens\":" + std::to_string(tokens) + ",\"total_tokens\":" + std::to_string(tokens) + "}}";
+    } else {
+      out += ']';
+    }
+    const double total = seconds_between(call->arrived, Clock::now());
+    const double queue = seconds_between(job->queued_at, job->first_batch_at);
+    metrics_.queue_seconds.observe(queue);
+    metrics_.inference_seconds.observe(job->inference_seconds);
+    metrics_.request_seconds.observe(total);
+    HttpResponse r{200, "application/json", std::move(out), {}};
+    r.headers = {{"x-compute-type", "cpu"},
+                 {"x-compute-time", millis(total)},
+                 {"x-compute-characters", std::to_string(shape.chars)},
+                 {"x-compute-tokens", std::to_string(tokens)},
+                 {"x-total-time", millis(total)},
+                 {"x-tokenization-time", millis(shape.tokenization_seconds)},
+                 {"x-queue-time", millis(queue)},
+                 {"x-inference-time", millis(job->inference_seconds)}};
+    answer(*call, std::move(r));
   } catch (const std::exception& e) {
     error(*call, 500, std::string("internal error: ") + e.what(), "backend");
   }

@@ -34,7 +34,15 @@ class Service {
   void error(Call& call, int status, const std::string& message, const std::string& type);
   void embed_request(std::shared_ptr<Call> call, std::string body);
   void tokenize_request(std::shared_ptr<Call> call, std::string body);
-  void finish_embedding(std::shared_ptr<Call> call, std::shared_ptr<Job> job);
+  // What the answer needs besides the vectors.
+  struct Shape {
+    bool normalize = true;
+    int64_t dims = 0;
+    bool as_base64 = false;
+    std::size_t chars = 0, inputs = 0;
+    double tokenization_seconds = 0;
+  };
+  void finish_embedding(std::shared_ptr<Call> call, std::shared_ptr<Job> job, const Shape& shape);
   HttpResponse info_response() const;
   HttpResponse metrics_response() const;
 

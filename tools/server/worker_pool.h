@@ -18,12 +18,17 @@ class WorkerPool {
     for (int i = 0; i < threads; ++i) threads_.emplace_back([this] { work(); });
   }
   ~WorkerPool() { stop(); }
+  // After stop() the task runs on the caller's thread (a late request on a kept-alive connection).
   void post(std::function<void()> task) {
     {
       std::lock_guard lock(mutex_);
-      tasks_.push_back(std::move(task));
+      if (!stopping_) {
+        tasks_.push_back(std::move(task));
+        task = nullptr;
+      }
     }
-    wake_.notify_one();
+    if (task) task();
+    else wake_.notify_one();
   }
   // Runs what is queued, then joins the threads.
   void stop() {

@@ -1,0 +1,152 @@
+// bench/load: drives `leanembed serve` with autocannon (npm, in peers/) and prints figures — never a
+// verdict. Scenarios, on the same corpus sentences:
+//   1. TEI's: single-sentence requests at a constant arrival rate (--rate, 50/s) for --seconds (30);
+//   2. a ramp of arrival rates past capacity (--ramp "25,50,100,200,400,800", --seconds/5 each);
+//   3. 32-text requests, closed loop (4 connections), vs `leanembed bench` on the same texts;
+//   4. a soak at --soak-rate (25/s) for --soak-seconds (30; --soak = 600): RSS sampled every second,
+//      its least-squares slope;
+//   5. the same 32-text and single-sentence runs against peers/transformers_js_server.js.
+// Reports throughput, p50/p95/p99 latency, the 429 share, other errors, RSS.
+//   node bench/load/load.js [--leanembed PATH] [--model DIR] [--threads 2] [--seconds 30] [--quick]
+//                           [--soak] [--no-transformers-js]
+// Talks to 127.0.0.1 only; every run is bounded by its duration.
+'use strict';
+const { spawn, execFileSync } = require('child_process');
+const { createRequire } = require('module');
+const fs = require('fs');
+const path = require('path');
+
+const root = path.resolve(__dirname, '../..');
+const requirePeer = createRequire(path.join(root, 'peers/package.json'));
+const autocannon = requirePeer('autocannon');
+
+const args = process.argv.slice(2);
+const flag = (name, fallback) => {
+  const i = args.indexOf(name);
+  return i >= 0 && i + 1 < args.length ? args[i + 1] : fallback;
+};
+const quick = args.includes('--quick');
+const program = flag('--leanembed', path.join(root, 'build/release/tools/cli/leanembed'));
+const model = path.resolve(flag('--model', path.join(root, '../shared/models/minilm-l6-synthetic')));
+const threads = Number(flag('--threads', '2'));
+const seconds = Number(flag('--seconds', quick ? '6' : '30'));
+const rate = Number(flag('--rate', '50'));
+const ramp = flag('--ramp', '25,50,100,200,400,800').split(',').map(Number);
+const soakSeconds = Number(flag('--soak-seconds', args.includes('--soak') ? '600' : quick ? '10' : '30'));
+const soakRate = Number(flag('--soak-rate', '25'));
+const withTjs = !args.includes('--no-transformers-js');
+
+const sentences = fs.readFileSync(path.join(root, '../shared/corpus/sentences.txt'), 'utf8').split('\n').filter((s) => s.length);
+
+function start(command, argv, env = {}) {
+  return new Promise((resolve, reject) => {
+    const child = spawn(command, argv, { stdio: ['ignore', 'ignore', 'pipe'], env: { ...process.env, ...env } });
+    let err = '';
+    child.stderr.on('data', (d) => {
+      err += d;
+      const m = err.match(/listening on http:\/\/127\.0\.0\.1:(\d+)/);
+      if (m && !child.port) { child.port = Number(m[1]); resolve(child); }
+    });
+    child.on('exit', (code) => { if (!child.port) reject(new Error(`${command} exited ${code}: ${err}`)); });
+  });
+}
+const stop = (child) => new Promise((resolve) => { child.on('exit', resolve); child.kill('SIGTERM'); });
+const rssMb = (pid) => {
+  const m = fs.readFileSync(`/proc/${pid}/status`, 'utf8').match(/VmRSS:\s+(\d+)/);
+  return m ? Number(m[1]) / 1024 : 0;
+};
+const quantile = (sorted, q) => (sorted.length ? sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))] : NaN);
+
+// One autocannon run; bodies rotate through the corpus. Returns the figures.
+async function drive(port, { texts, seconds: duration, rate: overallRate, connections }) {
+  let next = 0;
+  const body = () => {
+    const batch = [];
+    for (let k = 0; k < texts; ++k) batch.push(sentences[next++ % sentences.length]);
+    return JSON.stringify({ inputs: texts === 1 ? batch[0] : batch });
+  };
+  const latencies = [];
+  const statuses = {};
+  const instance = autocannon({
+    url: `http://127.0.0.1:${port}/embed`, method: 'POST', headers: { 'content-type': 'application/json' },
+    requests: [{ setupRequest: (req) => ({ ...req, body: body() }) }],
+    connections: connections ?? Math.max(8, Math.ceil((overallRate || 50) / 4)), duration, overallRate, timeout: 60,
+  });
+  instance.on('response', (client, statusCode, bytes, ms) => {
+    statuses[statusCode] = (statuses[statusCode] || 0) + 1;
+    if (statusCode === 200) latencies.push(ms);
+  });
+  const result = await instance;
+  latencies.sort((a, b) => a - b);
+  const total = Object.values(statuses).reduce((a, b) => a + b, 0) + result.errors + result.timeouts;
+  return {
+    requests_per_s: total / duration, texts_per_s: (statuses[200] || 0) * texts / duration,
+    p50: quantile(latencies, 0.5), p95: quantile(latencies, 0.95), p99: quantile(latencies, 0.99),
+    share_429: total ? (statuses[429] || 0) / total : 0,
+    other_errors: total - (statuses[200] || 0) - (statuses[429] || 0),
+  };
+}
+
+const row = (name, r) => console.log(`| ${name} | ${r.requests_per_s.toFixed(1)} | ${r.texts_per_s.toFixed(1)} | ${r.p50?.toFixed(1)} | ${r.p95?.toFixed(1)} | ${r.p99?.toFixed(1)} | ${(100 * r.share_429).toFixed(1)}% | ${r.other_errors} | ${r.rss ?? ''} |`);
+const header = () => console.log('| run | req/s | texts/s | p50 ms | p95 ms | p99 ms | 429 | other errors | RSS MB |\n|---|---:|---:|---:|---:|---:|---:|---:|---:|');
+
+async function main() {
+  const env = { OMP_WAIT_POLICY: 'passive' };
+  console.log(`# bench/load: ${model}, ${threads} threads, ${new Date().toISOString()}, load average ${fs.readFileSync('/proc/loadavg', 'utf8').split(' ').slice(0, 3).join(' ')}`);
+  // The CLI on the same texts: one text's time, and 32-text batches' throughput.
+  const sample = path.join(require('os').tmpdir(), `leanembed-load-${process.pid}.txt`);
+  fs.writeFileSync(sample, sentences.slice(0, 640).join('\n') + '\n');
+  const cliBench = (batch) => {
+    const out = execFileSync(program, ['bench', '--model', model, '--threads', String(threads), '--input', sample, '--batch-size', String(batch)], { env: { ...process.env, ...env } }).toString();
+    return Number(out.match(/sentences\/s\s+([\d.]+)/)[1]);
+  };
+  const cliOne = cliBench(1), cli32 = cliBench(32);
+  fs.unlinkSync(sample);
+  console.log(`leanembed bench on 640 corpus sentences: batch 1 ${cliOne.toFixed(1)} texts/s (one text ${(1000 / cliOne).toFixed(2)} ms), batch 32 ${cli32.toFixed(1)} texts/s\n`);
+
+  const server = await start(program, ['serve', '--model', model, '--port', '0', '--threads', String(threads), '--tokenization-workers', '1'], env);
+  header();
+  const tei = await drive(server.port, { texts: 1, seconds, rate });
+  tei.rss = rssMb(server.pid).toFixed(0);
+  row(`TEI scenario: 1 sentence at ${rate}/s, ${seconds} s`, tei);
+  for (const r of ramp) {
+    // Open connections up to twice the rate (at most 1000), so arrivals do not wait for answers.
+    const res = await drive(server.port, { texts: 1, seconds: Math.max(3, Math.round(seconds / 5)), rate: r, connections: Math.min(1000, 2 * r) });
+    res.rss = rssMb(server.pid).toFixed(0);
+    row(`ramp ${r}/s`, res);
+  }
+  const big = await drive(server.port, { texts: 32, seconds, connections: 4 });
+  big.rss = rssMb(server.pid).toFixed(0);
+  row('32 texts, closed loop, 4 connections', big);
+  // Soak: RSS every second, least-squares slope.
+  const samples = [];
+  const timer = setInterval(() => samples.push([samples.length, rssMb(server.pid)]), 1000);
+  const soak = await drive(server.port, { texts: 1, seconds: soakSeconds, rate: soakRate });
+  clearInterval(timer);
+  const n = samples.length, mx = samples.reduce((a, s) => a + s[0], 0) / n, my = samples.reduce((a, s) => a + s[1], 0) / n;
+  const slope = samples.reduce((a, s) => a + (s[0] - mx) * (s[1] - my), 0) / Math.max(1e-9, samples.reduce((a, s) => a + (s[0] - mx) ** 2, 0));
+  soak.rss = `${samples[0]?.[1].toFixed(1)} → ${samples[n - 1]?.[1].toFixed(1)}`;
+  row(`soak ${soakRate}/s, ${soakSeconds} s`, soak);
+  console.log(`\nsoak RSS slope: ${(slope * 60).toFixed(3)} MB/min over ${n} samples`);
+  console.log(`32-text throughput vs leanembed bench (batch 32): ${(100 * big.texts_per_s / cli32).toFixed(1)}%`);
+  console.log(`TEI scenario p95 vs one text's encoder time: ${(tei.p95 / (1000 / cliOne)).toFixed(2)}x`);
+  const code = await stop(server);
+  if (code !== 0) console.log(`leanembed serve exited ${code} after SIGTERM`);
+
+  if (withTjs) {
+    const tjs = await start('node', [path.join(root, 'peers/transformers_js_server.js'), model, '0', 'fp32', String(threads)]);
+    console.log('\ntransformers.js server (peers/transformers_js_server.js), same texts:\n');
+    header();
+    // Single sentences first: the server answers requests in turn, so a backlog of 32-text requests
+    // left by a closed-loop run would delay everything after it.
+    const tOne = await drive(tjs.port, { texts: 1, seconds, rate });
+    tOne.rss = rssMb(tjs.pid).toFixed(0);
+    row(`transformers.js: 1 sentence at ${rate}/s`, tOne);
+    const tBig = await drive(tjs.port, { texts: 32, seconds, connections: 4 });
+    tBig.rss = rssMb(tjs.pid).toFixed(0);
+    row('transformers.js: 32 texts, closed loop, 4 connections', tBig);
+    await stop(tjs);
+    console.log(`\n32-text throughput, leanembed / transformers.js: ${(big.texts_per_s / tBig.texts_per_s).toFixed(2)}x (p95 ${big.p95.toFixed(0)} vs ${tBig.p95.toFixed(0)} ms)`);
+  }
+}
+main().catch((e) => { console.error(e); process.exit(1); });
