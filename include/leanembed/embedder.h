@@ -105,7 +105,7 @@ struct EmbedderInfo {
   std::string dtype;
   std::string path;           // "fast" or "interpreter"
   std::string path_reason;    // why that path runs
-  std::string kernels;        // e.g. "avx2 + oneDNN"
+  std::string kernels;        // what runs, e.g. "avx2 row kernels, avx2 attention, linear layers: oneDNN matmul"
   int threads = 0;
   std::size_t model_file_bytes = 0;
   std::size_t planned_arena_bytes = 0;  // for a batch of batch_size texts of max_length tokens

@@ -443,7 +443,7 @@ Embedder::Embedder(const EmbedderOptions& options) : impl_(std::make_unique<Impl
   if (m.folder.quantize_at_load) i.dtype += ", quantized in memory from model.onnx";
   i.path = d.path;
   i.path_reason = d.reason;
-  i.kernels = std::string(kernels::row_kernels().isa) + " row kernels + oneDNN matmul";
+  i.kernels = d.kernels;  // what runs on this path (runtime::EngineDescription::kernels)
   i.threads = kernels::threads_get();
   i.model_file_bytes = m.model_file_bytes;
   const int64_t tokens = options.batch_size > options.batch_tokens / m.max_length ? options.batch_tokens
