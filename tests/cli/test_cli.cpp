@@ -20,8 +20,10 @@ namespace {
 
 using Result = leanembed::test::CliResult;
 
+// One folder per test: ctest runs the tests of this file in parallel processes.
 fs::path work_dir() {
-  fs::path p = fs::path(leanembed::test::binary_dir()) / "test_cli";
+  fs::path p = fs::path(leanembed::test::binary_dir()) / "test_cli" /
+               ::testing::UnitTest::GetInstance()->current_test_info()->name();
   fs::create_directories(p);
   return p;
 }

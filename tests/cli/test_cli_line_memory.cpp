@@ -13,8 +13,10 @@ namespace fs = std::filesystem;
 
 namespace {
 
+// One folder per test: ctest runs the tests of this file in parallel processes.
 fs::path work_dir() {
-  fs::path p = fs::path(leanembed::test::binary_dir()) / "test_cli_line_memory";
+  fs::path p = fs::path(leanembed::test::binary_dir()) / "test_cli_line_memory" /
+               ::testing::UnitTest::GetInstance()->current_test_info()->name();
   fs::create_directories(p);
   return p;
 }

@@ -27,8 +27,10 @@ using leanembed::test::CliResult;
 
 namespace {
 
+// One folder per test: ctest runs the tests of this file in parallel processes.
 fs::path work_dir() {
-  fs::path p = fs::path(leanembed::test::binary_dir()) / "test_cli_reliability";
+  fs::path p = fs::path(leanembed::test::binary_dir()) / "test_cli_reliability" /
+               ::testing::UnitTest::GetInstance()->current_test_info()->name();
   fs::create_directories(p);
   return p;
 }
