@@ -2,6 +2,7 @@
 #pragma once
 
 #include <cstdlib>
+#include <filesystem>
 #include <fstream>
 #include <sstream>
 #include <stdexcept>
@@ -39,6 +40,20 @@ inline std::string read_file(const std::string& path) {
   std::ostringstream s;
   s << in.rdbuf();
   return s.str();
+}
+
+// A fresh empty folder <build>/<suite>/<name> (removed first), for the files one test writes.
+inline std::filesystem::path fresh_dir(const std::string& suite, const std::string& name) {
+  const std::filesystem::path p = std::filesystem::path(binary_dir()) / suite / name;
+  std::filesystem::remove_all(p);
+  std::filesystem::create_directories(p);
+  return p;
+}
+
+// Writes `text` to `p`, making its folder.
+inline void write_text(const std::filesystem::path& p, const std::string& text) {
+  std::filesystem::create_directories(p.parent_path());
+  std::ofstream(p) << text;
 }
 
 }  // namespace leanembed::test

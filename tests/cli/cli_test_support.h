@@ -1,6 +1,7 @@
 // Running the leanembed program (LEANEMBED_CLI, set by tests/cli/CMakeLists.txt) from tests.
 #pragma once
 
+#include <gtest/gtest.h>
 #include <sys/wait.h>
 
 #include <cstdlib>
@@ -32,6 +33,15 @@ inline CliResult run_cli(const std::filesystem::path& dir, const std::string& ar
   r.out = read_file(out.string());
   r.err = read_file(err.string());
   return r;
+}
+
+// <build>/<suite>/<the running test's name>, created: one folder per test, since ctest runs the
+// tests of one file in parallel processes.
+inline std::filesystem::path per_test_dir(const std::string& suite) {
+  const std::filesystem::path p = std::filesystem::path(binary_dir()) / suite /
+                                  ::testing::UnitTest::GetInstance()->current_test_info()->name();
+  std::filesystem::create_directories(p);
+  return p;
 }
 
 // The float32 values of a file the CLI wrote with --format f32 (row after row).

@@ -20,13 +20,7 @@ namespace {
 
 using Result = leanembed::test::CliResult;
 
-// One folder per test: ctest runs the tests of this file in parallel processes.
-fs::path work_dir() {
-  fs::path p = fs::path(leanembed::test::binary_dir()) / "test_cli" /
-               ::testing::UnitTest::GetInstance()->current_test_info()->name();
-  fs::create_directories(p);
-  return p;
-}
+fs::path work_dir() { return leanembed::test::per_test_dir("test_cli"); }
 
 // Runs the CLI with `args` (shell words), optional stdin text; captures stdout, stderr, exit code.
 Result run(const std::string& args, const std::string& stdin_text = "") {

@@ -13,13 +13,7 @@ namespace fs = std::filesystem;
 
 namespace {
 
-// One folder per test: ctest runs the tests of this file in parallel processes.
-fs::path work_dir() {
-  fs::path p = fs::path(leanembed::test::binary_dir()) / "test_cli_line_memory" /
-               ::testing::UnitTest::GetInstance()->current_test_info()->name();
-  fs::create_directories(p);
-  return p;
-}
+fs::path work_dir() { return leanembed::test::per_test_dir("test_cli_line_memory"); }
 
 std::string tiny() { return leanembed::test::shared_dir() + "/models/tiny-bert-synthetic"; }
 

@@ -27,13 +27,7 @@ using leanembed::test::CliResult;
 
 namespace {
 
-// One folder per test: ctest runs the tests of this file in parallel processes.
-fs::path work_dir() {
-  fs::path p = fs::path(leanembed::test::binary_dir()) / "test_cli_reliability" /
-               ::testing::UnitTest::GetInstance()->current_test_info()->name();
-  fs::create_directories(p);
-  return p;
-}
+fs::path work_dir() { return leanembed::test::per_test_dir("test_cli_reliability"); }
 
 CliResult run(const std::string& args, const std::string& stdin_text = "") {
   return leanembed::test::run_cli(work_dir() / "io", args, stdin_text);

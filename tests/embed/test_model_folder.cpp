@@ -15,18 +15,7 @@ namespace {
 
 std::string minilm() { return test::shared_dir() + "/models/minilm-l6-synthetic"; }
 
-// A scratch folder under the build tree, emptied for each test.
-fs::path scratch(const std::string& name) {
-  fs::path p = fs::path(test::binary_dir()) / "test_model_folder" / name;
-  fs::remove_all(p);
-  fs::create_directories(p);
-  return p;
-}
-
-void write(const fs::path& p, const std::string& text) {
-  fs::create_directories(p.parent_path());
-  std::ofstream(p) << text;
-}
+fs::path scratch(const std::string& name) { return test::fresh_dir("test_model_folder", name); }
 
 // A minimal folder: tokenizer files linked from the shared model, plus the given extras.
 fs::path minimal_folder(const std::string& name) {
@@ -89,10 +78,10 @@ TEST(ModelFolder, WithoutSentenceTransformersFilesUsesTransformersJsDefaults) {
 
 TEST(ModelFolder, PoolingModuleAndNormalizeAreRead) {
   fs::path f = minimal_folder("cls");
-  write(f / "modules.json", R"([{"idx":0,"name":"0","path":"","type":"sentence_transformers.models.Transformer"},
+  test::write_text(f / "modules.json", R"([{"idx":0,"name":"0","path":"","type":"sentence_transformers.models.Transformer"},
                                {"idx":1,"name":"1","path":"1_Pooling","type":"sentence_transformers.models.Pooling"}])");
-  write(f / "1_Pooling" / "config.json", R"({"word_embedding_dimension":384,"pooling_mode_cls_token":true})");
-  write(f / "sentence_bert_config.json", R"({"max_seq_length": 4096})");
+  test::write_text(f / "1_Pooling" / "config.json", R"({"word_embedding_dimension":384,"pooling_mode_cls_token":true})");
+  test::write_text(f / "sentence_bert_config.json", R"({"max_seq_length": 4096})");
   ModelFolder m = resolve_model_folder({.model = f.string()});
   EXPECT_EQ(m.pooling, Pooling::cls);
   EXPECT_FALSE(m.normalize);
@@ -137,12 +126,12 @@ TEST(ModelFolder, MissingFolderAndBadJsonAreClearErrors) {
   EXPECT_EQ(error_of({.model = "/nonexistent/model"}, &msg), ErrorCode::io);
   EXPECT_NE(msg.find("/nonexistent/model"), std::string::npos);
   fs::path f = minimal_folder("badjson");
-  write(f / "sentence_bert_config.json", "{\"max_seq_length\": ");
+  test::write_text(f / "sentence_bert_config.json", "{\"max_seq_length\": ");
   EXPECT_EQ(error_of({.model = f.string()}, &msg), ErrorCode::model_format);
   EXPECT_NE(msg.find("sentence_bert_config.json"), std::string::npos);
-  write(f / "sentence_bert_config.json", R"({"max_seq_length": "long"})");
+  test::write_text(f / "sentence_bert_config.json", R"({"max_seq_length": "long"})");
   EXPECT_EQ(error_of({.model = f.string()}, &msg), ErrorCode::model_format);
   EXPECT_NE(msg.find("max_seq_length"), std::string::npos);
-  write(f / "sentence_bert_config.json", std::string(100000, '[') + std::string(100000, ']'));
+  test::write_text(f / "sentence_bert_config.json", std::string(100000, '[') + std::string(100000, ']'));
   EXPECT_EQ(error_of({.model = f.string()}, &msg), ErrorCode::model_format);
 }

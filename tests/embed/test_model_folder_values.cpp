@@ -21,17 +21,7 @@ namespace {
 
 std::string minilm() { return test::shared_dir() + "/models/minilm-l6-synthetic"; }
 
-fs::path scratch(const std::string& name) {
-  fs::path p = fs::path(test::binary_dir()) / "test_model_folder_values" / name;
-  fs::remove_all(p);
-  fs::create_directories(p);
-  return p;
-}
-
-void write(const fs::path& p, const std::string& text) {
-  fs::create_directories(p.parent_path());
-  std::ofstream(p) << text;
-}
+fs::path scratch(const std::string& name) { return test::fresh_dir("test_model_folder_values", name); }
 
 // A folder with the shared MiniLM's files linked in; config.json copied (tests rewrite it).
 fs::path folder(const std::string& name) {
@@ -66,37 +56,37 @@ void expect_names(const Failure& e, std::initializer_list<const char*> parts) {
 
 TEST(ModelFolderValues, MaxSeqLengthOutOfRangeOrFractionalIsAnErrorNamingFileFieldValue) {
   fs::path f = folder("max_seq_length");
-  write(f / "sentence_bert_config.json", R"({"max_seq_length": 1e30})");
+  test::write_text(f / "sentence_bert_config.json", R"({"max_seq_length": 1e30})");
   Failure e = failure_of(f);
   EXPECT_EQ(e.code, ErrorCode::model_format);
   expect_names(e, {"sentence_bert_config.json", "max_seq_length", "1e+30", "expected"});
   EXPECT_EQ(e.message.find("-9223372036854775808"), std::string::npos) << e.message;
 
-  write(f / "sentence_bert_config.json", R"({"max_seq_length": 2.9})");
+  test::write_text(f / "sentence_bert_config.json", R"({"max_seq_length": 2.9})");
   e = failure_of(f);
   EXPECT_EQ(e.code, ErrorCode::model_format);
   expect_names(e, {"sentence_bert_config.json", "max_seq_length", "2.9", "whole number"});
 
-  write(f / "sentence_bert_config.json", R"({"max_seq_length": -5})");
+  test::write_text(f / "sentence_bert_config.json", R"({"max_seq_length": -5})");
   e = failure_of(f);
   EXPECT_EQ(e.code, ErrorCode::model_format);
   expect_names(e, {"sentence_bert_config.json", "max_seq_length", "-5"});
 
-  write(f / "sentence_bert_config.json", R"({"max_seq_length": 128.0})");  // a whole number written as a float
+  test::write_text(f / "sentence_bert_config.json", R"({"max_seq_length": 128.0})");  // a whole number written as a float
   EXPECT_EQ(resolve_model_folder({.model = f.string()}).max_length, 128);
 }
 
 TEST(ModelFolderValues, ConfigJsonFiguresAreRangeChecked) {
   fs::path f = folder("config");
-  write(f / "config.json", R"({"model_type":"bert","hidden_size":1e300,"max_position_embeddings":512})");
+  test::write_text(f / "config.json", R"({"model_type":"bert","hidden_size":1e300,"max_position_embeddings":512})");
   Failure e = failure_of(f);
   EXPECT_EQ(e.code, ErrorCode::model_format);
   expect_names(e, {"config.json", "hidden_size", "1e+300"});
-  write(f / "config.json", R"({"model_type":"bert","hidden_size":384,"max_position_embeddings":-1})");
+  test::write_text(f / "config.json", R"({"model_type":"bert","hidden_size":384,"max_position_embeddings":-1})");
   e = failure_of(f);
   EXPECT_EQ(e.code, ErrorCode::model_format);
   expect_names(e, {"config.json", "max_position_embeddings", "-1"});
-  write(f / "config.json", R"({"model_type":"bert","hidden_size":384.5,"max_position_embeddings":512})");
+  test::write_text(f / "config.json", R"({"model_type":"bert","hidden_size":384.5,"max_position_embeddings":512})");
   e = failure_of(f);
   expect_names(e, {"config.json", "hidden_size", "384.5"});
 }
@@ -105,13 +95,13 @@ TEST(ModelFolderValues, TokenizerConfigModelMaxLength) {
   fs::path f = folder("model_max_length");
   // The "unbounded" sentinel tokenizers write (int(1e30)) is ignored, as before: the next file in
   // the order (embed/max_length.h) decides — here tokenizer.json's truncation (128).
-  write(f / "tokenizer_config.json", R"({"model_max_length": 1000000000000000019884624838656})");
+  test::write_text(f / "tokenizer_config.json", R"({"model_max_length": 1000000000000000019884624838656})");
   EXPECT_EQ(resolve_model_folder({.model = f.string()}).max_length_source, "tokenizer.json truncation.max_length");
-  write(f / "tokenizer_config.json", R"({"model_max_length": 300.5})");
+  test::write_text(f / "tokenizer_config.json", R"({"model_max_length": 300.5})");
   Failure e = failure_of(f);
   EXPECT_EQ(e.code, ErrorCode::model_format);
   expect_names(e, {"tokenizer_config.json", "model_max_length", "300.5"});
-  write(f / "tokenizer_config.json", R"({"model_max_length": 0})");
+  test::write_text(f / "tokenizer_config.json", R"({"model_max_length": 0})");
   e = failure_of(f);
   expect_names(e, {"tokenizer_config.json", "model_max_length"});
 }
@@ -129,8 +119,8 @@ fs::path tiny_folder(const std::string& name, const std::string& modules) {
   for (const char* file : {"tokenizer.json", "tokenizer_config.json", "config.json"})
     fs::create_symlink(fs::path(tiny()) / file, f / file);
   fs::create_symlink(fs::path(tiny()) / "onnx" / "model.onnx", f / "onnx" / "model.onnx");
-  write(f / "modules.json", modules);
-  write(f / "1_Pooling" / "config.json", R"({"word_embedding_dimension": 64, "pooling_mode_mean_tokens": true})");
+  test::write_text(f / "modules.json", modules);
+  test::write_text(f / "1_Pooling" / "config.json", R"({"word_embedding_dimension": 64, "pooling_mode_mean_tokens": true})");
   return f;
 }
 
@@ -186,7 +176,7 @@ TEST(ModelFolderValues, DenseModuleIsAppliedAfterPooling) {
   fs::path dense = tiny_folder("dense", std::string("[") + kTransformerPooling +
                                             R"(,{"idx":2,"name":"2","path":"2_Dense","type":"sentence_transformers.models.Dense"},
                                                {"idx":3,"name":"3","path":"3_Normalize","type":"sentence_transformers.models.Normalize"}])");
-  write(dense / "2_Dense" / "config.json",
+  test::write_text(dense / "2_Dense" / "config.json",
         R"({"in_features": 64, "out_features": 24, "bias": true, "activation_function": "torch.nn.modules.activation.Tanh"})");
   write_safetensors(dense / "2_Dense" / "model.safetensors", {{"linear.bias", {out}, b}, {"linear.weight", {out, in}, w}});
   fs::path plain = tiny_folder("dense-reference", std::string("[") + kTransformerPooling + "]");
@@ -222,14 +212,14 @@ TEST(ModelFolderValues, ModulesWeCannotHonourAreRefusedNamingWhat) {
   const std::string dense_module = R"(,{"idx":2,"name":"2","path":"2_Dense","type":"sentence_transformers.models.Dense"}])";
   // Dense weights only as a PyTorch pickle.
   fs::path f = tiny_folder("dense-bin", std::string("[") + kTransformerPooling + dense_module);
-  write(f / "2_Dense" / "config.json", R"({"in_features": 64, "out_features": 24})");
-  write(f / "2_Dense" / "pytorch_model.bin", "pickle");
+  test::write_text(f / "2_Dense" / "config.json", R"({"in_features": 64, "out_features": 24})");
+  test::write_text(f / "2_Dense" / "pytorch_model.bin", "pickle");
   Failure e = failure_of(f);
   EXPECT_EQ(e.code, ErrorCode::unsupported);
   expect_names(e, {"2_Dense/pytorch_model.bin", "model.safetensors"});
   // An activation we do not have.
   fs::remove(f / "2_Dense" / "pytorch_model.bin");
-  write(f / "2_Dense" / "config.json", R"({"in_features": 64, "out_features": 24, "activation_function": "torch.nn.modules.activation.Softplus"})");
+  test::write_text(f / "2_Dense" / "config.json", R"({"in_features": 64, "out_features": 24, "activation_function": "torch.nn.modules.activation.Softplus"})");
   write_safetensors(f / "2_Dense" / "model.safetensors", {{"linear.bias", {24}, seeded(24, 1)}, {"linear.weight", {24, 64}, seeded(24 * 64, 2)}});
   e = failure_of(f);
   EXPECT_EQ(e.code, ErrorCode::unsupported);
@@ -242,20 +232,20 @@ TEST(ModelFolderValues, ModulesWeCannotHonourAreRefusedNamingWhat) {
   expect_names(e, {"modules.json", "sentence_transformers.models.LayerNorm"});
   // Pooling: none set, an unknown mode set.
   f = tiny_folder("no-pooling-mode", std::string("[") + kTransformerPooling + "]");
-  write(f / "1_Pooling" / "config.json", R"({"word_embedding_dimension": 64, "pooling_mode_mean_tokens": false, "pooling_mode_cls_token": false})");
+  test::write_text(f / "1_Pooling" / "config.json", R"({"word_embedding_dimension": 64, "pooling_mode_mean_tokens": false, "pooling_mode_cls_token": false})");
   e = failure_of(f);
   EXPECT_EQ(e.code, ErrorCode::model_format);
   expect_names(e, {"1_Pooling/config.json", "no pooling mode"});
-  write(f / "1_Pooling" / "config.json", R"({"pooling_mode_mean_tokens": false, "pooling_mode_weird_tokens": true})");
+  test::write_text(f / "1_Pooling" / "config.json", R"({"pooling_mode_mean_tokens": false, "pooling_mode_weird_tokens": true})");
   e = failure_of(f);
   EXPECT_EQ(e.code, ErrorCode::unsupported);
   expect_names(e, {"1_Pooling/config.json", "pooling_mode_weird_tokens"});
   // do_lower_case: true.
   f = tiny_folder("lower-case", std::string("[") + kTransformerPooling + "]");
-  write(f / "sentence_bert_config.json", R"({"max_seq_length": 128, "do_lower_case": true})");
+  test::write_text(f / "sentence_bert_config.json", R"({"max_seq_length": 128, "do_lower_case": true})");
   e = failure_of(f);
   EXPECT_EQ(e.code, ErrorCode::unsupported);
   expect_names(e, {"sentence_bert_config.json", "do_lower_case"});
-  write(f / "sentence_bert_config.json", R"({"max_seq_length": 128, "do_lower_case": false})");
+  test::write_text(f / "sentence_bert_config.json", R"({"max_seq_length": 128, "do_lower_case": false})");
   EXPECT_EQ(resolve_model_folder({.model = f.string()}).max_length, 128);
 }

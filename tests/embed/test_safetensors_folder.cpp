@@ -21,17 +21,7 @@ namespace {
 std::string minilm() { return test::model_dir("minilm-l6-synthetic"); }
 std::string tiny() { return test::model_dir("tiny-bert-synthetic"); }
 
-fs::path scratch(const std::string& name) {
-  fs::path p = fs::path(test::binary_dir()) / "test_safetensors_folder" / name;
-  fs::remove_all(p);
-  fs::create_directories(p);
-  return p;
-}
-
-void write(const fs::path& p, const std::string& text) {
-  fs::create_directories(p.parent_path());
-  std::ofstream(p) << text;
-}
+fs::path scratch(const std::string& name) { return test::fresh_dir("test_safetensors_folder", name); }
 
 // What Brainy 7 ships: config.json, model.safetensors, tokenizer.json; nothing else.
 fs::path brainy_folder(const std::string& model) {
@@ -184,10 +174,10 @@ struct LengthFiles {
 
 LengthFiles length_files(const std::string& name, const char* sbert, const char* tcfg, const char* truncation) {
   LengthFiles f{scratch("length-" + name), "", "", ""};
-  if (sbert) write(f.dir / "sentence_bert_config.json", sbert), f.sbert = (f.dir / "sentence_bert_config.json").string();
-  if (tcfg) write(f.dir / "tokenizer_config.json", tcfg), f.tcfg = (f.dir / "tokenizer_config.json").string();
+  if (sbert) test::write_text(f.dir / "sentence_bert_config.json", sbert), f.sbert = (f.dir / "sentence_bert_config.json").string();
+  if (tcfg) test::write_text(f.dir / "tokenizer_config.json", tcfg), f.tcfg = (f.dir / "tokenizer_config.json").string();
   if (truncation) {
-    write(f.dir / "tokenizer.json", std::string(R"({"version": "1.0", "truncation": )") + truncation +
+    test::write_text(f.dir / "tokenizer.json", std::string(R"({"version": "1.0", "truncation": )") + truncation +
                                         R"(, "padding": {"strategy": {"Fixed": 77}}, "model": {"vocab": {"max_length": 3}}})");
     f.tjson = (f.dir / "tokenizer.json").string();
   }
@@ -233,7 +223,7 @@ TEST(MaxLengthOrder, MalformedTruncationIsNamed) {
     EXPECT_EQ(e.code(), ErrorCode::model_format);
     EXPECT_NE(std::string(e.what()).find("truncation.max_length"), std::string::npos) << e.what();
   }
-  write(bad.dir / "tokenizer.json", "{\"truncation\": ");
+  test::write_text(bad.dir / "tokenizer.json", "{\"truncation\": ");
   EXPECT_THROW(decide_max_length("", "", bad.tjson, 512), Error);
 }
 
