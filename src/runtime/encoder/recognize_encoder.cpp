@@ -3,6 +3,8 @@
 // differs anywhere gives a reason pointing at the node.
 #include "runtime/encoder/recognize_encoder.h"
 
+#include "core/mapped_file.h"
+
 #include <algorithm>
 #include <cmath>
 #include <limits>
@@ -1005,8 +1007,9 @@ EncoderWeights Matcher::run() {
 
 // The one rule for a row source (RecognizeOptions::table_rows_by_pread): the table's bytes lie
 // wholly inside the mapping of the file read_model read, so they are the file's bytes at a known
-// offset. The file is opened again by its path, so it is checked to be the same: same size, and the
-// first and last rows equal to the mapping's (it may have been replaced since it was mapped). Any
+// offset. They are read through the mapped file's own descriptor (Model::source_files); without it
+// the file is opened again by its path. Either way it is checked to be the same: same size, and the
+// first and last rows equal to the mapping's (a path may have been replaced since it was mapped). Any
 // mismatch or error leaves the table a view of the mapping. Reads 2 rows of the mapping.
 void attach_row_source(EmbeddingTable& table, int64_t hidden, const onnx::Model& model) {
   if (!model.file_backed || table.empty() || hidden <= 0) return;
@@ -1019,7 +1022,12 @@ void attach_row_source(EmbeddingTable& table, int64_t hidden, const onnx::Model&
   const std::size_t offset = table_begin - file_begin;
   const std::size_t row = std::min(bytes, static_cast<std::size_t>(hidden) * table.element_bytes());
   try {
-    auto reader = std::make_shared<const FileReader>(model.path);
+    // The descriptor of the mapped file itself when the reader kept it (the same inode whatever
+    // the path names now), else the path opened again.
+    const auto& mapped = model.source_files.empty() ? nullptr : model.source_files.front();
+    auto reader = mapped && mapped->size() == model.file_bytes.size() && mapped->bytes().data() == model.file_bytes.data()
+                      ? std::shared_ptr<const FileReader>(mapped, &mapped->reader())
+                      : std::make_shared<const FileReader>(model.path);
     if (reader->size() != model.file_bytes.size()) return;
     std::vector<std::byte> got(row);
     for (std::size_t at : {std::size_t{0}, bytes - row}) {
