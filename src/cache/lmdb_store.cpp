@@ -12,6 +12,8 @@
 #include <ctime>
 #include <filesystem>
 
+#include "cache/blake2b.h"
+#include "core/fault_guard.h"
 #include "leanembed/error.h"
 
 namespace leanembed::cache {
@@ -19,7 +21,11 @@ namespace {
 
 constexpr char kMagic[16] = {'l', 'e', 'a', 'n', 'e', 'm', 'b', 'e', 'd', '-', 'c', 'a', 'c', 'h', 'e', '\0'};
 constexpr char kHeaderKey[] = "header";
-constexpr std::uint32_t kValueFormatF32Le = 1;
+// Value format 2: u32 LE dims, dims x f32 LE, then an 8-byte BLAKE2b-64 checksum of the key's 72
+// bytes followed by the dims and floats (format 1 had no checksum; its stores are set aside as
+// another version).
+constexpr std::uint32_t kValueFormatF32LeChecked = 2;
+constexpr std::size_t kChecksumBytes = 8;
 constexpr std::size_t kHeaderBytes = 16 + 4 + 4 + 4;  // magic, format version, key size, value format
 constexpr std::size_t kMinMapBytes = 256u << 10;      // room for the header and a few pages
 
@@ -48,7 +54,46 @@ void decode_floats(float* dst, const std::byte* src, std::size_t n) {
   }
 }
 
-std::size_t value_bytes(std::int64_t dims) { return 4 + static_cast<std::size_t>(dims) * 4; }
+std::size_t value_bytes(std::int64_t dims) { return 4 + static_cast<std::size_t>(dims) * 4 + kChecksumBytes; }
+
+// The checksum of a record: BLAKE2b-64 of key || dims || floats.
+void record_checksum(const CacheKey& key, const std::byte* payload, std::size_t payload_bytes, std::byte* out) {
+  Blake2b hash(kChecksumBytes);
+  hash.update(key.bytes.data(), key.bytes.size());
+  hash.update(payload, payload_bytes);
+  hash.finish(std::span<std::byte>(out, kChecksumBytes));
+}
+
+// The lookups of a batch and the copies of their records, run under
+// fault_guard::call_catching_faults (one sigsetjmp per batch): LMDB follows page numbers and offsets
+// it finds in the file, and a damaged page can send it (or the copy) to an address that faults.
+// Plain C data only: the frames are abandoned, not unwound, on a fault.
+struct GuardedGets {
+  MDB_txn* txn;
+  MDB_dbi dbi;
+  const CacheKey* const* keys;
+  std::size_t count;
+  std::byte* records;           // count slots of slot_bytes: record i is copied to slot i
+  std::size_t slot_bytes;
+  int* rc;                      // per key: mdb_get's result, or 1 = found with another length
+  std::size_t done;             // keys looked up so far (a key whose lookup faulted is not counted)
+};
+void guarded_gets(void* arg) {
+  auto* g = static_cast<GuardedGets*>(arg);
+  for (; g->done < g->count; ++g->done) {
+    const CacheKey& key = *g->keys[g->done];
+    MDB_val k{CacheKey::size, const_cast<std::uint8_t*>(key.bytes.data())};
+    MDB_val value{};
+    int rc = mdb_get(g->txn, g->dbi, &k, &value);
+    if (rc == 0 && value.mv_size != value_bytes(key.dims)) rc = 1;
+    if (rc == 0) std::memcpy(g->records + g->done * g->slot_bytes, value.mv_data, value.mv_size);
+    g->rc[g->done] = rc;
+    if (rc != 0 && rc != 1 && rc != MDB_NOTFOUND) {  // an LMDB error: stop after this key
+      ++g->done;
+      return;
+    }
+  }
+}
 
 // LMDB's own error codes are negative (MDB_KEYEXIST .. MDB_LAST_ERRCODE); system errors positive.
 bool is_lmdb_code(int rc) { return rc >= MDB_KEYEXIST && rc <= MDB_LAST_ERRCODE; }
@@ -220,7 +265,7 @@ LmdbStore::OpenResult LmdbStore::try_open(std::string& why) {
     std::memcpy(header, kMagic, 16);
     put_u32(header + 16, format_version);
     put_u32(header + 20, static_cast<std::uint32_t>(CacheKey::size));
-    put_u32(header + 24, kValueFormatF32Le);
+    put_u32(header + 24, kValueFormatF32LeChecked);
     MDB_val k{sizeof kHeaderKey - 1, const_cast<char*>(kHeaderKey)};
     MDB_val v{kHeaderBytes, header};
     if ((rc = mdb_put(txn, meta_dbi, &k, &v, 0)) != 0) return lmdb_error("writing the header", rc);
@@ -249,7 +294,7 @@ LmdbStore::OpenResult LmdbStore::try_open(std::string& why) {
       return OpenResult::foreign;
     }
     const std::uint32_t version = get_u32(h + 16), key_size = get_u32(h + 20), value_format = get_u32(h + 24);
-    if (version != format_version || key_size != CacheKey::size || value_format != kValueFormatF32Le) {
+    if (version != format_version || key_size != CacheKey::size || value_format != kValueFormatF32LeChecked) {
       mdb_txn_abort(txn);
       why = "format version " + std::to_string(version) + " (key " + std::to_string(key_size) + " bytes, value format " +
             std::to_string(value_format) + "); this build reads version " + std::to_string(format_version);
@@ -273,12 +318,19 @@ LmdbStore::OpenResult LmdbStore::try_open(std::string& why) {
   return OpenResult::ok;
 }
 
-void LmdbStore::move_aside(OpenResult reason, const std::string& why) {
-  const std::string data_path = options_.directory + "/data.mdb";
-  const std::string base = data_path + "." + reason_name(static_cast<int>(reason)) + "-" + utc_timestamp();
+// data.mdb.<reason>-<UTC time>[-n]: a name not taken yet.
+static std::string aside_name(const std::string& data_path, const char* reason) {
+  const std::string base = data_path + "." + reason + "-" + utc_timestamp();
   std::string target = base;
   std::error_code ec;
   for (int n = 1; std::filesystem::exists(target, ec); ++n) target = base + "-" + std::to_string(n);
+  return target;
+}
+
+void LmdbStore::move_aside(OpenResult reason, const std::string& why) {
+  const std::string data_path = options_.directory + "/data.mdb";
+  const std::string target_name = aside_name(data_path, reason_name(static_cast<int>(reason)));
+  std::string target = target_name;
   if (::rename(data_path.c_str(), target.c_str()) != 0) {
     if (errno != ENOENT) {
       throw Error(ErrorCode::io, "cache: store '" + data_path + "' is unusable (" + why + ") and cannot be moved to '" +
@@ -347,28 +399,82 @@ MDB_txn* LmdbStore::begin_read(std::shared_lock<std::shared_mutex>& lock, const 
 
 std::size_t LmdbStore::get_many(std::span<const CacheKey* const> keys, std::span<float* const> dst,
                                 std::span<std::uint8_t> found) {
-  std::shared_lock<std::shared_mutex> lock;
-  MDB_txn* txn = begin_read(lock, "mdb_txn_begin (read)");
+  std::string damage;  // non-empty: the store is damaged (set aside after the transaction)
   std::size_t hits = 0;
-  for (std::size_t i = 0; i < keys.size(); ++i) {
-    const CacheKey& key = *keys[i];
-    MDB_val k{CacheKey::size, const_cast<std::uint8_t*>(key.bytes.data())};
-    MDB_val v{};
-    int rc = mdb_get(txn, vectors_, &k, &v);
-    found[i] = 0;
-    if (rc == MDB_NOTFOUND) continue;
-    if (rc != 0) {
-      mdb_txn_abort(txn);
-      fail("mdb_get", rc);
+  std::fill(found.begin(), found.end(), 0);
+  {
+    std::shared_lock<std::shared_mutex> lock;
+    MDB_txn* txn = begin_read(lock, "mdb_txn_begin (read)");
+    // Every key of a batch has the same dims (Cache checks it); a slot per key for its record.
+    const std::size_t slot = keys.empty() ? 0 : value_bytes(keys[0]->dims);
+    std::vector<std::byte> records(keys.size() * slot);
+    std::vector<int> rcs(keys.size(), MDB_NOTFOUND);
+    GuardedGets g{txn, vectors_, keys.data(), keys.size(), records.data(), slot, rcs.data(), 0};
+    for (const CacheKey* k : keys) {
+      if (value_bytes(k->dims) != slot) g.count = 0;  // mixed dims: not from Cache; look nothing up
     }
-    const auto* p = static_cast<const std::byte*>(v.mv_data);
-    if (v.mv_size != value_bytes(key.dims) || get_u32(p) != static_cast<std::uint32_t>(key.dims)) continue;
-    decode_floats(dst[i], p + 4, static_cast<std::size_t>(key.dims));
-    found[i] = 1;
-    ++hits;
+    if (!fault_guard::call_catching_faults(guarded_gets, &g)) {
+      damage = "reading a record faulted (a damaged B-tree page)";
+    }
+    for (std::size_t i = 0; i < g.done && damage.empty(); ++i) {
+      const CacheKey& key = *keys[i];
+      const int rc = rcs[i];
+      if (rc == MDB_NOTFOUND || rc == 1) continue;  // absent, or another length: a miss
+      if (rc != 0) {
+        if (rc == MDB_CORRUPTED || rc == MDB_PAGE_NOTFOUND || rc == MDB_BAD_TXN) {
+          damage = std::string("LMDB reports ") + mdb_strerror(rc);
+          break;
+        }
+        mdb_txn_abort(txn);
+        fail("mdb_get", rc);
+      }
+      const std::byte* record = records.data() + i * slot;
+      if (get_u32(record) != static_cast<std::uint32_t>(key.dims)) continue;
+      std::byte sum[kChecksumBytes];
+      const std::size_t payload = slot - kChecksumBytes;
+      record_checksum(key, record, payload, sum);
+      if (std::memcmp(sum, record + payload, kChecksumBytes) != 0) {
+        damage = "a record's checksum does not match its contents";
+        break;
+      }
+      decode_floats(dst[i], record + 4, static_cast<std::size_t>(key.dims));
+      found[i] = 1;
+      ++hits;
+    }
+    mdb_txn_abort(txn);
   }
-  mdb_txn_abort(txn);
+  if (!damage.empty()) {
+    std::fill(found.begin(), found.end(), 0);
+    throw Error(ErrorCode::io, set_aside_damaged(damage));
+  }
   return hits;
+}
+
+std::string LmdbStore::set_aside_damaged(const std::string& why) {
+  const std::string data_path = options_.directory + "/data.mdb";
+  std::string message = "cache: store '" + data_path + "' is damaged (" + why + ")";
+  try {
+    OpenLock open_lock(options_.directory);
+    // Still the file this store has open? (Another process may have set it aside already.)
+    int fd = -1;
+    struct stat ours {}, named {};
+    if (mdb_env_get_fd(env_, &fd) == 0 && ::fstat(fd, &ours) == 0 && ::stat(data_path.c_str(), &named) == 0 &&
+        ours.st_dev == named.st_dev && ours.st_ino == named.st_ino) {
+      const std::string target = aside_name(data_path, "corrupt");
+      if (::rename(data_path.c_str(), target.c_str()) == 0) {
+        ::unlink((options_.directory + "/lock.mdb").c_str());
+        message += "; moved it to '" + target + "' (the next cache opened on the folder starts a new store)";
+        warn(CacheWarningKind::store_moved_aside, message);
+        return message;
+      }
+      message += "; it could not be moved aside: " + std::string(std::strerror(errno));
+    } else {
+      message += "; another process has already set it aside";
+    }
+  } catch (const Error& e) {
+    message += std::string("; ") + e.what();
+  }
+  return message;
 }
 
 std::size_t LmdbStore::put_many(std::span<const CacheKey* const> keys, std::span<const float* const> vectors) {
@@ -395,6 +501,8 @@ std::size_t LmdbStore::put_many(std::span<const CacheKey* const> keys, std::span
         auto* p = static_cast<std::byte*>(v.mv_data);
         put_u32(p, static_cast<std::uint32_t>(key.dims));
         encode_floats(p + 4, vectors[i], static_cast<std::size_t>(key.dims));
+        const std::size_t payload = v.mv_size - kChecksumBytes;
+        record_checksum(key, p, payload, p + payload);
         ++added;
       } else if (rc == MDB_MAP_FULL) {
         map_full = true;

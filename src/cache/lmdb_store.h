@@ -2,7 +2,12 @@
 //
 // Layout: named database "meta" holds one header entry (magic "leanembed-cache\0", format
 // version, key size, value format); named database "vectors" maps the 72-byte key to
-// u32 dims (LE) followed by dims float32 (LE).
+// u32 dims (LE), dims float32 (LE) and an 8-byte BLAKE2b-64 checksum of key || dims || floats.
+//
+// Damage after opening: a record whose checksum does not match, an LMDB "corrupted" / "page not
+// found" answer, or a memory fault while LMDB reads a record (caught: core/fault_guard.h) makes
+// get_many set the file aside (data.mdb.corrupt-<UTC time>) and throw Error(io); no vector of a
+// damaged record is ever returned.
 //
 // Opening (under an flock on <dir>/open.lock so that processes do not race each other):
 // stale reader slots of dead processes are cleared (mdb_reader_check); a data.mdb that LMDB
@@ -50,7 +55,7 @@ struct StoreStats {
 
 class LmdbStore {
  public:
-  static constexpr std::uint32_t format_version = 1;
+  static constexpr std::uint32_t format_version = 2;
   using Warn = std::function<void(CacheWarningKind, const std::string&)>;
 
   // Opens or makes the store (see above). Throws Error(io) naming the folder and the reason when
@@ -80,6 +85,10 @@ class LmdbStore {
   OpenResult try_open(std::string& why);
   void close_env() noexcept;
   void move_aside(OpenResult reason, const std::string& why);
+  // A damaged record was found after opening: renames data.mdb to data.mdb.corrupt-<UTC time> if it
+  // is still this store's file (under the open lock), warns; returns the message for the caller's
+  // Error (the store is not used again: the Cache turns its disk level off).
+  std::string set_aside_damaged(const std::string& why);
   bool grow_map();      // false at the cap
   void adopt_map_size();
   // Begins a read-only transaction with `lock` (on env_lock_) held shared, retrying after another

@@ -18,10 +18,22 @@ namespace {
                                  " of '" + path + "': " + reason);
 }
 
+[[noreturn]] void not_regular(const std::string& path, mode_t mode) {
+  const char* kind = S_ISDIR(mode) ? "a directory" : S_ISFIFO(mode) ? "a FIFO" : S_ISCHR(mode) ? "a character device"
+                     : S_ISBLK(mode) ? "a block device" : S_ISSOCK(mode) ? "a socket" : "of another kind";
+  throw Error(ErrorCode::io, "'" + path + "' is not a regular file (it is " + kind + ")");
+}
+
 }  // namespace
 
+// Only regular files are read: a FIFO would block open() until a writer comes (forever, for a model
+// folder), a device may never end. The path is checked before opening (opening some devices has
+// effects), then opened non-blocking (a FIFO swapped in between does not block) and checked again
+// on the descriptor, which is what is read.
 FileReader::FileReader(const std::string& path) : path_(path) {
-  fd_ = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  struct stat before {};
+  if (::stat(path.c_str(), &before) == 0 && !S_ISREG(before.st_mode)) not_regular(path, before.st_mode);
+  fd_ = ::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOCTTY);
   if (fd_ < 0) throw Error(ErrorCode::io, "cannot open '" + path + "' for reading: " + std::strerror(errno));
   struct stat st {};
   if (::fstat(fd_, &st) != 0) {
@@ -31,8 +43,9 @@ FileReader::FileReader(const std::string& path) : path_(path) {
   }
   if (!S_ISREG(st.st_mode)) {
     ::close(fd_);
-    throw Error(ErrorCode::io, "'" + path + "' is not a regular file");
+    not_regular(path, st.st_mode);
   }
+  ::fcntl(fd_, F_SETFL, ::fcntl(fd_, F_GETFL) & ~O_NONBLOCK);  // no effect on regular files; cleared for clarity
   size_ = static_cast<std::size_t>(st.st_size);
 }
 

@@ -17,7 +17,9 @@
 #include <shared_mutex>
 #include <thread>
 
+#include "core/file_identity.h"
 #include "embed/dense_module.h"
+#include "embed/model_fingerprint.h"
 #include "embed/model_folder.h"
 #include "embed/pooling.h"
 #include "kernels/kernels.h"
@@ -112,6 +114,11 @@ struct Loaded {
   Tokenizer tokenizer;
   std::unique_ptr<runtime::Engine> engine;
   std::size_t arena_held = 0;  // with keep_arena: the engine's arena now (the largest planned since the last release)
+  // The mapped files the engine reads its weights from while it runs (runtime::LoadedEngine::
+  // files_in_use: the ONNX file and its external data, or the safetensors file): checked around
+  // every batch (see "Model files" in src/embed/README.md). Empty when the engine owns its weights
+  // (quantized at load).
+  std::vector<std::shared_ptr<const MappedFile>> files;
 };
 
 struct Embedder::Impl {
@@ -133,6 +140,15 @@ struct Embedder::Impl {
   std::unique_ptr<Cache> cache;  // null without a cache
   std::unique_ptr<CacheKeyMaker> cache_keys;
 
+  // Model files. Every file the first load read (model, external data, tokenizer), with its
+  // identity: a reload must find the very same files, else it fails (never a second model's
+  // vectors under this embedder's name and cache scope). model_changed is set when a batch found
+  // a mapped file changed under it; every later call fails with it.
+  std::vector<runtime::ReadFile> first_load_files;
+  ModelFingerprint fingerprint{};  // model_fingerprint() at the first load (with a cache)
+  std::mutex changed_mutex;
+  std::string model_changed;
+
   // Life cycle. `lifecycle` is held shared by every call that uses `loaded` and exclusively to
   // load or unload it, so an unload waits for calls in flight and calls wait for a reload.
   // glibc's rwlock prefers readers, so a steady stream of calls would starve an unload: every
@@ -153,7 +169,8 @@ struct Embedder::Impl {
 
   explicit Impl(const EmbedderOptions& o) : options(o) {}
 
-  std::unique_ptr<Loaded> load();
+  std::unique_ptr<Loaded> load(bool first);
+  void check_files(const Loaded& l, const char* when);
   void touch() { last_use_ms = now_ms(); }
   template <typename F>
   auto with_loaded(F&& f);
@@ -170,13 +187,35 @@ struct Embedder::Impl {
   void embed_through_cache(Loaded& l, std::span<const std::string_view> texts, std::span<float> out);
 };
 
-std::unique_ptr<Loaded> Embedder::Impl::load() {
+namespace {
+
+// The tokenizer's files: tokenizer.json, or vocab.txt with the configs that change its ids.
+std::vector<std::string> tokenizer_files(const ModelFolder& folder) {
+  if (!folder.tokenizer_json.empty()) return {folder.tokenizer_json};
+  return {folder.vocab_txt, folder.tokenizer_config_json, folder.folder + "/special_tokens_map.json"};
+}
+
+std::string files_changed_message(const std::string& path, const std::string& change) {
+  return "the model file '" + path + "' changed since this embedder first loaded it: " + change +
+         ". It is not used: one embedder never mixes two models' vectors (or stores a new model's vectors "
+         "under the old model's cache entries). Create a new Embedder (restart the program) to use the new file";
+}
+
+}  // namespace
+
+// Reads the model. The first load records every file read and, with a cache, the model's
+// fingerprint; a reload (after unload) must read the very same files (same device, inode, size,
+// modification and change times) or it throws Error(io) and keeps nothing.
+std::unique_ptr<Loaded> Embedder::Impl::load(bool first) {
   const auto t0 = Clock::now();
   auto l = std::make_unique<Loaded>(Loaded{Tokenizer::load(folder.folder), nullptr});
   runtime::LoadOptions lo;
   lo.engine.path = path_choice(options.path);
   lo.engine.keep_arena = options.keep_arena;
   lo.hidden_hint = folder.hidden_size;
+  // The cache's scope: what the model computes with, whichever files hold it (model_fingerprint.h).
+  const bool fingerprint_it = first && (!options.embedding_cache_dir.empty() || options.cache_memory_bytes > 0);
+  if (fingerprint_it) lo.inspect = [&](const onnx::Model& model) { fingerprint = model_fingerprint(model); };
   // No file for the asked dtype: quantize the fp32 model in memory (its result owns its tensors).
   if (folder.quantize_at_load) {
     lo.transform = [&](const onnx::Model& fp32) {
@@ -185,10 +224,32 @@ std::unique_ptr<Loaded> Embedder::Impl::load() {
       return quantize::quantize_model(fp32, options.location.dtype, qo);
     };
   }
-  l->engine = runtime::load_engine({folder.format == ModelFormat::safetensors ? runtime::ModelFileFormat::safetensors
-                                                                              : runtime::ModelFileFormat::onnx,
-                                    folder.model_path(), folder.config_json},
-                                   lo);
+  const bool safetensors = folder.format == ModelFormat::safetensors;
+  runtime::LoadedEngine loaded_engine = runtime::load_engine(
+      {safetensors ? runtime::ModelFileFormat::safetensors : runtime::ModelFileFormat::onnx, folder.model_path(), folder.config_json},
+      lo);
+  if (fingerprint_it && safetensors) fingerprint = model_fingerprint(*loaded_engine.files_in_use.front());
+  std::vector<runtime::ReadFile> read = std::move(loaded_engine.files_read);
+  for (const std::string& path : tokenizer_files(folder)) {
+    if (auto id = path.empty() ? std::nullopt : identity_of_path(path)) read.push_back({path, *id});
+  }
+  if (first) {
+    first_load_files = read;
+  } else {
+    for (const runtime::ReadFile& was : first_load_files) {
+      const auto now = std::find_if(read.begin(), read.end(), [&](const runtime::ReadFile& r) { return r.path == was.path; });
+      const std::optional<FileIdentity> id = now == read.end() ? identity_of_path(was.path) : std::optional(now->identity);
+      if (!id || !(*id == was.identity)) {
+        throw Error(ErrorCode::io, files_changed_message(was.path, describe_change(was.identity, id)));
+      }
+    }
+    for (const runtime::ReadFile& r : read) {
+      if (std::none_of(first_load_files.begin(), first_load_files.end(), [&](const runtime::ReadFile& w) { return w.path == r.path; }))
+        throw Error(ErrorCode::io, files_changed_message(r.path, "the reload reads this file, the first load did not"));
+    }
+  }
+  l->engine = std::move(loaded_engine.engine);
+  l->files = std::move(loaded_engine.files_in_use);
   malloc_trim(0);  // loading parsed JSON into many small blocks, now freed: give the pages back
   last_load_seconds = std::chrono::duration<double>(Clock::now() - t0).count();
   ++loads;
@@ -207,6 +268,10 @@ auto Embedder::Impl::with_loaded(F&& f) {
         lock.lock();
       }
       if (disposed) throw Error(ErrorCode::invalid_argument, "this embedder was disposed");
+      {
+        std::lock_guard changed(changed_mutex);
+        if (!model_changed.empty()) throw Error(ErrorCode::io, model_changed);
+      }
       if (loaded) {
         struct Touch {
           Impl* m;
@@ -220,9 +285,29 @@ auto Embedder::Impl::with_loaded(F&& f) {
     std::unique_lock lock(lifecycle);
     if (disposed) throw Error(ErrorCode::invalid_argument, "this embedder was disposed");
     if (!loaded) {
-      loaded = load();
+      loaded = load(/*first=*/false);
       touch();  // a fresh load is a use: the idle watcher must not take it back before the caller runs
     }
+  }
+}
+
+// Throws Error(io) if a mapped model file changed (written, truncated, grown) since it was mapped or
+// a page was read past its truncated end; the embedder then refuses every later call with the same
+// message (the weights under the mapping are no longer the model's).
+void Embedder::Impl::check_files(const Loaded& l, const char* when) {
+  for (const auto& f : l.files) {
+    const std::string change = f->changes();
+    if (change.empty()) continue;
+    const std::string message = "the model file '" + f->path() + "' changed " + when + ": " + change +
+                                ". Nothing computed from it was returned or cached, and this embedder refuses further "
+                                "work (its weights are no longer the model's). Create a new Embedder (restart the "
+                                "program) to load the file as it is now; replace model files by renaming a new file "
+                                "over the old one, never by writing into a file in use";
+    {
+      std::lock_guard changed(changed_mutex);
+      if (model_changed.empty()) model_changed = message;
+    }
+    throw Error(ErrorCode::io, message);
   }
 }
 
@@ -290,20 +375,19 @@ std::size_t Embedder::Impl::gemm_internal_bytes(int64_t tokens, int64_t longest)
 void Embedder::Impl::open_cache() {
   if (options.embedding_cache_dir.empty() && options.cache_memory_bytes == 0) return;
   CacheScope scope;
-  scope.model = fingerprint_file(folder.model_path());
+  scope.model = fingerprint;  // what the model computes with, whichever files hold it (model_fingerprint.h)
   scope.dtype = options.location.model_file.empty() ? dtype_name(options.location.dtype) : "file";
   if (folder.quantize_at_load) scope.dtype += " quantized at load (leanembed quantizer v1)";
   scope.pooling = pooling_name(pooling);
   scope.normalize = normalize;
   scope.max_length = max_length;
   scope.dims = dims;
-  // The tokenizer's files: tokenizer.json, or vocab.txt with the configs that change its ids.
-  for (const std::string& file : {folder.tokenizer_json.empty() ? folder.vocab_txt : folder.tokenizer_json,
-                                  folder.tokenizer_json.empty() ? folder.tokenizer_config_json : std::string(),
-                                  folder.tokenizer_json.empty() ? folder.folder + "/special_tokens_map.json" : std::string()}) {
+  for (const std::string& file : tokenizer_files(folder)) {
     struct stat st {};
     if (!file.empty() && ::stat(file.c_str(), &st) == 0) scope.extra += fingerprint_hex(fingerprint_file(file));
   }
+  // safetensors: the architecture (layer_norm_eps, hidden_act ...) is config.json's.
+  if (folder.format == ModelFormat::safetensors) scope.extra += " config:" + fingerprint_hex(fingerprint_file(folder.config_json));
   // Dense modules change every vector: their config and weights are part of the scope.
   for (const DenseLayer& layer : dense) {
     scope.extra += " dense:" + fingerprint_hex(fingerprint_file(layer.info.weights_file)) + ":" + layer.info.activation_name +
@@ -336,12 +420,16 @@ Embedder::Embedder(const EmbedderOptions& options) : impl_(std::make_unique<Impl
   }
   struct stat st {};
   if (::stat(m.folder.model_path().c_str(), &st) == 0) m.model_file_bytes = static_cast<std::size_t>(st.st_size);
-  m.loaded = m.load();
+  m.loaded = m.load(/*first=*/true);
   const Loaded& l = *m.loaded;
   const runtime::EngineDescription& d = l.engine->description();
 
   m.max_length = options.max_length > 0 ? options.max_length : m.folder.max_length;
+  // Capped by the model's positions on both paths: the fast path knows them from the weights, the
+  // interpreter path from the graph's position table when it finds one, and config.json's
+  // max_position_embeddings caps an explicit max_length as it caps the folder's.
   if (d.max_positions > 0) m.max_length = std::min(m.max_length, d.max_positions);
+  if (m.folder.max_position_embeddings > 0) m.max_length = std::min(m.max_length, m.folder.max_position_embeddings);
   if (m.max_length < static_cast<int64_t>(l.tokenizer.num_special_tokens()) + 1) {
     const std::string need = "leaves no room for a token beside the " + std::to_string(l.tokenizer.num_special_tokens()) +
                              " special tokens; expected at least " + std::to_string(l.tokenizer.num_special_tokens() + 1);
@@ -581,7 +669,17 @@ void Embedder::Impl::embed_id_batches(Loaded& l, std::span<const std::span<const
       offsets.push_back(static_cast<int64_t>(packed.size()));
     }
     hidden_states.resize(packed.size() * static_cast<std::size_t>(hidden));
-    l.engine->run(packed, {}, offsets, hidden_states);
+    // The weights are (partly) views of the mapped files: a file changed before or during the run
+    // makes its result not the model's. Checked before and after; a failed read (pread past a
+    // truncated end) is reported as the change it is.
+    check_files(l, "while it was in use");
+    try {
+      l.engine->run(packed, {}, offsets, hidden_states);
+    } catch (const Error&) {
+      check_files(l, "while it was in use");
+      throw;
+    }
+    check_files(l, "while it was in use");
     if (dense.empty()) {
       pooled.resize(count * static_cast<std::size_t>(dims));
       pool_sequences(pooling, hidden_states, hidden, offsets, dims, pooled);

@@ -124,6 +124,29 @@ std::string listing(const fs::path& folder) {
   return names.empty() ? " (nothing)" : out;
 }
 
+// A module's folder from modules.json's "path": inside the model folder, as external data must be
+// (relative, no ".." component, its real path — symlinks resolved — under the folder's).
+// Error(model_format) naming modules.json, the module and the path otherwise.
+fs::path module_folder(const fs::path& folder, const std::string& path, const std::string& type, const fs::path& modules) {
+  auto refuse = [&](const std::string& why) -> fs::path {
+    throw Error(ErrorCode::model_format, "'" + modules.string() + "': module " + type + " has \"path\": \"" + path +
+                                             "\", " + why + "; a module's path must be a folder inside the model folder");
+  };
+  const fs::path p(path);
+  if (path.find('\0') != std::string::npos) return refuse("which contains a NUL byte");
+  if (p.is_absolute()) return refuse("an absolute path");
+  for (const auto& part : p)
+    if (part == "..") return refuse("which contains a '..' component");
+  std::error_code ec;
+  const fs::path real_folder = fs::weakly_canonical(folder, ec);
+  const fs::path real = fs::weakly_canonical(folder / p, ec);
+  if (!ec) {
+    const auto [end, unused] = std::mismatch(real_folder.begin(), real_folder.end(), real.begin(), real.end());
+    if (end != real_folder.end()) return refuse("which resolves to '" + real.string() + "', outside '" + real_folder.string() + "'");
+  }
+  return folder / p;
+}
+
 bool looks_like_hub_id(const std::string& s) {
   if (s.empty() || s[0] == '.' || s[0] == '/' || s.find("..") != std::string::npos) return false;
   return std::count(s.begin(), s.end(), '/') == 1 && s.back() != '/';
@@ -424,7 +447,7 @@ ModelFolder resolve_model_folder(const ModelLocation& where) {
         continue;
       }
       if (kind == "Pooling") {
-        read_pooling_config(folder / path / "config.json", modules, path, m);
+        read_pooling_config(module_folder(folder, path, type, modules) / "config.json", modules, path, m);
         pooled = true;
         continue;
       }
@@ -434,7 +457,7 @@ ModelFolder resolve_model_folder(const ModelLocation& where) {
                                                   (pooled ? "after Normalize" : "before Pooling") +
                                                   " is not supported (leanembed runs Transformer, Pooling, Dense..., Normalize in that order)");
         }
-        m.dense.push_back(read_dense_config(folder / path, modules, path));
+        m.dense.push_back(read_dense_config(module_folder(folder, path, type, modules), modules, path));
         continue;
       }
       throw Error(ErrorCode::unsupported, "'" + modules.string() + "' lists a module of type \"" + type + "\" (at '" + path +

@@ -65,8 +65,10 @@ std::shared_ptr<const MappedFile> ExternalDataFiles::map_file(const std::string&
   }
   auto it = files_.find(full);
   if (it != files_.end()) return it->second;
+  // Not a regular file (a FIFO, a device): refused by MappedFile without blocking (Error(io)).
   auto mapped = std::make_shared<const MappedFile>(full);
   files_.emplace(full, mapped);
+  in_order_.push_back(mapped);
   return mapped;
 }
 

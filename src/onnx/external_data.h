@@ -38,12 +38,15 @@ class ExternalDataFiles {
 
   // The mappings made so far (one per file), to keep in Model::storage.
   std::vector<std::shared_ptr<const void>> mappings() const;
+  // The same, as files, in the order they were first used (Model::source_files).
+  const std::vector<std::shared_ptr<const MappedFile>>& files() const { return in_order_; }
 
  private:
   std::shared_ptr<const MappedFile> map_file(const std::string& location, const std::string& what);
   std::string model_dir_;
   std::string model_dir_real_;  // realpath(model_dir_), computed on first use
   std::map<std::string, std::shared_ptr<const MappedFile>> files_;  // by real path
+  std::vector<std::shared_ptr<const MappedFile>> in_order_;
 };
 
 }  // namespace leanembed::onnx

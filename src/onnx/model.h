@@ -25,6 +25,10 @@
 
 #include "leanembed/error.h"
 
+namespace leanembed {
+class MappedFile;
+}
+
 namespace leanembed::onnx {
 
 // TensorProto.DataType codes (onnx.proto).
@@ -160,6 +164,10 @@ struct Model {
   Graph graph;
   std::string path;                         // the file it was read from
   std::vector<std::shared_ptr<const void>> storage;  // mappings backing the tensors
+  // The files read_model mapped: the model file first (when file_backed), then each external-data
+  // file (in the order first used). What the model's bytes come from: their identities and
+  // changes() tell whether a file changed since it was read (core/mapped_file.h).
+  std::vector<std::shared_ptr<const MappedFile>> source_files;
   std::span<const std::byte> file_bytes;    // the model file's mapping (or the bytes given to parse_model)
   bool file_backed = false;                 // true: file_bytes maps the whole file at `path` (read_model);
                                             // false: bytes given to parse_model (`path` only names them)

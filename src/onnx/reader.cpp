@@ -271,6 +271,7 @@ Model parse_model_bytes(std::span<const std::byte> bytes, std::shared_ptr<const 
   check_and_sort_graph(m.graph, display_name + ": graph");
   if (owner) m.storage.push_back(std::move(owner));
   for (auto& mapping : ctx.external.mappings()) m.storage.push_back(std::move(mapping));
+  for (const auto& file : ctx.external.files()) m.source_files.push_back(file);
   return m;
 }
 
@@ -281,6 +282,7 @@ Model read_model(const std::string& path, const ReadOptions& options) {
   std::span<const std::byte> bytes = file->bytes();
   Model m = parse_model_bytes(bytes, std::shared_ptr<const void>(file, file.get()), true, dir, path, options);
   m.file_backed = true;
+  m.source_files.insert(m.source_files.begin(), file);
   return m;
 }
 

@@ -104,6 +104,14 @@ Engine::Engine(onnx::Model model, const EngineOptions& options, int64_t hidden_h
   description_.reason = options.path == PathChoice::interpreter ? "forced" : "not a recognised encoder: " + not_fast;
   description_.hidden = hidden_hint;
   description_.kernels = "interpreter ops (plain loops, no CPU-specific kernels)";
+  // The positions a text may use: the rows of the graph's position table, when it has exactly one
+  // (exporters name it "...position_embeddings.weight"); 0 = unknown.
+  int64_t tables = 0;
+  for (const auto& t : model.graph.initializers) {
+    if (t.dims.size() == 2 && t.name.ends_with("position_embeddings.weight") && ++tables == 1)
+      description_.max_positions = t.dims[0];
+  }
+  if (tables != 1) description_.max_positions = 0;
 }
 
 Engine::Engine(encoder::EncoderWeights weights, const EngineOptions& options, const std::string& what) {

@@ -70,6 +70,8 @@ class File {
   // caller-owned bytes: only then may consumers unmap pages of it (core's unmap_file_pages) or
   // read the same bytes from path() with pread.
   bool mapped() const { return mapping_.size() > 0; }
+  // The mapping (open()): its identity, changes() and the descriptor's reader (core/mapped_file.h).
+  const MappedFile& mapping() const { return mapping_; }
   std::size_t header_bytes() const { return header_bytes_; }   // N
   std::size_t data_offset() const { return 8 + header_bytes_; } // the data buffer's place in the file
 

@@ -1,6 +1,7 @@
 // FileReader: pread of byte ranges, checked against a mapping of the same file; errors name the path.
 #include <gtest/gtest.h>
 
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <cstdint>
@@ -120,4 +121,19 @@ TEST(FileReader, AMissingFileIsAnIoErrorNamingThePath) {
 
 TEST(FileReader, ADirectoryIsRefused) {
   expect_io_error([] { FileReader r("/tmp"); }, {"/tmp", "not a regular file"});
+}
+
+// Issue 16, item 6: a FIFO or a device is refused at once (opening a FIFO for reading used to wait
+// for a writer forever).
+TEST(FileReader, AFifoIsRefusedWithoutBlocking) {
+  const std::string path = leanembed::test::binary_dir() + "/file_reader_fifo-" + std::to_string(::getpid());
+  std::remove(path.c_str());
+  ASSERT_EQ(::mkfifo(path.c_str(), 0644), 0);
+  expect_io_error([&] { FileReader r(path); }, {path, "not a regular file", "FIFO"});
+  expect_io_error([&] { MappedFile m(path); }, {path, "not a regular file"});
+  std::remove(path.c_str());
+}
+
+TEST(FileReader, ADeviceIsRefused) {
+  expect_io_error([] { FileReader r("/dev/zero"); }, {"/dev/zero", "not a regular file", "character device"});
 }

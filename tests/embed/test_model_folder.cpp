@@ -135,3 +135,30 @@ TEST(ModelFolder, MissingFolderAndBadJsonAreClearErrors) {
   test::write_text(f / "sentence_bert_config.json", std::string(100000, '[') + std::string(100000, ']'));
   EXPECT_EQ(error_of({.model = f.string()}, &msg), ErrorCode::model_format);
 }
+
+// Issue 16, item 11: a module's path in modules.json stays inside the model folder, as external data
+// does: absolute paths, '..' components and symlinks out of the folder are refused, naming the file.
+TEST(ModelFolder, ModulePathsAreConfinedToTheFolder) {
+  const fs::path outside = scratch("outside-pooling");
+  test::write_text(outside / "config.json", R"({"word_embedding_dimension":384,"pooling_mode_cls_token":true})");
+  auto modules_with = [](const std::string& path) {
+    return R"([{"idx":1,"name":"1","path":")" + path + R"(","type":"sentence_transformers.models.Pooling"}])";
+  };
+  for (const std::string& path : {outside.string(), std::string("../outside-pooling"), std::string("1_Pooling/../../outside-pooling"),
+                                  std::string("escape")}) {
+    fs::path f = minimal_folder("confined");
+    fs::create_directory_symlink(outside, f / "escape");
+    test::write_text(f / "modules.json", modules_with(path));
+    std::string message;
+    EXPECT_EQ(error_of({.model = f.string()}, &message), ErrorCode::model_format) << path;
+    EXPECT_NE(message.find("modules.json"), std::string::npos) << message;
+    EXPECT_NE(message.find(path), std::string::npos) << message;
+    EXPECT_NE(message.find("inside the model folder"), std::string::npos) << message;
+  }
+  // A module folder inside (also through a symlink that stays inside) is read.
+  fs::path f = minimal_folder("confined-ok");
+  test::write_text(f / "pool" / "config.json", R"({"word_embedding_dimension":384,"pooling_mode_cls_token":true})");
+  fs::create_directory_symlink(f / "pool", f / "linked");
+  test::write_text(f / "modules.json", modules_with("linked"));
+  EXPECT_EQ(resolve_model_folder({.model = f.string()}).pooling, Pooling::cls);
+}

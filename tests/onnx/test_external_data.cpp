@@ -1,6 +1,7 @@
 // External data (TensorProto.data_location = EXTERNAL) and the ONNX security rules, on files written
 // into a scratch folder under the build directory.
 #include <gtest/gtest.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <filesystem>
@@ -175,6 +176,26 @@ TEST_F(ExternalData, RefusedWithoutAFolderOrWhenDisabled) {
   ReadOptions off;
   off.allow_external_data = false;
   expect_error([&] { read(m, off); }, ErrorCode::unsupported, {"'w'", "external data"});
+}
+
+}  // namespace
+
+namespace {
+
+// Issue 16, item 6: a location naming a FIFO (or any file that is not a regular file) inside the
+// folder is refused at once; opening a FIFO for reading used to wait forever for a writer.
+class ExternalDataNotRegular : public ExternalData {};
+
+TEST_F(ExternalDataNotRegular, FifoIsRefusedWithoutBlocking) {
+  ASSERT_EQ(::mkfifo((dir_ / "fifo.bin").c_str(), 0644), 0);
+  expect_read_error(model_with_initializer(external_tensor("w", 1, {3}, {{"location", "fifo.bin"}})), ErrorCode::io,
+                    {"fifo.bin", "not a regular file"});
+}
+
+TEST_F(ExternalDataNotRegular, DirectoryIsRefused) {
+  fs::create_directories(dir_ / "folder.bin");
+  expect_read_error(model_with_initializer(external_tensor("w", 1, {3}, {{"location", "folder.bin"}})), ErrorCode::io,
+                    {"folder.bin", "not a regular file"});
 }
 
 }  // namespace

@@ -313,7 +313,8 @@ BertSafetensors Builder::run(bool table_rows_by_pread) {
   if (table_rows_by_pread && file_->mapped()) {
     const EmbeddingTable& word = w_.word_embeddings;
     const std::size_t offset = static_cast<std::size_t>(word.bytes - file_->bytes().data());
-    attach_row_source(w_.word_embeddings, H, file_->path(), file_->bytes().size(), offset);
+    attach_row_source(w_.word_embeddings, H, std::shared_ptr<const FileReader>(file_, &file_->mapping().reader()),
+                      file_->bytes().size(), offset);
   }
   out.weights = std::move(w_);
   return out;

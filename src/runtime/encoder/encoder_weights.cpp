@@ -109,13 +109,12 @@ void EmbeddingTable::copy_to(int64_t first, int64_t n, float* dst) const { table
 
 void EmbeddingTable::add_to(int64_t first, int64_t n, float* dst) const { table_values<true>(*this, first, n, dst); }
 
-bool attach_row_source(EmbeddingTable& table, int64_t hidden, const std::string& path, std::size_t file_size,
-                       std::size_t offset) {
-  if (table.empty() || hidden <= 0) return false;
+bool attach_row_source(EmbeddingTable& table, int64_t hidden, std::shared_ptr<const FileReader> reader,
+                       std::size_t file_size, std::size_t offset) {
+  if (!reader || table.empty() || hidden <= 0) return false;
   const std::size_t bytes = static_cast<std::size_t>(table.size) * table.element_bytes();
   const std::size_t row = std::min(bytes, static_cast<std::size_t>(hidden) * table.element_bytes());
   try {
-    auto reader = std::make_shared<const FileReader>(path);
     if (reader->size() != file_size || offset > file_size || bytes > file_size - offset) return false;
     std::vector<std::byte> got(row);
     for (std::size_t at : {std::size_t{0}, bytes - row}) {
@@ -126,7 +125,7 @@ bool attach_row_source(EmbeddingTable& table, int64_t hidden, const std::string&
     table.row_source_offset = offset;
     return true;
   } catch (const Error&) {
-    return false;  // not readable by path any more: keep the view
+    return false;  // the file can no longer be read (truncated ...): keep the view
   }
 }
 

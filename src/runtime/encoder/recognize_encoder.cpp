@@ -3,6 +3,8 @@
 // differs anywhere gives a reason pointing at the node.
 #include "runtime/encoder/recognize_encoder.h"
 
+#include "core/mapped_file.h"
+
 #include <algorithm>
 #include <cmath>
 #include <limits>
@@ -1004,9 +1006,9 @@ EncoderWeights Matcher::run() {
 }
 
 // A row source (RecognizeOptions::table_rows_by_pread) when the table's bytes lie wholly inside the
-// mapping of the file read_model read: they are then the file's bytes at a known offset
-// (attach_row_source checks the file by path is still that file). External data and copies the
-// reader or a quantizer owns keep the view.
+// mapping of the file read_model read: they are then the file's bytes at a known offset, read
+// through the mapped file's own descriptor (Model::source_files: the same inode whatever the path
+// names now). External data and copies the reader or a quantizer owns keep the view.
 void attach_row_source(EmbeddingTable& table, int64_t hidden, const onnx::Model& model) {
   if (!model.file_backed || table.empty() || hidden <= 0) return;
   const auto file_begin = reinterpret_cast<std::uintptr_t>(model.file_bytes.data());
@@ -1015,7 +1017,10 @@ void attach_row_source(EmbeddingTable& table, int64_t hidden, const onnx::Model&
   if (table_begin < file_begin || table_begin - file_begin > model.file_bytes.size() ||
       bytes > model.file_bytes.size() - (table_begin - file_begin))
     return;
-  encoder::attach_row_source(table, hidden, model.path, model.file_bytes.size(), table_begin - file_begin);
+  const auto& mapped = model.source_files.empty() ? nullptr : model.source_files.front();
+  if (!mapped || mapped->size() != model.file_bytes.size() || mapped->bytes().data() != model.file_bytes.data()) return;
+  encoder::attach_row_source(table, hidden, std::shared_ptr<const FileReader>(mapped, &mapped->reader()),
+                             model.file_bytes.size(), table_begin - file_begin);
 }
 
 }  // namespace

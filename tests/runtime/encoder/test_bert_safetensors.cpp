@@ -28,11 +28,11 @@ std::string model_dir(const std::string& model) { return test::shared_dir() + "/
 std::unique_ptr<Engine> safetensors_engine(const std::string& file, const std::string& config, EngineOptions eo = {}) {
   LoadOptions o;
   o.engine = eo;
-  return load_engine({ModelFileFormat::safetensors, file, config}, o);
+  return load_engine({ModelFileFormat::safetensors, file, config}, o).engine;
 }
 
 std::unique_ptr<Engine> onnx_engine(const std::string& model) {
-  return load_engine({ModelFileFormat::onnx, model_dir(model) + "/onnx/model.onnx", ""}, {});
+  return load_engine({ModelFileFormat::onnx, model_dir(model) + "/onnx/model.onnx", ""}, {}).engine;
 }
 
 // Pooled (mean, normalised) vectors of the reference sentences through `engine`.
