@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cctype>
 #include <chrono>
 #include <filesystem>
 #include <fstream>
@@ -177,6 +178,51 @@ inline std::pair<std::string, bool> read_until_closed(int fd, double seconds) {
     got.append(buf, static_cast<size_t>(n));
   }
   return {got, false};
+}
+
+// One HTTP response read from a raw connection: status line, headers and a Content-Length body.
+struct RawResponse {
+  int status = 0;  // 0: no complete response came (the peer closed, or `seconds` passed)
+  std::string head, body;
+};
+
+inline RawResponse read_response(int fd, double seconds) {
+  std::string got;
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::duration<double>(seconds);
+  char buf[4096];
+  while (std::chrono::steady_clock::now() < deadline) {
+    const size_t end = got.find("\r\n\r\n");
+    if (end != std::string::npos) {
+      std::string head = got.substr(0, end);
+      std::string lower = head;
+      std::transform(lower.begin(), lower.end(), lower.begin(), [](unsigned char c) { return std::tolower(c); });
+      size_t length = 0;
+      if (const size_t at = lower.find("\r\ncontent-length:"); at != std::string::npos) {
+        length = std::stoul(head.substr(at + std::strlen("\r\ncontent-length:")));
+      }
+      if (got.size() >= end + 4 + length) {
+        RawResponse r;
+        if (head.rfind("HTTP/1.", 0) == 0 && head.size() > 12) r.status = std::stoi(head.substr(9, 3));
+        r.head = std::move(head);
+        r.body = got.substr(end + 4, length);
+        return r;
+      }
+    }
+    pollfd p{fd, POLLIN, 0};
+    if (::poll(&p, 1, 50) <= 0) continue;
+    ssize_t n = ::recv(fd, buf, sizeof buf, 0);
+    if (n <= 0) break;
+    got.append(buf, static_cast<size_t>(n));
+  }
+  return {};
+}
+
+// True if, for `seconds`, nothing arrives on the connection and the peer does not close it. Only a
+// negative check: a server that answers late on a slow machine can pass it, one that answers as it
+// should never fails it.
+inline bool stays_silent(int fd, double seconds) {
+  pollfd p{fd, POLLIN, 0};
+  return ::poll(&p, 1, static_cast<int>(seconds * 1000)) == 0;
 }
 
 inline std::string post_request(const std::string& path, const std::string& body, const std::string& extra_headers = "") {

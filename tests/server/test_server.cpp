@@ -1,5 +1,6 @@
 // `leanembed serve` end to end on the tiny model, as a child process on 127.0.0.1: every route,
-// option and error, token-id input, truncation sides, slow clients, idle unload, the cache.
+// option and error, token-id input, truncation sides, slow clients, idle unload, the cache, the
+// graceful timeout's expiry, the connection limit, LEANEMBED_<FLAG> variables of each kind.
 // (test_server_load.cpp: the full-size model — vectors against the CLI, concurrency, overload,
 // vanished clients, SIGTERM under load.)
 #include <gtest/gtest.h>
@@ -313,4 +314,217 @@ TEST(Server, ServesASafetensorsFolderAsTheCliDoes) {
   ASSERT_EQ(got.size(), 2u);
   for (size_t i = 0; i < texts.size(); ++i) EXPECT_TRUE(bitwise(as_floats(got[i]), want[i])) << i;
   EXPECT_EQ(s.stop(), 0);
+}
+
+// ---- Shutdown: --graceful-timeout ----
+
+namespace {
+
+// `count` distinct inputs of about 300 words each (truncated to the model's 256 tokens): with
+// --max-batch-requests 1 the encoder runs them one at a time, so the request stays in flight for
+// `count` encoder runs.
+json many_long_inputs(int count) {
+  json inputs = json::array();
+  for (int i = 0; i < count; ++i) inputs.push_back(long_text(300) + std::to_string(i));
+  return inputs;
+}
+
+// Waits (bounded) until the server counts a request in flight; false if it never did.
+bool wait_until_in_flight(ServerProcess& s, const std::atomic<bool>& answered) {
+  for (int i = 0; i < 2000 && !answered; ++i) {
+    auto m = s.client().Get("/metrics");
+    if (m && metric(m->body, "leanembed_requests_in_flight") >= 1) return true;
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  }
+  return false;
+}
+
+// Sends SIGTERM while a request of 1024 inputs is in flight (the signal comes right after the
+// server reports it admitted; it cannot have run 1024 encoder runs by then) and checks that with a
+// graceful timeout this short (`s` is started with one) the request is answered 503, not computed
+// to the end, and the process exits 0 within the guard. Fails if the timeout were ignored (200, or
+// no exit before the guard), if what is left were dropped unanswered (no answer, or the client's
+// read guard), or if the process crashed or exited non-zero.
+void expect_503_when_the_graceful_timeout_expires(ServerProcess& s) {
+  const std::string body = json({{"inputs", many_long_inputs(1024)}, {"truncate", true}}).dump();
+  std::atomic<bool> answered{false};
+  int status = 0;
+  std::string answer;
+  std::thread client([&] {
+    auto c = s.client(120);
+    auto r = c.Post("/embed", body, kJson);
+    status = r ? r->status : -1;
+    if (r) answer = r->body;
+    answered = true;
+  });
+  const bool in_flight = wait_until_in_flight(s, answered);
+  ::kill(s.pid(), SIGTERM);
+  const int code = s.stop(SIGTERM, 120);  // the guard: a correct server exits at once
+  client.join();
+  ASSERT_TRUE(in_flight) << "the request was never admitted; status " << status << " " << answer;
+  EXPECT_EQ(code, 0) << s.stderr_text();
+  ASSERT_EQ(status, 503) << answer.substr(0, 300);
+  const json j = json::parse(answer);
+  EXPECT_EQ(j["error_type"], "unhealthy") << answer;
+  EXPECT_NE(j["error"].get<std::string>().find("shutting down"), std::string::npos) << answer;
+  EXPECT_NE(s.stderr_text().find("answering them 503"), std::string::npos) << s.stderr_text();
+}
+
+}  // namespace
+
+TEST(Server, GracefulTimeoutExpiryAnswersTheRequestInFlight503AndExitsZero) {
+  ServerProcess s({"--model", tiny_model(), "--graceful-timeout", "0", "--max-batch-requests", "1",
+                   "--max-client-batch-size", "1024", "--payload-limit", "8000000"});
+  expect_503_when_the_graceful_timeout_expires(s);
+}
+
+TEST(Server, RequestFinishingWithinTheGracefulTimeoutGetsItsVectors) {
+  // 256 inputs run one by one: still in flight when SIGTERM comes right after its admission (the
+  // server's "finishing 1 requests in flight" line says so); the timeout (a guard) leaves it time
+  // to finish. Fails if draining cut it short (503), lost or mixed up vectors (not bitwise the
+  // CLI's), or the process did not exit 0.
+  const json inputs = many_long_inputs(256);
+  ServerProcess s({"--model", tiny_model(), "--graceful-timeout", "600", "--max-batch-requests", "1",
+                   "--max-client-batch-size", "256"});
+  const std::string body = json({{"inputs", inputs}, {"truncate", true}}).dump();
+  std::atomic<bool> answered{false};
+  int status = 0;
+  std::string answer;
+  std::thread client([&] {
+    auto c = s.client(600);
+    auto r = c.Post("/embed", body, kJson);
+    status = r ? r->status : -1;
+    if (r) answer = r->body;
+    answered = true;
+  });
+  const bool in_flight = wait_until_in_flight(s, answered);
+  ::kill(s.pid(), SIGTERM);
+  const int code = s.stop(SIGTERM, 600);
+  client.join();
+  ASSERT_TRUE(in_flight) << "the request was never admitted; status " << status;
+  EXPECT_NE(s.stderr_text().find("finishing 1 requests in flight"), std::string::npos) << s.stderr_text();
+  EXPECT_EQ(s.stderr_text().find("answering them 503"), std::string::npos) << s.stderr_text();
+  EXPECT_EQ(code, 0) << s.stderr_text();
+  ASSERT_EQ(status, 200) << answer.substr(0, 300);
+  const json got = json::parse(answer);
+  ASSERT_EQ(got.size(), inputs.size());
+  const auto want = cli_vectors(tiny_model(), inputs.get<std::vector<std::string>>());
+  int different = 0;
+  for (size_t i = 0; i < want.size(); ++i) different += !bitwise(as_floats(got[i]), want[i]);
+  EXPECT_EQ(different, 0);
+}
+
+// ---- --max-connections ----
+
+namespace {
+
+const std::string kHealth = "GET /health HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n";
+
+// A connection the server has surely accepted: one request answered on it, then left open (idle
+// keep-alive). -1 if that failed.
+int accepted_connection(int port) {
+  const int fd = connect_to(port);
+  if (fd < 0) return -1;
+  send_all(fd, kHealth);
+  if (read_response(fd, 60).status != 200) {
+    ::close(fd);
+    return -1;
+  }
+  return fd;
+}
+
+}  // namespace
+
+TEST(Server, MaxConnectionsKeepsAnExtraClientInTheBacklogUntilOneCloses) {
+  // --max-connections 2, both taken: one idle keep-alive, one with a half-sent request. Two more
+  // clients connect (the kernel queues them in the listen backlog) and send a request. Neither may
+  // be answered while both slots are held; closing one slot lets exactly the first of them in (the
+  // second still waits: the limit holds again), closing the other lets the second in. Fails if the
+  // server served beyond its limit, refused or reset the waiting clients instead of keeping them,
+  // never took them in after a slot freed (the read guard), or crashed or hung (no clean exit).
+  // --client-timeout is long so that no slot frees itself during the test.
+  ServerProcess s({"--model", tiny_model(), "--max-connections", "2", "--client-timeout", "600"});
+  const int idle = accepted_connection(s.port());
+  ASSERT_GE(idle, 0);
+  const int half = accepted_connection(s.port());
+  ASSERT_GE(half, 0);
+  send_all(half, "POST /embed HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\n{\"inp");  // body never finished
+
+  const int first = connect_to(s.port());
+  const int second = connect_to(s.port());
+  ASSERT_GE(first, 0);
+  ASSERT_GE(second, 0);
+  send_all(first, kHealth);
+  send_all(second, post_request("/embed", json({{"inputs", "a client from the backlog"}}).dump()));
+  // Round trips on the idle slot: the server's event loop has turned since the extra clients'
+  // requests were sent, and the server is still serving its open connections.
+  for (int i = 0; i < 2; ++i) {
+    send_all(idle, kHealth);
+    EXPECT_EQ(read_response(idle, 60).status, 200);
+  }
+  EXPECT_TRUE(stays_silent(first, 0.5)) << "answered beyond --max-connections 2";
+  EXPECT_TRUE(stays_silent(second, 0.5)) << "answered beyond --max-connections 2";
+
+  ::close(idle);  // one slot frees: the first extra client is served (its /health), the second waits
+  const RawResponse first_answer = read_response(first, 60);
+  EXPECT_EQ(first_answer.status, 200) << first_answer.head;
+  EXPECT_TRUE(stays_silent(second, 0.5)) << "answered beyond --max-connections 2 after one slot freed";
+
+  ::close(half);  // the second slot frees: the second extra client's /embed is served
+  const RawResponse second_answer = read_response(second, 60);
+  ASSERT_EQ(second_answer.status, 200) << second_answer.head;
+  const json vector = json::parse(second_answer.body);
+  ::close(first);
+  ::close(second);
+
+  // The server is fine: a new client is served (slots are free again) and gets the same vector.
+  auto c = s.client();
+  EXPECT_TRUE(bitwise(as_floats(vector[0]), as_floats(post_json(c, "/embed", {{"inputs", "a client from the backlog"}})[0])));
+  EXPECT_EQ(s.stop(), 0);
+}
+
+TEST(Server, LeanembedVariablesOfEveryKindConfigureTheServer) {
+  // No flag on the command line but the fixture's: every setting below comes from LEANEMBED_<FLAG>
+  // (text, choice, integer, switch, list, unsigned, seconds). Each check fails if its variable
+  // were not read (the server would run on the default, named after the check).
+  ServerProcess s({}, {"LEANEMBED_MODEL=" + tiny_model(),             // text (default: the hub's MiniLM)
+                       "LEANEMBED_POOLING=cls",                       // choice (default: the folder's mean)
+                       "LEANEMBED_MAX_BATCH_REQUESTS=3",              // integer (default: none)
+                       "LEANEMBED_AUTO_TRUNCATE=true",                // switch (default: off)
+                       "LEANEMBED_CORS_ALLOW_ORIGIN=http://a.example,http://b.example",  // list (default: none)
+                       "LEANEMBED_MAX_CONNECTIONS=2",                 // unsigned (default: 1024)
+                       "LEANEMBED_CLIENT_TIMEOUT=600",                // unsigned (default 10 s would free slots)
+                       "LEANEMBED_GRACEFUL_TIMEOUT=0",                // seconds (default: 30)
+                       "LEANEMBED_MAX_CLIENT_BATCH_SIZE=1024", "LEANEMBED_PAYLOAD_LIMIT=8000000"});
+  {
+    auto c = s.client();
+    const json info = json::parse(c.Get("/info")->body);
+    EXPECT_EQ(info["model_id"], tiny_model());
+    EXPECT_EQ(info["model_type"]["embedding"]["pooling"], "cls");
+    EXPECT_EQ(info["max_batch_requests"], 3);
+    EXPECT_EQ(info["auto_truncate"], true);
+    for (const char* origin : {"http://a.example", "http://b.example"}) {
+      auto r = c.Get("/health", {{"Origin", origin}});
+      ASSERT_TRUE(r);
+      EXPECT_EQ(r->get_header_value("Access-Control-Allow-Origin"), origin);
+    }
+  }
+  {  // --max-connections 2: with two connections held, a third waits until one closes.
+    const int a = accepted_connection(s.port());
+    const int b = accepted_connection(s.port());
+    ASSERT_GE(a, 0);
+    ASSERT_GE(b, 0);
+    const int extra = connect_to(s.port());
+    ASSERT_GE(extra, 0);
+    send_all(extra, kHealth);
+    send_all(a, kHealth);
+    EXPECT_EQ(read_response(a, 60).status, 200);
+    EXPECT_TRUE(stays_silent(extra, 0.5)) << "answered beyond LEANEMBED_MAX_CONNECTIONS=2";
+    ::close(a);
+    EXPECT_EQ(read_response(extra, 60).status, 200);
+    ::close(b);
+    ::close(extra);
+  }
+  // --graceful-timeout 0: the request in flight at SIGTERM is answered 503.
+  expect_503_when_the_graceful_timeout_expires(s);
 }

@@ -46,6 +46,11 @@ const std::vector<std::pair<const char*, const char*>> tei_variables = {
     {"LEANEMBED_CORS_ALLOW_ORIGIN", "CORS_ALLOW_ORIGIN"},
 };
 
+// Older names of our variables, read when the current one is not set (as `leanembed embed` does).
+const std::vector<std::pair<const char*, const char*>> older_variables = {
+    {"LEANEMBED_EMBEDDING_CACHE", "LEANEMBED_CACHE"},
+};
+
 // TEI's dtype names.
 std::string dtype_name_of(const std::string& d) {
   if (d == "float32") return "fp32";
@@ -61,9 +66,11 @@ ServeCommand add_serve_command(CLI::App& app) {
   CLI::App* cmd = app.add_subcommand(
       "serve", "HTTP embedding server: text-embeddings-inference routes (/embed, /tokenize, /info, /health, /metrics) and OpenAI's /v1/embeddings");
   cmd->preparse_callback([](std::size_t) {
-    for (const auto& [ours, tei] : tei_variables) {
-      const char* value = std::getenv(tei);
-      if (value && !std::getenv(ours)) ::setenv(ours, value, 0);
+    for (const auto* table : {&tei_variables, &older_variables}) {
+      for (const auto& [ours, other] : *table) {
+        const char* value = std::getenv(other);
+        if (value && !std::getenv(ours)) ::setenv(ours, value, 0);
+      }
     }
   });
   // The model (as `leanembed embed`).
