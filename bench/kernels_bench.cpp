@@ -1,6 +1,6 @@
 // kernels_bench: speed of the compute kernels on this machine. Prints figures; asserts nothing.
 //
-//   kernels_bench [matmul|rows|threshold|creation|idle|all] [--threads N]
+//   kernels_bench [matmul|rows|threshold|creation|idle|transpose|all] [--threads N]
 //
 // matmul     GFLOP/s of Matmul (oneDNN, runtime shapes) for the encoder's shapes, M = 16, 128, 512,
 //            2048 packed tokens, with a fixed-shape oneDNN primitive (what a per-M cache would use)
@@ -11,8 +11,12 @@
 // layer      one MiniLM encoder layer's kernel calls under different thread policies.
 // idle       CPU time burnt after kernel calls while the caller sleeps (OpenMP spin-waiting); run
 //            it under different OMP_WAIT_POLICY / GOMP_SPINCOUNT settings to compare.
+// transpose  the safetensors loader's transposition (kernels/transpose.h) of MiniLM-L6's 36 linear
+//            weights [out, in] -> [in, out], on the calling thread, each table and conversion, with
+//            memcpy of the same bytes beside it (the bound); source and destination already in memory.
 // Times are the best of several repetitions (the machine is shared; the best is the least noisy).
 #include <dnnl.hpp>
+#include <sys/mman.h>
 #include <sys/resource.h>
 
 #include <algorithm>
@@ -29,6 +33,7 @@
 
 #include "kernels/kernels.h"
 #include "kernels/threads.h"
+#include "kernels/transpose.h"
 
 using namespace leanembed::kernels;
 
@@ -364,6 +369,65 @@ void bench_idle() {
               calls, sleep_ms, wall * 1e3, cpu * 1e3, (cpu - busy_cpu) / calls * 1e3);
 }
 
+void bench_transpose() {
+  std::printf("\n== transpose (1 thread): MiniLM-L6's 36 linear weights [out, in] -> [in, out], ms (best of 7) ==\n");
+  struct Shape { int64_t out, in; };
+  std::vector<Shape> shapes;
+  for (int layer = 0; layer < 6; ++layer) {
+    for (int i = 0; i < 4; ++i) shapes.push_back({384, 384});  // query, key, value, attention output
+    shapes.push_back({1536, 384});                             // intermediate
+    shapes.push_back({384, 1536});                             // output
+  }
+  std::size_t elements = 0;
+  for (const Shape& sh : shapes) elements += static_cast<std::size_t>(sh.out * sh.in);
+  constexpr std::size_t kHuge = std::size_t{2} << 20;
+  const std::size_t bytes = (elements * 4 + 64 + kHuge - 1) / kHuge * kHuge;
+  auto* src_block = static_cast<std::byte*>(std::aligned_alloc(kHuge, bytes));
+  auto* dst_block = static_cast<std::byte*>(std::aligned_alloc(kHuge, bytes));
+  madvise(dst_block, bytes, MADV_HUGEPAGE);  // as the loader's block
+  std::mt19937 gen(5);
+  for (std::size_t i = 0; i < bytes; ++i) src_block[i] = static_cast<std::byte>(gen() & 0xFF);
+  std::memset(dst_block, 0, bytes);
+  const std::byte* src = src_block + 4;  // tensors in a file need not be 64-byte aligned
+  enum Kind { copy32, copy16, bf16 };
+  auto run = [&](const TransposeKernels* k, Kind kind) {
+    const std::size_t in_size = kind == copy32 ? 4 : 2, out_size = kind == copy16 ? 2 : 4;
+    double best = 1e30;
+    for (int rep = 0; rep < 7; ++rep) {
+      const double t0 = now_seconds();
+      std::size_t at = 0;
+      for (const Shape& sh : shapes) {
+        void* d = dst_block + at * out_size;
+        if (!k) std::memcpy(d, src + at * in_size, static_cast<std::size_t>(sh.out * sh.in) * in_size);
+        else if (kind == copy32) k->copy32(src + at * in_size, sh.out, sh.in, static_cast<uint32_t*>(d));
+        else if (kind == copy16) k->copy16(src + at * in_size, sh.out, sh.in, static_cast<uint16_t*>(d));
+        else k->bf16_to_f32(src + at * in_size, sh.out, sh.in, static_cast<uint32_t*>(d));
+        at += static_cast<std::size_t>(sh.out * sh.in);
+      }
+      best = std::min(best, now_seconds() - t0);
+    }
+    const double moved = static_cast<double>(elements) * static_cast<double>(in_size + (k ? out_size : in_size));
+    return std::pair<double, double>{best * 1e3, moved / best / 1e9};
+  };
+  std::vector<const TransposeKernels*> tables{&transpose_kernels_reference()};
+  if (kernels_force_isa("avx2")) tables.push_back(&transpose_kernels());
+  kernels_force_isa("auto");
+  std::printf("%-12s %-8s %9s %14s\n", "conversion", "table", "ms", "GB/s (r + w)");
+  for (Kind kind : {copy32, copy16, bf16}) {
+    const char* name = kind == copy32 ? "copy32" : kind == copy16 ? "copy16" : "bf16_to_f32";
+    for (const TransposeKernels* k : tables) {
+      const auto [ms, gbs] = run(k, kind);
+      std::printf("%-12s %-8s %9.2f %14.1f\n", name, k->isa, ms, gbs);
+    }
+    if (kind != bf16) {
+      const auto [ms, gbs] = run(nullptr, kind);
+      std::printf("%-12s %-8s %9.2f %14.1f\n", name, "memcpy", ms, gbs);
+    }
+  }
+  std::free(src_block);
+  std::free(dst_block);
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -379,6 +443,7 @@ int main(int argc, char** argv) {
     if (what == "creation" || what == "all") bench_creation();
     if (what == "idle" || what == "all") bench_idle();
     if (what == "layer" || what == "all") bench_layer();
+    if (what == "transpose" || what == "all") bench_transpose();
   } catch (const std::exception& e) {
     std::fprintf(stderr, "kernels_bench: %s\n", e.what());
     return 1;

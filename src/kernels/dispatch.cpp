@@ -13,6 +13,7 @@
 #include "kernels/encoded_linear_int8_internal.h"
 #include "kernels/kernels.h"
 #include "kernels/row_kernels_tables.h"
+#include "kernels/transpose.h"
 #include "leanembed/error.h"
 
 namespace leanembed::kernels {
@@ -47,6 +48,10 @@ const Choice<DecodingKernels> kDecoding[] = {
 const Choice<Int8RowKernels> kInt8Rows[] = {
     {Isa::avx512, cpu_has_avx512_int8, int8_row_kernels_avx512},
     {Isa::ref, always, int8_row_kernels_reference},
+};
+const Choice<TransposeKernels> kTranspose[] = {
+    {Isa::avx2, cpu_has_avx2_fma, transpose_kernels_avx2},
+    {Isa::ref, always, transpose_kernels_reference},
 };
 
 template <class Table, std::size_t N>
@@ -106,7 +111,7 @@ const KernelConfig& kernel_config_for(Isa isa) {
     std::array<KernelConfig, kIsaCount> all;
     for (Isa level : kLevels)
       all[static_cast<int>(level)] = {level, pick(kRowKernels, level), pick(kAttention, level),
-                                      pick(kDecoding, level), pick(kInt8Rows, level)};
+                                      pick(kDecoding, level), pick(kInt8Rows, level), pick(kTranspose, level)};
     return all;
   }();
   return configs[static_cast<int>(isa)];
@@ -150,7 +155,7 @@ bool kernels_force_isa(const std::string& name) {
 
 std::string describe(const KernelConfig& c) {
   return std::string("rows ") + c.rows->isa + ", attention " + c.attention->isa + ", q4/f16 " + c.decoding->isa +
-         ", int8 rows " + c.int8_rows->isa;
+         ", int8 rows " + c.int8_rows->isa + ", transpose " + c.transpose->isa;
 }
 
 }  // namespace leanembed::kernels

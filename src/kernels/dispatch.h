@@ -6,6 +6,7 @@
 //   attention of one head          avx512, avx2, ref           AttentionKernels (attention.h)
 //   q4 / f16 decoding layers       avx512, avx2, ref           DecodingKernels (encoded_linear_decoding.h)
 //   int8 layer's row functions     avx512, ref                 Int8RowKernels (encoded_linear_int8_internal.h)
+//   transposition (weight loading) avx2, ref                   TransposeKernels (transpose.h)
 //
 // kernel_config() holds one table per family, chosen together on first use: for each family the
 // fastest table at or below the ISA level in effect whose CPU check (cpu_features.h) passes. The
@@ -35,6 +36,7 @@ struct RowKernels;
 struct AttentionKernels;
 struct DecodingKernels;
 struct Int8RowKernels;
+struct TransposeKernels;
 
 struct KernelConfig {
   Isa isa = Isa::ref;  // the level these tables were chosen for
@@ -42,6 +44,7 @@ struct KernelConfig {
   const AttentionKernels* attention = nullptr;
   const DecodingKernels* decoding = nullptr;  // q4 and f16 layers (EncodedLinear, Implementation::fast)
   const Int8RowKernels* int8_rows = nullptr;  // the int8 layer's activation quantizer and epilogue
+  const TransposeKernels* transpose = nullptr;  // the safetensors loader's [out, in] -> [in, out]
 };
 
 // The tables in effect; never null members. Cheap (one atomic load).
@@ -52,7 +55,7 @@ const KernelConfig& kernel_config_for(Isa isa);
 // environment on every call. Throws Error(invalid_argument) naming the variable, the value and the
 // accepted names if the name is unknown or this CPU cannot run it.
 const KernelConfig& kernel_config_startup_choice();
-// "rows avx2, attention avx512, q4/f16 avx512, int8 rows avx512": the table of each family.
+// "rows avx2, attention avx512, q4/f16 avx512, int8 rows avx512, transpose avx2": the table of each family.
 std::string describe(const KernelConfig& config);
 
 }  // namespace leanembed::kernels

@@ -17,6 +17,7 @@
 #include "kernels/encoded_linear_decoding.h"
 #include "kernels/encoded_linear_int8_internal.h"
 #include "kernels/kernels.h"
+#include "kernels/transpose.h"
 #include "leanembed/error.h"
 
 namespace leanembed::kernels {
@@ -24,7 +25,7 @@ namespace {
 
 // The expected isa of each family at `level`, from the CPU checks (not from dispatch.cpp's lists).
 struct Expected {
-  std::string rows, attention, decoding, int8_rows;
+  std::string rows, attention, decoding, int8_rows, transpose;
 };
 Expected expected_at(Isa level) {
   const bool avx2 = level >= Isa::avx2, avx512 = level >= Isa::avx512;
@@ -33,6 +34,7 @@ Expected expected_at(Isa level) {
   e.attention = avx512 && cpu_has_avx512f() ? "avx512" : avx2 && cpu_has_avx2_fma() ? "avx2" : "ref";
   e.decoding = avx512 && cpu_has_avx512f() ? "avx512" : avx2 && cpu_has_avx2_fma_f16c() ? "avx2" : "ref";
   e.int8_rows = avx512 && cpu_has_avx512_int8() ? "avx512" : "ref";
+  e.transpose = avx2 && cpu_has_avx2_fma() ? "avx2" : "ref";
   return e;
 }
 
@@ -43,6 +45,7 @@ void expect_config(const KernelConfig& c, Isa level, const std::string& what) {
   EXPECT_EQ(c.attention->isa, e.attention) << what;
   EXPECT_EQ(c.decoding->isa, e.decoding) << what;
   EXPECT_EQ(c.int8_rows->isa, e.int8_rows) << what;
+  EXPECT_EQ(c.transpose->isa, e.transpose) << what;
 }
 
 const Isa kLevels[] = {Isa::ref, Isa::avx2, Isa::avx512};
@@ -53,7 +56,7 @@ TEST(Dispatch, EachLevelPicksEachFamilysFastestTableAtOrBelowIt) {
   EXPECT_EQ(isa_runs(Isa::avx2), cpu_has_avx2_fma());
   EXPECT_EQ(isa_runs(Isa::avx512), cpu_has_avx512f());
   EXPECT_EQ(isa_best(), cpu_has_avx512f() ? Isa::avx512 : cpu_has_avx2_fma() ? Isa::avx2 : Isa::ref);
-  EXPECT_EQ(describe(kernel_config_for(Isa::ref)), "rows ref, attention ref, q4/f16 ref, int8 rows ref");
+  EXPECT_EQ(describe(kernel_config_for(Isa::ref)), "rows ref, attention ref, q4/f16 ref, int8 rows ref, transpose ref");
 }
 
 class ScopedIsaEnv {
@@ -106,6 +109,7 @@ TEST(Dispatch, ForceIsaSwitchesEveryFamilyTogether) {
     expect_config(kernel_config(), level, std::string("forced ") + isa_name(level));
     EXPECT_EQ(&row_kernels(), kernel_config().rows);
     EXPECT_EQ(&attention_kernels(), kernel_config().attention);
+    EXPECT_EQ(&transpose_kernels(), kernel_config().transpose);
     EXPECT_EQ(encoded_linear_q4(q4, Implementation::fast)->name(), "q4-" + expected_at(level).decoding);
   }
   EXPECT_FALSE(kernels_force_isa("sse9"));

@@ -14,6 +14,7 @@
 #include "core/float16.h"
 #include "core/mapped_file.h"
 #include "kernels/threads.h"
+#include "kernels/transpose.h"
 #include "leanembed/error.h"
 
 namespace leanembed::runtime::encoder {
@@ -152,17 +153,6 @@ AlignedFloatView Builder::vector(const std::string& name, int64_t size) {
   return v;
 }
 
-// dst[i * out + o] = decode(src, o * in + i): torch's [out, in] into the fast path's [in, out], in
-// 32 x 32 tiles (rows of dst written contiguously, src's tile rows stay in cache).
-template <typename T, typename Decode>
-void transpose(const std::byte* src, int64_t out, int64_t in, T* dst, Decode decode) {
-  constexpr int64_t kTile = 32;
-  for (int64_t o0 = 0; o0 < out; o0 += kTile)
-    for (int64_t i0 = 0; i0 < in; i0 += kTile)
-      for (int64_t i = i0; i < std::min(in, i0 + kTile); ++i)
-        for (int64_t o = o0; o < std::min(out, o0 + kTile); ++o) dst[i * out + o] = decode(src, o * in + i);
-}
-
 // nn.Linear(in, out): weight [out, in], bias [out]. The weight is noted for transposition into the
 // owned block (transpose_linear_weights); its view is filled in there.
 LinearWeights Builder::linear(const std::string& base, int64_t in, int64_t out) {
@@ -180,8 +170,10 @@ LinearWeights Builder::linear(const std::string& base, int64_t in, int64_t out) 
 // kept fp16 (values unchanged), BF16 widened exactly to fp32, into one owned block (transparent huge
 // pages asked for: a few page faults instead of one per 4 KiB); the file's pages of each weight are
 // then unmapped (they leave the resident set, stay in the page cache), so the process holds the
-// weights once. The matrices are
-// spread over the OpenMP threads.
+// weights once. The transposition is a kernel family of its own (kernels/transpose.h: 8 x 8
+// in-register blocks with AVX2, the plain loops under LEANEMBED_ISA=ref; bits only, so every table
+// gives the same bytes); the matrices are spread over the OpenMP threads, one matrix per thread at
+// a time. MiniLM-L6 (42.5 MB of linear weights): docs/BENCHMARKS.md, "model.safetensors vs onnx".
 void Builder::transpose_linear_weights() {
   struct Job {
     LinearWeights* l;
@@ -211,6 +203,7 @@ void Builder::transpose_linear_weights() {
   w_.bytes_copied += total;
   madvise(block, rounded, MADV_HUGEPAGE);  // best effort
   auto* base = static_cast<std::byte*>(block);
+  const kernels::TransposeKernels& transposer = kernels::transpose_kernels();  // the dispatch's table
 #pragma omp parallel for schedule(dynamic, 1) num_threads(std::max(1, kernels::threads_get()))
   for (std::size_t j = 0; j < jobs.size(); ++j) {
     const Job& job = jobs[j];
@@ -218,27 +211,12 @@ void Builder::transpose_linear_weights() {
     const std::byte* src = job.t->bytes.data();
     if (job.t->dtype == Dtype::F16) {
       auto* dst = reinterpret_cast<uint16_t*>(base + job.at);
-      transpose(src, l.out, l.in, dst, [](const std::byte* s, int64_t e) {
-        uint16_t bits;
-        std::memcpy(&bits, s + 2 * e, sizeof bits);
-        return bits;
-      });
+      transposer.copy16(src, l.out, l.in, dst);
       l.f16 = {dst, l.in, l.out};
     } else {
-      auto* dst = reinterpret_cast<float*>(base + job.at);
-      if (job.t->dtype == Dtype::F32) {
-        transpose(src, l.out, l.in, dst, [](const std::byte* s, int64_t e) {
-          float v;
-          std::memcpy(&v, s + 4 * e, sizeof v);
-          return v;
-        });
-      } else {
-        transpose(src, l.out, l.in, dst, [](const std::byte* s, int64_t e) {
-          uint16_t bits;
-          std::memcpy(&bits, s + 2 * e, sizeof bits);
-          return bfloat16_to_float(bits);
-        });
-      }
+      auto* dst = reinterpret_cast<uint32_t*>(base + job.at);  // fp32 bits
+      if (job.t->dtype == Dtype::F32) transposer.copy32(src, l.out, l.in, dst);
+      else transposer.bf16_to_f32(src, l.out, l.in, dst);
       l.weight = {reinterpret_cast<const std::byte*>(dst), l.in * l.out};
     }
     if (file_->mapped()) unmap_file_pages(src, job.t->bytes.size());  // the page cache keeps them for the next load

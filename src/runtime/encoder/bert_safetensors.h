@@ -34,7 +34,8 @@
 // Copies are counted in EncoderWeights::bytes_copied (so in FastEncoder::owned_weight_bytes). The
 // word table's rows are read with pread from the file (attach_row_source) unless
 // `table_rows_by_pread` is off, as on the ONNX path. Load time: one pass over the linear weights
-// (MiniLM: ~43 MB read from the page cache, written once).
+// (MiniLM: ~43 MB read from the page cache, written once) by kernels/transpose.h's table (AVX2 8 x 8
+// blocks; plain loops under LEANEMBED_ISA=ref), over the OpenMP threads.
 #pragma once
 
 #include <memory>

@@ -2,7 +2,9 @@
 // runtime::load_engine): the shared model.safetensors files give what their ONNX files give on the
 // fast path (pooled cosine >= 0.999999) and what PyTorch gives (>= 0.99999); variants written here —
 // a "bert." prefix, gamma/beta LayerNorm names, F16 and BF16 copies, an I64 position_ids — load and
-// agree; a missing or mis-shaped tensor and a config.json the loader cannot run are named.
+// agree; the transposed linear weights are the same bytes whichever transpose table runs (ref or the
+// fastest, kernels/transpose.h); a missing or mis-shaped tensor and a config.json the loader cannot
+// run are named.
 #include <gtest/gtest.h>
 
 #include <filesystem>
@@ -10,6 +12,7 @@
 
 #include "core/float16.h"
 #include "encoder_test_data.h"
+#include "kernels/kernels.h"
 #include "leanembed/error.h"
 #include "runtime/encoder/bert_safetensors.h"
 #include "runtime/load_engine.h"
@@ -148,6 +151,62 @@ TEST(BertSafetensors, F16CopyLoadsAndAgrees) {
   expect_variant_agrees(f, 0.99999, "fp16");
   auto e = safetensors_engine(f, fs::path(f).parent_path().string() + "/config.json");
   EXPECT_NE(e->description().linear_kernels.find("f16"), std::string::npos) << e->description().linear_kernels;
+}
+
+// Every linear weight of `file` loaded with the transpose table of ISA level `isa` (kernels_force_isa).
+encoder::BertSafetensors weights_under(const char* isa, const std::string& file) {
+  EXPECT_TRUE(kernels::kernels_force_isa(isa)) << isa;
+  auto w = encoder::bert_weights_from_safetensors(safetensors::File::open(file),
+                                                  encoder::read_bert_config(fs::path(file).parent_path().string() + "/config.json"));
+  kernels::kernels_force_isa("auto");
+  return w;
+}
+
+// The linear weights hold the same bytes under LEANEMBED_ISA=ref's plain loops and the fastest table
+// this CPU runs, and they are the file's [out, in] values at [in, out] (BF16 widened: bits << 16).
+void expect_linear_weights_same_under_every_isa(const std::string& file) {
+  const encoder::BertSafetensors ref = weights_under("ref", file), fast = weights_under("auto", file);
+  auto st = safetensors::File::open(file);
+  const char* names[] = {"attention.self.query", "attention.self.key", "attention.self.value",
+                         "attention.output.dense", "intermediate.dense", "output.dense"};
+  using L = encoder::LinearWeights encoder::EncoderLayerWeights::*;
+  const L members[] = {&encoder::EncoderLayerWeights::query, &encoder::EncoderLayerWeights::key,
+                       &encoder::EncoderLayerWeights::value, &encoder::EncoderLayerWeights::attention_output,
+                       &encoder::EncoderLayerWeights::ffn_in, &encoder::EncoderLayerWeights::ffn_out};
+  ASSERT_EQ(ref.weights.layers.size(), fast.weights.layers.size());
+  for (std::size_t i = 0; i < ref.weights.layers.size(); ++i)
+    for (int m = 0; m < 6; ++m) {
+      const encoder::LinearWeights& a = ref.weights.layers[i].*members[m];
+      const encoder::LinearWeights& b = fast.weights.layers[i].*members[m];
+      const safetensors::Tensor* t = st->find(ref.prefix + "encoder.layer." + std::to_string(i) + "." + names[m] + ".weight");
+      ASSERT_NE(t, nullptr);
+      const bool f16 = a.encoding == encoder::LinearEncoding::fp16;
+      const auto* pa = static_cast<const std::byte*>(f16 ? a.f16.data : static_cast<const void*>(a.weight.bytes));
+      const auto* pb = static_cast<const std::byte*>(f16 ? b.f16.data : static_cast<const void*>(b.weight.bytes));
+      const std::size_t size = f16 ? 2 : 4, n = static_cast<std::size_t>(a.in * a.out);
+      ASSERT_EQ(std::memcmp(pa, pb, n * size), 0) << "layer " << i << " " << names[m] << ": ref and fast tables differ";
+      const std::size_t in_size = t->dtype == safetensors::Dtype::F32 ? 4 : 2;
+      for (int64_t o = 0; o < a.out; ++o)
+        for (int64_t c = 0; c < a.in; ++c) {
+          uint32_t want = 0, got = 0;
+          std::memcpy(&want, t->bytes.data() + in_size * static_cast<std::size_t>(o * a.in + c), in_size);
+          if (t->dtype == safetensors::Dtype::BF16) want <<= 16;
+          std::memcpy(&got, pa + size * static_cast<std::size_t>(c * a.out + o), size);
+          ASSERT_EQ(got, want) << "layer " << i << " " << names[m] << " [" << o << ", " << c << "]";
+        }
+    }
+}
+
+TEST(BertSafetensors, LinearWeightsAreTheSameBytesUnderEveryIsa) {
+  expect_linear_weights_same_under_every_isa(model_dir("minilm-l6-synthetic") + "/model.safetensors");  // 384 x 384, 1536 x 384, 384 x 1536
+  expect_linear_weights_same_under_every_isa(variant("bf16_isa", [](test::TestTensor& t) {
+    narrow_to(t, "BF16", float_to_bfloat16);
+    return true;
+  }));
+  expect_linear_weights_same_under_every_isa(variant("f16_isa", [](test::TestTensor& t) {
+    narrow_to(t, "F16", float_to_half);
+    return true;
+  }));
 }
 
 TEST(BertSafetensors, I64PositionIdsAreIgnoredAndListed) {
