@@ -83,8 +83,8 @@ int main(int argc, char** argv) try {
   kernels::threads_set(threads);
   const auto t0 = std::chrono::steady_clock::now();
   runtime::EngineOptions eo;
-  eo.path = path == "fast" ? runtime::PathChoice::fast
-            : path == "interpreter" ? runtime::PathChoice::interpreter : runtime::PathChoice::automatic;
+  eo.path = path == "fast" ? ExecutionPath::fast
+            : path == "interpreter" ? ExecutionPath::interpreter : ExecutionPath::automatic;
   eo.keep_arena = arena;
   runtime::Engine engine(onnx::read_model(folder.onnx_path, onnx::ReadOptions{.copy_misaligned = false}), eo, folder.hidden_size);
   const double load_ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();

@@ -1,5 +1,7 @@
-// bench/load: drives `leanembed serve` with autocannon (npm, in peers/) and prints figures — never a
-// verdict. Scenarios, on the same corpus sentences:
+// bench/load: drives `leanembed serve` and prints figures — never a verdict. Arrival-rate scenarios
+// (TEI's, the ramp, the soak) use an open-model driver of constant arrival rate (paced() below, as
+// k6's constant-arrival-rate executor that TEI's benchmark uses); closed-loop scenarios use
+// autocannon (npm, in peers/). Scenarios, on the same corpus sentences:
 //   1. TEI's: single-sentence requests at a constant arrival rate (--rate, 50/s) for --seconds (30);
 //   2. a ramp of arrival rates past capacity (--ramp "25,50,100,200,400,800", --seconds/5 each);
 //   3. 32-text requests, closed loop (4 connections), vs `leanembed bench` on the same texts;
@@ -14,7 +16,9 @@
 const { spawn, execFileSync } = require('child_process');
 const { createRequire } = require('module');
 const fs = require('fs');
+const http = require('http');
 const path = require('path');
+const { performance } = require('perf_hooks');
 
 const root = path.resolve(__dirname, '../..');
 const requirePeer = createRequire(path.join(root, 'peers/package.json'));
@@ -57,8 +61,9 @@ const rssMb = (pid) => {
 };
 const quantile = (sorted, q) => (sorted.length ? sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))] : NaN);
 
-// One autocannon run; bodies rotate through the corpus. Returns the figures.
-async function drive(port, { texts, seconds: duration, rate: overallRate, connections }) {
+// One closed-loop autocannon run (each connection sends its next request when the last is
+// answered); bodies rotate through the corpus. Returns the figures.
+async function drive(port, { texts, seconds: duration, connections }) {
   let next = 0;
   const body = () => {
     const batch = [];
@@ -70,7 +75,7 @@ async function drive(port, { texts, seconds: duration, rate: overallRate, connec
   const instance = autocannon({
     url: `http://127.0.0.1:${port}/embed`, method: 'POST', headers: { 'content-type': 'application/json' },
     requests: [{ setupRequest: (req) => ({ ...req, body: body() }) }],
-    connections: connections ?? Math.max(8, Math.ceil((overallRate || 50) / 4)), duration, overallRate, timeout: 60,
+    connections, duration, timeout: 60,
   });
   instance.on('response', (client, statusCode, bytes, ms) => {
     statuses[statusCode] = (statuses[statusCode] || 0) + 1;
@@ -85,6 +90,70 @@ async function drive(port, { texts, seconds: duration, rate: overallRate, connec
     share_429: total ? (statuses[429] || 0) / total : 0,
     other_errors: total - (statuses[200] || 0) - (statuses[429] || 0),
   };
+}
+
+// Constant arrival rate, an open model: request i is sent at t0 + i / rate whether or not earlier
+// ones were answered, on keep-alive connections opened as needed (at most maxSockets), and its
+// latency counts from that scheduled time (no coordinated omission). Not autocannon's overallRate:
+// there each connection sends its share of a second's requests at once when its 1-second timer
+// fires (autocannon/lib/httpClient.js, reqsMadeThisSecond), so arrivals come in bursts at the start
+// of every second and latencies measure the burst, not the rate. Bounded: rate x seconds requests,
+// each with a 60 s timeout.
+async function paced(port, { texts, seconds: duration, rate: perSecond, maxSockets = 1000 }) {
+  const agent = new http.Agent({ keepAlive: true, maxSockets });
+  const latencies = [];
+  const statuses = {};
+  let errors = 0, next = 0;
+  const count = Math.round(duration * perSecond);
+  const inFlight = new Set();
+  const t0 = performance.now();
+  for (let i = 0; i < count; ++i) {
+    const due = t0 + (i * 1000) / perSecond;
+    const wait = due - performance.now();
+    if (wait >= 1) await new Promise((resolve) => setTimeout(resolve, wait));
+    const batch = [];
+    for (let k = 0; k < texts; ++k) batch.push(sentences[next++ % sentences.length]);
+    const body = JSON.stringify({ inputs: texts === 1 ? batch[0] : batch });
+    const done = new Promise((resolve) => {
+      const req = http.request({ host: '127.0.0.1', port, path: '/embed', method: 'POST', agent, timeout: 60000,
+                                 headers: { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) } }, (res) => {
+        res.resume();
+        res.on('end', () => {
+          statuses[res.statusCode] = (statuses[res.statusCode] || 0) + 1;
+          if (res.statusCode === 200) latencies.push(performance.now() - due);
+          resolve();
+        });
+      });
+      req.on('timeout', () => req.destroy(new Error('timeout')));
+      req.on('error', () => { ++errors; resolve(); });
+      req.end(body);
+    });
+    inFlight.add(done);
+    done.then(() => inFlight.delete(done));
+  }
+  await Promise.all(inFlight);
+  agent.destroy();
+  latencies.sort((a, b) => a - b);
+  const total = Object.values(statuses).reduce((a, b) => a + b, 0) + errors;
+  return {
+    requests_per_s: total / duration, texts_per_s: (statuses[200] || 0) * texts / duration,
+    p50: quantile(latencies, 0.5), p95: quantile(latencies, 0.95), p99: quantile(latencies, 0.99),
+    share_429: total ? (statuses[429] || 0) / total : 0,
+    other_errors: total - (statuses[200] || 0) - (statuses[429] || 0),
+  };
+}
+
+// Waits (at most 120 s) until the server has no request in flight, so a run does not inherit the backlog an
+// overload run left (requests its clients gave up on are still queued or running).
+async function drained(port) {
+  const queued = () => new Promise((resolve) => {
+    http.get({ host: '127.0.0.1', port, path: '/metrics' }, (res) => {
+      let text = '';
+      res.on('data', (d) => { text += d; });
+      res.on('end', () => resolve(Number((text.match(/^leanembed_requests_in_flight (\S+)/m) || [])[1] || 0)));
+    }).on('error', () => resolve(0));
+  });
+  for (let i = 0; i < 240 && (await queued()) > 0; ++i) await new Promise((resolve) => setTimeout(resolve, 500));
 }
 
 const row = (name, r) => console.log(`| ${name} | ${r.requests_per_s.toFixed(1)} | ${r.texts_per_s.toFixed(1)} | ${r.p50?.toFixed(1)} | ${r.p95?.toFixed(1)} | ${r.p99?.toFixed(1)} | ${(100 * r.share_429).toFixed(1)}% | ${r.other_errors} | ${r.rss ?? ''} |`);
@@ -106,14 +175,14 @@ async function main() {
 
   const server = await start(program, ['serve', '--model', model, '--port', '0', '--threads', String(threads), '--tokenization-workers', '1'], env);
   header();
-  const tei = await drive(server.port, { texts: 1, seconds, rate });
+  const tei = await paced(server.port, { texts: 1, seconds, rate });
   tei.rss = rssMb(server.pid).toFixed(0);
   row(`TEI scenario: 1 sentence at ${rate}/s, ${seconds} s`, tei);
   for (const r of ramp) {
-    // Open connections up to twice the rate (at most 1000), so arrivals do not wait for answers.
-    const res = await drive(server.port, { texts: 1, seconds: Math.max(3, Math.round(seconds / 5)), rate: r, connections: Math.min(1000, 2 * r) });
+    const res = await paced(server.port, { texts: 1, seconds: Math.max(3, Math.round(seconds / 5)), rate: r });
     res.rss = rssMb(server.pid).toFixed(0);
     row(`ramp ${r}/s`, res);
+    await drained(server.port);
   }
   const big = await drive(server.port, { texts: 32, seconds, connections: 4 });
   big.rss = rssMb(server.pid).toFixed(0);
@@ -121,7 +190,7 @@ async function main() {
   // Soak: RSS every second, least-squares slope.
   const samples = [];
   const timer = setInterval(() => samples.push([samples.length, rssMb(server.pid)]), 1000);
-  const soak = await drive(server.port, { texts: 1, seconds: soakSeconds, rate: soakRate });
+  const soak = await paced(server.port, { texts: 1, seconds: soakSeconds, rate: soakRate });
   clearInterval(timer);
   const n = samples.length, mx = samples.reduce((a, s) => a + s[0], 0) / n, my = samples.reduce((a, s) => a + s[1], 0) / n;
   const slope = samples.reduce((a, s) => a + (s[0] - mx) * (s[1] - my), 0) / Math.max(1e-9, samples.reduce((a, s) => a + (s[0] - mx) ** 2, 0));
@@ -139,7 +208,7 @@ async function main() {
     header();
     // Single sentences first: the server answers requests in turn, so a backlog of 32-text requests
     // left by a closed-loop run would delay everything after it.
-    const tOne = await drive(tjs.port, { texts: 1, seconds, rate });
+    const tOne = await paced(tjs.port, { texts: 1, seconds, rate });
     tOne.rss = rssMb(tjs.pid).toFixed(0);
     row(`transformers.js: 1 sentence at ${rate}/s`, tOne);
     const tBig = await drive(tjs.port, { texts: 32, seconds, connections: 4 });

@@ -2,7 +2,7 @@
 //
 // Usage:
 //   leanembed::CacheScope scope;                     // everything but the text that decides a vector
-//   scope.model = leanembed::fingerprint_file(info.onnx_path);  // ~0.1 s for 90 MB (the Embedder
+//   scope.model = leanembed::fingerprint_file(info.model_path);  // ~0.1 s for 90 MB (the Embedder
 //                                     // uses a fingerprint of what the model computes with instead,
 //                                     // external data included: src/embed/model_fingerprint.h)
 //   scope.dtype = "fp32"; scope.pooling = "mean"; scope.normalize = true;

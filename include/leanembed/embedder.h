@@ -36,8 +36,6 @@
 
 namespace leanembed {
 
-enum class ExecutionPath { automatic, fast, interpreter };
-
 // The most intra-op threads an Embedder accepts even with force_threads (OpenMP threads are real
 // threads with their own stacks; thousands of them only slow every call down, or fail to start).
 inline constexpr int kMaxThreads = 256;
@@ -90,9 +88,9 @@ struct EmbedderOptions {
 };
 
 struct EmbedderInfo {
-  // onnx_path: the model file loaded — the ONNX file, or the .safetensors file when model_format is
-  // "safetensors" (the name predates safetensors).
-  std::string folder, onnx_path, tokenizer_path;
+  // model_path: the model file loaded — the ONNX file, or the .safetensors file when model_format
+  // is "safetensors".
+  std::string folder, model_path, tokenizer_path;
   std::string model_format;                  // "onnx" or "safetensors"
   std::string model_format_reason;           // why that file (ModelLocation::format and what the folder has)
   std::vector<std::string> ignored_tensors;  // safetensors: tensors of the file the encoder does not use

@@ -22,6 +22,11 @@ enum class Pooling { mean, cls, max, last_token, mean_sqrt_len };
 Pooling pooling_from_name(const std::string& name);
 const char* pooling_name(Pooling pooling) noexcept;
 
+// Which path runs the encoder: the fused fast path when the graph is a recognised encoder (or the
+// weights come without a graph), else the ONNX interpreter; `fast` and `interpreter` force one
+// (forcing the fast path fails when the graph is not recognised).
+enum class ExecutionPath { automatic, fast, interpreter };
+
 // Which file of a model folder holds the weights (ModelLocation::format).
 //   automatic    the dtype's ONNX file when the folder has it (or onnx/model.onnx to quantize at load);
 //                else model.safetensors (fp32 only: the weights as the file stores them)

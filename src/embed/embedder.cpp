@@ -31,6 +31,7 @@
 #include "quantize/quantize.h"
 #include "runtime/engine.h"
 #include "runtime/load_engine.h"
+#include "runtime/memory_budget.h"
 
 namespace leanembed {
 namespace {
@@ -78,34 +79,6 @@ int thread_count(const EmbedderOptions& o) {
   return cores;
 }
 
-runtime::PathChoice path_choice(ExecutionPath p) {
-  switch (p) {
-    case ExecutionPath::fast: return runtime::PathChoice::fast;
-    case ExecutionPath::interpreter: return runtime::PathChoice::interpreter;
-    case ExecutionPath::automatic: break;
-  }
-  return runtime::PathChoice::automatic;
-}
-
-double mb(std::size_t bytes) { return static_cast<double>(bytes) / 1048576.0; }
-
-std::string mb_text(std::size_t bytes) {
-  char s[32];
-  std::snprintf(s, sizeof s, "%.1f MB", mb(bytes));
-  return s;
-}
-
-// ---- What the memory budget charges (see src/embed/README.md, "Memory budget") ------------------
-// Memory the running engine adds that is neither the model file, the tokenizer, nor planned work
-// memory, charged as a fixed allowance. Measured on MiniLM, 2 threads, against `leanembed
-// --version` (the bare process), on the AVX-512 development box: library code paged in on first
-// use (libdnnl.so +4.0 MB, leanembed +0.8 MB, libstdc++/libgomp +0.3 MB), oneDNN's JIT-generated
-// kernels (3.4 MB; 1.4 MB with AVX2), oneDNN's primitives and the small heap blocks of a call
-// (~2.9 MB of heap); 11.4 MB in all.
-constexpr std::size_t kRuntimeAllowanceBytes = std::size_t{12} << 20;
-// Per intra-op thread (OpenMP workers, the caller) and the idle watcher: stack pages touched
-// (measured ~30 KB per worker; allowed 256 KB).
-constexpr std::size_t kStackAllowanceBytes = std::size_t{256} << 10;
 
 }  // namespace
 
@@ -132,9 +105,7 @@ struct Embedder::Impl {
   Pooling pooling = Pooling::mean;
   bool normalize = true;
   std::size_t model_file_bytes = 0;
-  std::size_t work_budget = 0;  // bytes for one batch's work memory; 0 = no budget
-  std::size_t fixed_charge = 0;  // with a budget: model file + tokenizer + runtime allowances
-  int64_t ffn = 0, head_size = 0;  // shapes of the encoder's products, for oneDNN's internal buffers
+  std::size_t work_budget = 0;  // bytes for one batch's work memory (runtime::MemoryBudget); 0 = no budget
   EmbedderInfo description;     // the parts of info() that do not change
 
   std::unique_ptr<Cache> cache;  // null without a cache
@@ -179,7 +150,6 @@ struct Embedder::Impl {
   void stop_idle_watcher();
 
   std::size_t batch_work_bytes(const runtime::Engine& engine, int64_t sequences, int64_t tokens, int64_t longest) const;
-  std::size_t gemm_internal_bytes(int64_t tokens, int64_t longest) const;
   void open_cache();
   void embed_sorted_batches(Loaded& l, std::span<const std::string_view> texts, std::span<float> out);
   void embed_id_batches(Loaded& l, std::span<const std::span<const int64_t>> ids, std::span<float> out);
@@ -210,7 +180,7 @@ std::unique_ptr<Loaded> Embedder::Impl::load(bool first) {
   const auto t0 = Clock::now();
   auto l = std::make_unique<Loaded>(Loaded{Tokenizer::load(folder.folder), nullptr});
   runtime::LoadOptions lo;
-  lo.engine.path = path_choice(options.path);
+  lo.engine.path = options.path;
   lo.engine.keep_arena = options.keep_arena;
   lo.hidden_hint = folder.hidden_size;
   // The cache's scope: what the model computes with, whichever files hold it (model_fingerprint.h).
@@ -345,29 +315,11 @@ void Embedder::Impl::stop_idle_watcher() {
   if (watcher.joinable()) watcher.join();
 }
 
-// Work memory of one batch: the engine's plan plus the packed ids/offsets, hidden states and pooled
-// vectors this file keeps for it, plus what oneDNN mallocs inside its largest product.
+// Work memory of one batch (runtime::BatchPlan): the engine's arena, the packed ids/offsets, hidden
+// states and pooled vectors this file keeps for it, and oneDNN's buffers inside its largest product.
 std::size_t Embedder::Impl::batch_work_bytes(const runtime::Engine& engine, int64_t sequences, int64_t tokens,
                                              int64_t longest) const {
-  return engine.planned_bytes(sequences, tokens, longest) +
-         static_cast<std::size_t>(tokens) * (sizeof(int64_t) + static_cast<std::size_t>(hidden) * sizeof(float)) +
-         static_cast<std::size_t>(sequences) * (sizeof(int64_t) + static_cast<std::size_t>(dense.empty() ? dims : hidden) * sizeof(float)) +
-         gemm_internal_bytes(tokens, longest);
-}
-
-// oneDNN's packing buffers inside the largest product of a batch (kernels::
-// onednn_gemm_internal_bytes_bound, monotone in the rows, so M = all tokens covers the chunked
-// products too): the linear layers (T x H x H, T x F x H, T x H x F) and attention (L x L x d, L x d x L).
-std::size_t Embedder::Impl::gemm_internal_bytes(int64_t tokens, int64_t longest) const {
-  const int t = kernels::threads_get();
-  std::size_t most = 0;
-  for (auto [n, k] : {std::pair{hidden, hidden}, std::pair{ffn, hidden}, std::pair{hidden, ffn}})
-    most = std::max(most, kernels::onednn_gemm_internal_bytes_bound(tokens, n, k, t));
-  if (head_size > 0) {
-    most = std::max(most, kernels::onednn_gemm_internal_bytes_bound(longest, longest, head_size, t));
-    most = std::max(most, kernels::onednn_gemm_internal_bytes_bound(longest, head_size, longest, t));
-  }
-  return most;
+  return engine.batch_plan(sequences, tokens, longest, dense.empty() ? dims : hidden).total();
 }
 
 // The cache's scope is everything but the text that decides a vector: the model file's and the
@@ -463,56 +415,21 @@ Embedder::Embedder(const EmbedderOptions& options) : impl_(std::make_unique<Impl
   }
   m.dims = options.dims > 0 ? options.dims : m.pooled_width;
 
-  // Memory budget: the model file, the tokenizer and the runtime allowances are charged at load;
-  // what is left is the work memory of one batch (planned arena + batch buffers + oneDNN's internal
-  // buffers), which the longest single text must fit.
+  // Memory budget (runtime/memory_budget.h): the model's resident charge at load; what is left is
+  // the work memory of one batch, which the longest single text must fit.
   if (options.max_memory_bytes > 0) {
-    if (d.path != "fast") {
-      throw Error(ErrorCode::unsupported, "a memory budget (max_memory) needs the fast path, whose work memory is planned; '" +
-                                              m.folder.model_path() + "' runs on the interpreter (" + d.reason + ")");
-    }
-    m.ffn = d.ffn;  // the budget needs the fast path, which read it from the weights
-    m.head_size = d.heads > 0 ? m.hidden / d.heads : 0;
-    const std::size_t tokenizer_bytes = l.tokenizer.memory_bytes();
-    const std::size_t stacks = static_cast<std::size_t>(kernels::threads_get() + 1) * kStackAllowanceBytes;
-    // Weight bytes the fast path holds beyond the file's mapping (packed / widened copies of
-    // encoded weights; 0 for fp32 weights viewed in place).
-    const std::size_t owned = d.owned_weight_bytes;
-    // The file's pages the process keeps: all of it but a word table read with pread (its rows pass
-    // through a stack buffer; the page cache holds them, outside the process).
-    // Nor the parts the engine copied out and dropped (released_file_bytes: charged as `owned`).
-    const std::size_t file_charge =
-        m.model_file_bytes - std::min(m.model_file_bytes, d.word_table_pread_bytes + d.released_file_bytes);
-    const std::string file_text =
-        d.word_table_pread_bytes > 0
-            ? "the model file (" + mb_text(m.model_file_bytes) + ", of which the word table's " +
-                  mb_text(d.word_table_pread_bytes) + " are read with pread and not kept) needs " + mb_text(file_charge)
-            : "the model file needs " + mb_text(m.model_file_bytes);
-    if (file_charge >= options.max_memory_bytes) {
-      throw Error(ErrorCode::out_of_memory, "the memory budget of " + mb_text(options.max_memory_bytes) +
-                                                " (max_memory) is too small: " + file_text + " for '" + m.folder.model_path() +
-                                                "' alone; raise the budget or choose a smaller dtype");
-    }
     std::size_t dense_bytes = 0;  // Dense modules' weights, held as floats
     for (const DenseLayer& layer : m.dense) dense_bytes += (layer.weight.size() + layer.bias.size()) * sizeof(float);
-    m.fixed_charge = file_charge + owned + tokenizer_bytes + dense_bytes + kRuntimeAllowanceBytes + stacks;
-    const std::size_t one_text = m.batch_work_bytes(*l.engine, 1, m.max_length, m.max_length);
-    if (m.fixed_charge + one_text > options.max_memory_bytes) {
-      throw Error(ErrorCode::out_of_memory,
-                  "the memory budget of " + mb_text(options.max_memory_bytes) + " is too small: " + file_text +
-                      (owned >= (std::size_t{64} << 10) ? ", the fast path's weight copies " + mb_text(owned) : std::string()) +
-                      ", the tokenizer " + mb_text(tokenizer_bytes) +
-                      ", the runtime (code, JIT kernels, thread stacks) " + mb_text(kRuntimeAllowanceBytes + stacks) +
-                      " and one text of " + std::to_string(m.max_length) + " tokens " + mb_text(one_text) +
-                      " of work memory: " + mb_text(m.fixed_charge + one_text) + " in all; raise max_memory or lower max_length");
-    }
-    m.work_budget = options.max_memory_bytes - m.fixed_charge;
+    const runtime::CallerCharge caller{l.tokenizer.memory_bytes(), dense_bytes, m.dense.empty() ? m.dims : m.hidden};
+    m.work_budget = runtime::plan_memory_budget(*l.engine, options.max_memory_bytes, m.folder.model_path(), m.model_file_bytes,
+                                                caller, m.max_length, kernels::threads_get())
+                        .work_bytes;
   }
 
   // What info() reports without waking the model.
   EmbedderInfo& i = m.description;
   i.folder = m.folder.folder;
-  i.onnx_path = m.folder.model_path();
+  i.model_path = m.folder.model_path();
   i.model_format = model_format_name(m.folder.format);
   i.model_format_reason = m.folder.format_reason;
   i.ignored_tensors = d.ignored_tensors;
@@ -527,7 +444,7 @@ Embedder::Embedder(const EmbedderOptions& options) : impl_(std::make_unique<Impl
   i.dims = m.dims;
   i.pooling = m.pooling;
   i.normalize = m.normalize;
-  i.dtype = options.location.model_file.empty() ? dtype_name(options.location.dtype) : "from --model-file";
+  i.dtype = options.location.model_file.empty() ? dtype_name(options.location.dtype) : "as the given model file";
   if (m.folder.quantize_at_load) i.dtype += ", quantized in memory from model.onnx";
   i.path = d.path;
   i.path_reason = d.reason;

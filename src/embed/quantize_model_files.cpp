@@ -30,21 +30,7 @@ QuantizeReport quantize_model_files(const QuantizeRequest& request) {
     o.quantize.fp16_leading_matmuls = 0;
   }
   if (request.dtype != Dtype::fp16) o.quantize.calibration = quantize::calibration_ids(Tokenizer::load(folder.folder));
-  const quantize::QuantizeFolderResult r = quantize::quantize_folder(o);
-  QuantizeReport report;
-  report.source = folder.onnx_path;
-  report.written = r.written;
-  report.source_bytes = r.source_bytes;
-  report.written_bytes = r.written_bytes;
-  report.seconds = r.seconds;
-  report.scheme = r.summary.scheme;
-  report.matmuls = r.summary.matmuls;
-  report.tables = r.summary.gathers;
-  report.weight_bytes_before = r.summary.weight_bytes_before;
-  report.weight_bytes_after = r.summary.weight_bytes_after;
-  report.clamped_to_fp16 = r.summary.clamped_to_fp16;
-  report.copied = r.copied;
-  return report;
+  return quantize::quantize_folder(o);
 }
 
 }  // namespace leanembed

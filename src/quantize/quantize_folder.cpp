@@ -94,9 +94,10 @@ struct StagingFolder {
 
 }  // namespace
 
-QuantizeFolderResult quantize_folder(const QuantizeFolderOptions& o) {
+QuantizeReport quantize_folder(const QuantizeFolderOptions& o) {
   const auto t0 = std::chrono::steady_clock::now();
-  QuantizeFolderResult r;
+  QuantizeReport r;
+  r.source = o.source;
   const fs::path out_folder = o.out_folder.empty() ? fs::path(o.folder) : fs::path(o.out_folder);
   const fs::path target = out_folder / o.file_name;
   r.written = target.string();
@@ -112,7 +113,14 @@ QuantizeFolderResult quantize_folder(const QuantizeFolderOptions& o) {
   }
   const onnx::Model fp32 = onnx::read_model(o.source, onnx::ReadOptions{.copy_misaligned = false});
   r.source_bytes = fp32.file_bytes.size();
-  const onnx::Model q = quantize_model(fp32, o.dtype, o.quantize, &r.summary);
+  QuantizeSummary summary;
+  const onnx::Model q = quantize_model(fp32, o.dtype, o.quantize, &summary);
+  r.scheme = summary.scheme;
+  r.matmuls = summary.matmuls;
+  r.tables = summary.gathers;
+  r.weight_bytes_before = summary.weight_bytes_before;
+  r.weight_bytes_after = summary.weight_bytes_after;
+  r.clamped_to_fp16 = summary.clamped_to_fp16;
   // A new --out folder is made under a temporary name (metadata, then the model) and renamed last,
   // so it exists only once complete. Into an existing folder the model goes first (written to a
   // temporary and renamed), then the metadata it lacks: an interrupted run is visibly incomplete.

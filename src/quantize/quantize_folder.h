@@ -7,6 +7,7 @@
 #include <string>
 #include <vector>
 
+#include "leanembed/quantize.h"
 #include "quantize/quantize.h"
 
 namespace leanembed::quantize {
@@ -21,14 +22,6 @@ struct QuantizeFolderOptions {
   QuantizeOptions quantize;  // calibration token ids, smoothing (quantize.h)
 };
 
-struct QuantizeFolderResult {
-  std::string written;                 // the path of the ONNX file written
-  std::size_t source_bytes = 0;        // size of the fp32 file
-  std::size_t written_bytes = 0;
-  double seconds = 0;                  // read + quantize + write
-  QuantizeSummary summary;
-  std::vector<std::string> copied;     // metadata files copied into out_folder (relative paths)
-};
 
 // Throws Error(invalid_argument) when the output file exists and !force (nothing is written) or the
 // output would replace the source; Error(io) for files that cannot be read, created or copied;
@@ -38,6 +31,7 @@ struct QuantizeFolderResult {
 // tokenizer, sentence-transformers modules ...) except weight files (*.onnx, *.onnx_data, *.bin,
 // *.safetensors, *.h5, *.msgpack, *.ot); files already in out_folder are left as they are.
 // Memory: the fp32 model is mapped (not copied); the quantized model is built in memory.
-QuantizeFolderResult quantize_folder(const QuantizeFolderOptions& options);
+// The report is the public one (leanembed/quantize.h): the quantizer's summary in its terms.
+QuantizeReport quantize_folder(const QuantizeFolderOptions& options);
 
 }  // namespace leanembed::quantize

@@ -7,6 +7,7 @@
 #include "kernels/attention.h"
 #include "kernels/dispatch.h"
 #include "kernels/kernels.h"
+#include "kernels/threads.h"
 #include "leanembed/error.h"
 #include "runtime/encoder/fast_encoder.h"
 #include "runtime/encoder/recognize_encoder.h"
@@ -54,7 +55,7 @@ std::string fast_path_kernels(const std::string& linear_kernels) {
 
 Engine::Engine(onnx::Model model, const EngineOptions& options, int64_t hidden_hint) {
   std::string not_fast;
-  if (options.path != PathChoice::interpreter) {
+  if (options.path != ExecutionPath::interpreter) {
     encoder::RecognizeOptions ro;
     ro.table_rows_by_pread = options.table_rows_by_pread;
     encoder::RecognizeResult r = encoder::recognize_encoder(model, ro);
@@ -66,16 +67,16 @@ Engine::Engine(onnx::Model model, const EngineOptions& options, int64_t hidden_h
       } catch (const Error& e) {
         // Recognised, but a kernel refuses the weights (e.g. an encoding variant it does not take):
         // the interpreter runs it unless the fast path was demanded.
-        if (options.path == PathChoice::fast || e.code() == ErrorCode::out_of_memory) throw;
+        if (options.path == ExecutionPath::fast || e.code() == ErrorCode::out_of_memory) throw;
         r.reason = std::string("the fast path could not be set up: ") + e.what();
       }
     }
     if (fast_) {
-      describe_fast(options.path == PathChoice::fast ? "forced, and the graph is a recognised BERT-family encoder"
+      describe_fast(options.path == ExecutionPath::fast ? "forced, and the graph is a recognised BERT-family encoder"
                                                      : "the graph is a recognised BERT-family encoder");
       return;
     }
-    if (options.path == PathChoice::fast) {
+    if (options.path == ExecutionPath::fast) {
       throw Error(ErrorCode::unsupported, "the fast path was asked for, but '" + model.path +
                                               "' is not a recognised encoder: " + r.reason);
     }
@@ -101,7 +102,7 @@ Engine::Engine(onnx::Model model, const EngineOptions& options, int64_t hidden_h
   interpreted_->output_name = it != outputs.end() ? it->name : outputs.empty() ? "" : outputs.front().name;
   if (interpreted_->output_name.empty()) throw Error(ErrorCode::model_format, "'" + model.path + "' has no graph output");
   description_.path = "interpreter";
-  description_.reason = options.path == PathChoice::interpreter ? "forced" : "not a recognised encoder: " + not_fast;
+  description_.reason = options.path == ExecutionPath::interpreter ? "forced" : "not a recognised encoder: " + not_fast;
   description_.hidden = hidden_hint;
   description_.kernels = "interpreter ops (plain loops, no CPU-specific kernels)";
   // The positions a text may use: the rows of the graph's position table, when it has exactly one
@@ -115,7 +116,7 @@ Engine::Engine(onnx::Model model, const EngineOptions& options, int64_t hidden_h
 }
 
 Engine::Engine(encoder::EncoderWeights weights, const EngineOptions& options, const std::string& what) {
-  if (options.path == PathChoice::interpreter)
+  if (options.path == ExecutionPath::interpreter)
     throw Error(ErrorCode::unsupported, "the interpreter runs ONNX graphs, and " + what +
                                             " has none: it runs on the fast path only (choose path auto or fast, or load an ONNX file)");
   encoder::FastEncoderOptions fo;
@@ -143,6 +144,30 @@ std::size_t Engine::planned_bytes(int64_t sequences, int64_t total_tokens, int64
   if (fast_) return fast_->encoder.planned_bytes(sequences, total_tokens, max_len);
   const int64_t padded = sequences * max_len;
   return static_cast<std::size_t>(padded * 3 * sizeof(int64_t) + padded * std::max<int64_t>(description_.hidden, 0) * sizeof(float));
+}
+
+// oneDNN's packing buffers inside the largest product of a batch (kernels::
+// onednn_gemm_internal_bytes_bound is monotone in the rows, so M = all tokens covers the chunked
+// products too): the linear layers (T x H x H, T x F x H, T x H x F) and attention (L x L x d,
+// L x d x L). The interpreter runs no oneDNN product.
+BatchPlan Engine::batch_plan(int64_t sequences, int64_t tokens, int64_t longest, int64_t pooled_width) const {
+  const auto T = static_cast<std::size_t>(tokens), S = static_cast<std::size_t>(sequences);
+  const int64_t H = std::max<int64_t>(description_.hidden, 0);
+  BatchPlan p;
+  p.arena = planned_bytes(sequences, tokens, longest);
+  p.buffers = T * (sizeof(int64_t) + static_cast<std::size_t>(H) * sizeof(float)) +
+              S * (sizeof(int64_t) + static_cast<std::size_t>(std::max<int64_t>(pooled_width, 0)) * sizeof(float));
+  if (fast_) {
+    const int threads = kernels::threads_get();
+    const int64_t F = description_.ffn, d = description_.heads > 0 ? H / description_.heads : 0;
+    for (auto [n, k] : {std::pair{H, H}, std::pair{F, H}, std::pair{H, F}})
+      p.gemm_internal = std::max(p.gemm_internal, kernels::onednn_gemm_internal_bytes_bound(tokens, n, k, threads));
+    if (d > 0) {
+      p.gemm_internal = std::max(p.gemm_internal, kernels::onednn_gemm_internal_bytes_bound(longest, longest, d, threads));
+      p.gemm_internal = std::max(p.gemm_internal, kernels::onednn_gemm_internal_bytes_bound(longest, d, longest, threads));
+    }
+  }
+  return p;
 }
 
 void Engine::run(std::span<const int64_t> ids, std::span<const int64_t> type_ids, std::span<const int64_t> offsets,

@@ -16,18 +16,16 @@
 #include <mutex>
 #include <span>
 #include <string>
-
 #include <vector>
 
+#include "leanembed/model_options.h"  // ExecutionPath
 #include "onnx/model.h"
 #include "runtime/encoder/encoder_weights.h"
 
 namespace leanembed::runtime {
 
-enum class PathChoice { automatic, fast, interpreter };
-
 struct EngineOptions {
-  PathChoice path = PathChoice::automatic;
+  ExecutionPath path = ExecutionPath::automatic;
   bool keep_arena = true;  // fast path: keep the work arena between runs
   // Fast path: read the word table's rows with pread from the model file instead of through its
   // mapping, so the table costs no resident memory (encoder::RecognizeOptions::table_rows_by_pread).
@@ -66,15 +64,24 @@ struct EngineDescription {
   std::size_t released_file_bytes = 0;
 };
 
+// The whole work memory of one run of a batch shape: the engine's arena (Engine::planned_bytes), the
+// batch buffers its caller keeps for the run (packed ids and offsets, hidden states [tokens, hidden],
+// pooled vectors [sequences, pooled_width]) and oneDNN's packing buffers malloc'd inside the largest
+// product (fast path only: kernels::onednn_gemm_internal_bytes_bound).
+struct BatchPlan {
+  std::size_t arena = 0, buffers = 0, gemm_internal = 0;
+  std::size_t total() const { return arena + buffers + gemm_internal; }
+};
+
 class Engine {
  public:
-  // Prepares `model` for running. PathChoice::fast throws Error(unsupported) with the recognizer's
+  // Prepares `model` for running. ExecutionPath::fast throws Error(unsupported) with the recognizer's
   // reason when the graph is not a recognised encoder; the interpreter path throws
   // Error(unsupported) for ops it lacks. `hidden_hint` (config.json's hidden_size, 0 if unknown)
   // is used by the interpreter path for planning figures only.
   Engine(onnx::Model model, const EngineOptions& options, int64_t hidden_hint = 0);
   // Runs `weights` read without a graph (load_engine.h: a safetensors file) on the fast path; `what`
-  // says what was read, for the description's reason. PathChoice::interpreter is refused
+  // says what was read, for the description's reason. ExecutionPath::interpreter is refused
   // (Error(unsupported): the interpreter runs ONNX graphs); kernels refusing the weights throw.
   Engine(encoder::EncoderWeights weights, const EngineOptions& options, const std::string& what);
   ~Engine();
@@ -88,6 +95,9 @@ class Engine {
   // Work memory a run of this batch shape needs beyond the weights: exact for the fast path (its
   // arena), an estimate for the interpreter (inputs + output; its intermediates come on top).
   std::size_t planned_bytes(int64_t sequences, int64_t total_tokens, int64_t max_len) const;
+  // The batch's whole work memory (BatchPlan), `longest` its longest sequence, `pooled_width` the
+  // floats per sequence of the caller's pooled buffer. Uses the current intra-op thread count.
+  BatchPlan batch_plan(int64_t sequences, int64_t tokens, int64_t longest, int64_t pooled_width) const;
 
   // ids, type_ids: size T (type_ids may be empty = all 0); offsets: size S + 1; out: size T * hidden.
   // Throws Error(invalid_argument) for inconsistent sizes or out-of-range ids.

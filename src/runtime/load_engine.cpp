@@ -42,7 +42,7 @@ LoadedEngine load_onnx(const ModelFile& file, const LoadOptions& options) {
 LoadedEngine load_safetensors(const ModelFile& file, const LoadOptions& options) {
   if (options.transform)
     throw Error(ErrorCode::invalid_argument, "'" + file.path + "' is a safetensors file: there is no ONNX graph to transform");
-  if (options.engine.path == PathChoice::interpreter)  // refuse before reading 90 MB
+  if (options.engine.path == ExecutionPath::interpreter)  // refuse before reading 90 MB
     throw Error(ErrorCode::unsupported, "the interpreter runs ONNX graphs, and '" + file.path +
                                             "' (safetensors) has none: it runs on the fast path only (choose path auto or "
                                             "fast, or load an ONNX file)");

@@ -140,7 +140,7 @@ TEST(SafetensorsFolder, EmbedderWithFormatSafetensorsMatchesTheOnnxFile) {
   Embedder st(o);
   EXPECT_EQ(onnx.info().model_format, "onnx");
   EXPECT_EQ(st.info().model_format, "safetensors");
-  EXPECT_EQ(st.info().onnx_path, minilm() + "/model.safetensors");
+  EXPECT_EQ(st.info().model_path, minilm() + "/model.safetensors");
   const std::vector<std::string> texts{"A sentence to embed.", "", "Another, longer sentence about safetensors files."};
   const auto a = onnx.embed(texts), b = st.embed(texts);
   for (std::size_t i = 0; i < texts.size(); ++i) EXPECT_GE(test::cosine(a[i], b[i]), 0.999999) << i;

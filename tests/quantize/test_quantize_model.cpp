@@ -359,7 +359,7 @@ Batch reference_batch() {
 // Runs the model through the interpreter in batches of 16 (as the references were made); returns
 // the packed hidden states [T, hidden].
 std::vector<float> interpret(const Model& m, const Batch& b, std::size_t first = 0, std::size_t count = SIZE_MAX) {
-  leanembed::runtime::Engine engine(m, {.path = leanembed::runtime::PathChoice::interpreter});
+  leanembed::runtime::Engine engine(m, {.path = leanembed::ExecutionPath::interpreter});
   const std::size_t n = std::min(count, b.sequences.size() - first);
   std::vector<float> out;
   for (std::size_t s = first; s < first + n; s += 16) {

@@ -409,7 +409,7 @@ int run_info(CommonFlags& f) {
   Embedder embedder(options_from(f));
   leanembed::EmbedderInfo i = embedder.info();
   std::printf("model folder   %s\n", i.folder.c_str());
-  std::printf("model file     %s (%s, %.1f MB, dtype %s): %s\n", i.onnx_path.c_str(), i.model_format.c_str(),
+  std::printf("model file     %s (%s, %.1f MB, dtype %s): %s\n", i.model_path.c_str(), i.model_format.c_str(),
               i.model_file_bytes / 1e6, i.dtype.c_str(), i.model_format_reason.c_str());
   if (!i.ignored_tensors.empty()) {
     std::string names;
@@ -465,7 +465,7 @@ int run_bench(CommonFlags& f, int64_t batch_size, int64_t batch_tokens, const st
   const double run_s = std::chrono::duration<double>(t3 - t2).count();
   leanembed::EmbedderInfo i = embedder.info();
   std::printf("input          %s: %zu texts, %lld tokens\n", input.c_str(), texts.size(), static_cast<long long>(tokens));
-  std::printf("model          %s (%s, %s path, %d threads)\n", i.onnx_path.c_str(), i.dtype.c_str(), i.path.c_str(), i.threads);
+  std::printf("model          %s (%s, %s path, %d threads)\n", i.model_path.c_str(), i.dtype.c_str(), i.path.c_str(), i.threads);
   std::printf("load time      %.3f s\n", load_s);
   std::printf("embed time     %.3f s (tokenization included)\n", run_s);
   std::printf("sentences/s    %.1f\n", texts.size() / run_s);

@@ -52,7 +52,7 @@ int run_server(const ServerOptions& options) {
   ho.max_connections = options.max_connections;
   HttpServer http(ho, [&service](HttpRequest&& r, std::shared_ptr<Exchange> e) { service.handle(std::move(r), std::move(e)); });
   std::fprintf(stderr, "leanembed serve: %s (%s path, %lld dims, max %lld tokens) listening on http://%s:%u\n",
-               info.onnx_path.c_str(), info.path.c_str(), static_cast<long long>(info.hidden_size),
+               info.model_path.c_str(), info.path.c_str(), static_cast<long long>(info.hidden_size),
                static_cast<long long>(info.max_length), options.hostname.c_str(), static_cast<unsigned>(http.port()));
   std::fflush(stderr);
 

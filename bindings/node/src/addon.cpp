@@ -114,7 +114,7 @@ Napi::Object info_to_js(Napi::Env env, const leanembed::EmbedderInfo& i) {
   auto num = [&](const char* k, double v) { o.Set(k, Napi::Number::New(env, v)); };
   auto str = [&](const char* k, const std::string& v) { o.Set(k, Napi::String::New(env, v)); };
   str("folder", i.folder);
-  str("onnxPath", i.onnx_path);
+  str("modelPath", i.model_path);
   str("tokenizerPath", i.tokenizer_path);
   str("modelType", i.model_type);
   num("hiddenSize", static_cast<double>(i.hidden_size));

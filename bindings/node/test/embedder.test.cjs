@@ -99,7 +99,7 @@ test('model location: format (safetensors = ONNX vectors), localFilesOnly never 
   const ref = reference('tiny-bert-synthetic', 'model');
   const st = await Embedder.load({ model: tiny, format: 'safetensors' });
   try {
-    assert.match(st.info().onnxPath, /model\.safetensors$/);
+    assert.match(st.info().modelPath, /model\.safetensors$/);
     assert.ok(minCosine(await st.embedBatch(ref.sentences), ref.embeddings) >= 0.99999);
   } finally {
     await st.dispose();

@@ -58,7 +58,7 @@ export interface EmbedderOptions {
 
 export interface EmbedderInfo {
   folder: string;
-  onnxPath: string;
+  modelPath: string;
   tokenizerPath: string;
   modelType: string;
   hiddenSize: number;

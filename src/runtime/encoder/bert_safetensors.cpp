@@ -16,6 +16,7 @@
 #include "kernels/threads.h"
 #include "kernels/transpose.h"
 #include "leanembed/error.h"
+#include "runtime/encoder/row_source.h"
 
 namespace leanembed::runtime::encoder {
 namespace {

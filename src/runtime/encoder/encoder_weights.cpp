@@ -109,24 +109,4 @@ void EmbeddingTable::copy_to(int64_t first, int64_t n, float* dst) const { table
 
 void EmbeddingTable::add_to(int64_t first, int64_t n, float* dst) const { table_values<true>(*this, first, n, dst); }
 
-bool attach_row_source(EmbeddingTable& table, int64_t hidden, std::shared_ptr<const FileReader> reader,
-                       std::size_t file_size, std::size_t offset) {
-  if (!reader || table.empty() || hidden <= 0) return false;
-  const std::size_t bytes = static_cast<std::size_t>(table.size) * table.element_bytes();
-  const std::size_t row = std::min(bytes, static_cast<std::size_t>(hidden) * table.element_bytes());
-  try {
-    if (reader->size() != file_size || offset > file_size || bytes > file_size - offset) return false;
-    std::vector<std::byte> got(row);
-    for (std::size_t at : {std::size_t{0}, bytes - row}) {
-      reader->read(offset + at, got);
-      if (std::memcmp(got.data(), table.bytes + at, row) != 0) return false;
-    }
-    table.row_source = std::move(reader);
-    table.row_source_offset = offset;
-    return true;
-  } catch (const Error&) {
-    return false;  // the file can no longer be read (truncated ...): keep the view
-  }
-}
-
 }  // namespace leanembed::runtime::encoder

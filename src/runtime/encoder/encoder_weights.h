@@ -143,15 +143,6 @@ struct EmbeddingTable {
   void add_to(int64_t first, int64_t n, float* dst) const;
 };
 
-// The one rule for a row source: attaches `reader` (the model file's own descriptor, e.g. its
-// mapping's: core/mapped_file.h) to `table` when the table's bytes (`table.bytes`, size * element
-// bytes) are the file's bytes at `offset`. It is checked to be the file the bytes came from:
-// `file_size` bytes long, and the table's first and last rows read with pread equal to
-// `table.bytes`' (reads 2 rows of the table). Any mismatch or error leaves the table as it was.
-// Returns whether it attached.
-bool attach_row_source(EmbeddingTable& table, int64_t hidden, std::shared_ptr<const FileReader> reader,
-                       std::size_t file_size, std::size_t offset);
-
 struct EncoderLayerWeights {
   LinearWeights query, key, value;  // [hidden, hidden] each
   LinearWeights attention_output;   // [hidden, hidden]

@@ -258,8 +258,8 @@ void FastEncoder::release_arena() {
   arena_size_ = 0;
 }
 
-void FastEncoder::embed(std::span<const int64_t> ids, std::span<const int64_t> type_ids,
-                        std::span<const int64_t> offsets, float* x) const {
+void FastEncoder::sum_embeddings(std::span<const int64_t> ids, std::span<const int64_t> type_ids,
+                                 std::span<const int64_t> offsets, float* x) const {
   // The tables are views of the model file at any alignment: rows are copied / added with memcpy
   // loads, or (the word table, with a row source) read with pread. The sum keeps the graph's order,
   // (word + type) + position.
@@ -449,7 +449,7 @@ void FastEncoder::run(std::span<const int64_t> ids, std::span<const int64_t> typ
   } release{*this};
 
   float* x = out.data();
-  embed(ids, type_ids, offsets, x);
+  sum_embeddings(ids, type_ids, offsets, x);
   for (std::size_t i = 0; i < weights_.layers.size(); ++i)
     run_layer(weights_.layers[i], encoded_[i], plan, offsets, x, arena_.get());
 }

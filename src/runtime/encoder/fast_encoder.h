@@ -111,8 +111,9 @@ class FastEncoder {
   };
   MemoryPlan plan_locked(const BatchShape& shape) const;
   std::unique_ptr<kernels::Matmul> make_matmul() const;
-  void embed(std::span<const int64_t> ids, std::span<const int64_t> type_ids, std::span<const int64_t> offsets,
-             float* x) const;
+  // x = word + token-type + position rows of every token (the embeddings' sum, before its LayerNorm).
+  void sum_embeddings(std::span<const int64_t> ids, std::span<const int64_t> type_ids, std::span<const int64_t> offsets,
+                      float* x) const;
   // The six linear products of a layer: null where the weight is fp32 (kernels::Matmul runs it).
   struct LayerLinears {
     std::unique_ptr<kernels::EncodedLinear> query, key, value, attention_output, ffn_in, ffn_out;

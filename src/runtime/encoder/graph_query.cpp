@@ -9,6 +9,14 @@ namespace leanembed::runtime::encoder {
 
 void not_recognised(const std::string& reason) { throw NotRecognised(reason); }
 
+std::string dims_text(const std::vector<int64_t>& dims) {
+  std::string s = "[";
+  for (std::size_t i = 0; i < dims.size(); ++i) s += (i ? ", " : "") + (dims[i] < 0 ? std::string("?") : std::to_string(dims[i]));
+  return s + "]";
+}
+
+bool is_default_domain(const onnx::Node& n) { return n.domain.empty() || n.domain == "ai.onnx"; }
+
 std::string to_string(const SymShape& shape) {
   std::string s = "[";
   for (std::size_t i = 0; i < shape.size(); ++i) {
@@ -44,8 +52,6 @@ onnx::TensorData owned_tensor(const std::string& name, onnx::DataType dtype, std
   t.owner = storage;
   return t;
 }
-
-bool is_default_domain(const onnx::Node& n) { return n.domain.empty() || n.domain == "ai.onnx"; }
 
 }  // namespace
 

@@ -36,6 +36,10 @@ struct SymDim {
 };
 using SymShape = std::vector<SymDim>;
 std::string to_string(const SymShape& shape);
+// "[2, ?, 384]" (-1 printed as ?), for messages.
+std::string dims_text(const std::vector<int64_t>& dims);
+// ONNX's default operator domain ("" or "ai.onnx").
+bool is_default_domain(const onnx::Node& n);
 
 class GraphIndex {
  public:

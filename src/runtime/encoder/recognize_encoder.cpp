@@ -3,8 +3,6 @@
 // differs anywhere gives a reason pointing at the node.
 #include "runtime/encoder/recognize_encoder.h"
 
-#include "core/mapped_file.h"
-
 #include <algorithm>
 #include <cmath>
 #include <limits>
@@ -17,19 +15,12 @@
 
 #include "leanembed/error.h"
 #include "runtime/encoder/graph_query.h"
-#include "core/file_reader.h"
+#include "runtime/encoder/onnx_weight_forms.h"
+#include "runtime/encoder/row_source.h"
 #include "core/float16.h"
 
 namespace leanembed::runtime::encoder {
 namespace {
-
-bool is_default_domain(const onnx::Node& n) { return n.domain.empty() || n.domain == "ai.onnx"; }
-
-std::string dims_text(const std::vector<int64_t>& dims) {
-  std::string s = "[";
-  for (std::size_t i = 0; i < dims.size(); ++i) s += (i ? ", " : "") + (dims[i] < 0 ? std::string("?") : std::to_string(dims[i]));
-  return s + "]";
-}
 
 bool close_to(double v, double expected, double rel = 1e-6) {
   return std::fabs(v - expected) <= rel * std::fabs(expected);
@@ -47,21 +38,13 @@ struct LinearMatch {
 
 class Matcher {
  public:
-  explicit Matcher(const onnx::Model& model) : model_(model), g_(model.graph) {}
+  explicit Matcher(const onnx::Model& model) : model_(model), g_(model.graph), forms_(g_, w_) {}
 
   EncoderWeights run();
 
  private:
   const onnx::Node& node_of(const std::string& value, const char* op, const std::string& role) const;
   std::pair<std::string, std::string> split_constant(const onnx::Node& n, const std::string& role) const;
-  const onnx::TensorData& weight_constant(const std::string& value, const std::vector<int64_t>& dims,
-                                          const std::string& role, std::initializer_list<onnx::DataType> dtypes,
-                                          std::vector<int64_t>* actual = nullptr);
-  void keep_owner(const onnx::TensorData& t);
-  EmbeddingTable take_table(const std::string& value, const std::vector<int64_t>& dims, const std::string& role,
-                            std::vector<int64_t>* actual = nullptr);
-  AlignedFloatView take_vector(const std::string& value, const std::vector<int64_t>& dims, const std::string& role);
-  float take_scalar(const std::string& value, const std::string& role) const;
   bool scalar_is(const std::string& value, double expected, const std::string& role) const;
   void check_reduce_mean(const onnx::Node& n, const std::string& role) const;
 
@@ -74,7 +57,6 @@ class Matcher {
   void match_nbits_product(const onnx::Node& mm, int64_t in, int64_t out_dim, const std::string& role, LinearMatch& m);
   std::pair<const onnx::Node*, EmbeddingTable> match_lookup(const std::string& term, const std::string& role,
                                                             std::vector<int64_t>* dims);
-  std::string weight_form() const;
   std::string unwrap_input_scale(const std::string& x, int64_t k, const std::string& role, AlignedFloatView* scale);
   std::string match_gelu(const std::string& out, const std::string& role);
   void match_mask(const std::string& mask, const std::string& role);
@@ -86,12 +68,9 @@ class Matcher {
   const onnx::Model& model_;
   GraphIndex g_;
   EncoderWeights w_;
+  OnnxWeightForms forms_;  // decodes and checks the constants the match names (onnx_weight_forms.h)
   int64_t hidden_ = 0;
   std::string mask_value_;  // the mask value already verified
-  std::set<const void*> owner_set_;
-  std::set<const onnx::TensorData*> counted_;  // tensors already in weight_bytes
-  std::map<std::string, AlignedFloatView> vectors_;  // take_vector's results (a shared vector is copied once)
-  bool saw_half_ = false;                       // an fp16 weight or constant was taken
 };
 
 const onnx::Node& Matcher::node_of(const std::string& value, const char* op, const std::string& role) const {
@@ -124,84 +103,10 @@ std::pair<std::string, std::string> Matcher::split_constant(const onnx::Node& n,
   return c0 ? std::pair{n.inputs[0], n.inputs[1]} : std::pair{n.inputs[1], n.inputs[0]};
 }
 
-// The constant `value` of one of `dtypes`, checked against `dims` (-1 = any) and its byte size;
-// counted once in weight_bytes.
-const onnx::TensorData& Matcher::weight_constant(const std::string& value, const std::vector<int64_t>& dims,
-                                                 const std::string& role, std::initializer_list<onnx::DataType> dtypes,
-                                                 std::vector<int64_t>* actual) {
-  std::string allowed;
-  for (onnx::DataType d : dtypes) allowed += std::string(allowed.empty() ? "" : " or ") + onnx::data_type_name(d);
-  const onnx::TensorData* t = g_.constant(value);
-  if (!t) not_recognised(role + ": expected a constant " + allowed + " weight, found " + g_.describe_value(value));
-  if (std::find(dtypes.begin(), dtypes.end(), t->dtype) == dtypes.end())
-    not_recognised(role + ": weight '" + value + "' is " + onnx::data_type_name(t->dtype) + ", expected " + allowed);
-  bool ok = t->dims.size() == dims.size();
-  for (std::size_t i = 0; ok && i < dims.size(); ++i) ok = dims[i] < 0 || dims[i] == t->dims[i];
-  if (!ok) not_recognised(role + ": weight '" + value + "' has shape " + dims_text(t->dims) + ", expected " + dims_text(dims));
-  if (actual) *actual = t->dims;
-  if (t->bytes.size() != static_cast<std::size_t>(t->numel()) * onnx::data_type_size(t->dtype))
-    not_recognised(role + ": weight '" + value + "' has a wrong byte size");
-  if (t->dtype == onnx::DataType::float16) saw_half_ = true;
-  if (counted_.insert(t).second) w_.weight_bytes += t->bytes.size();
-  keep_owner(*t);
-  return *t;
-}
-
-void Matcher::keep_owner(const onnx::TensorData& t) {
-  if (t.owner && owner_set_.insert(t.owner.get()).second) w_.owners.push_back(t.owner);
-}
-
-// An fp32 or fp16 table: always a view of the tensor's bytes, whatever their alignment (never copied).
-EmbeddingTable Matcher::take_table(const std::string& value, const std::vector<int64_t>& dims, const std::string& role,
-                                   std::vector<int64_t>* actual) {
-  const onnx::TensorData& t =
-      weight_constant(value, dims, role, {onnx::DataType::float32, onnx::DataType::float16}, actual);
-  EmbeddingTable table;
-  table.encoding = t.dtype == onnx::DataType::float16 ? TableEncoding::fp16 : TableEncoding::fp32;
-  table.bytes = t.bytes.data();
-  table.size = t.numel();
-  return table;
-}
-
-// A small vector the row kernels read as float*: a view if aligned, else a 64-byte-aligned copy
-// (only with ReadOptions::copy_misaligned = false), counted in bytes_copied.
-AlignedFloatView Matcher::take_vector(const std::string& value, const std::vector<int64_t>& dims,
-                                      const std::string& role) {
-  const onnx::TensorData& t =
-      weight_constant(value, dims, role, {onnx::DataType::float32, onnx::DataType::float16}, nullptr);
-  if (auto it = vectors_.find(value); it != vectors_.end()) return it->second;
-  AlignedFloatView& view = vectors_[value];
-  view.size = t.numel();
-  if (t.dtype == onnx::DataType::float32 && t.aligned()) {
-    view.data = t.as<float>().data();
-    return view;
-  }
-  // A misaligned fp32 vector is copied; an fp16 one widened (exactly) into fp32.
-  const std::size_t n = static_cast<std::size_t>(view.size) * sizeof(float);
-  const std::size_t rounded = (n + 63) / 64 * 64;
-  void* p = std::aligned_alloc(64, rounded ? rounded : 64);
-  if (!p) throw std::bad_alloc();
-  if (t.dtype == onnx::DataType::float32) {
-    std::memcpy(p, t.bytes.data(), n);
-  } else {
-    for (int64_t i = 0; i < view.size; ++i) static_cast<float*>(p)[i] = load_half(t.bytes.data() + 2 * i);
-  }
-  w_.owners.push_back(std::shared_ptr<const void>(p, [](const void* q) { std::free(const_cast<void*>(q)); }));
-  w_.bytes_copied += n;
-  view.data = static_cast<const float*>(p);
-  return view;
-}
-
-float Matcher::take_scalar(const std::string& value, const std::string& role) const {
-  auto v = g_.constant_scalar(value);
-  if (!v) not_recognised(role + ": expected a constant float scalar, found " + g_.describe_value(value));
-  return static_cast<float>(*v);
-}
-
 // Whether the constant scalar `value` holds `expected` as its type can: within 1e-6 (relative) of
 // `expected` for fp32/fp64, or of `expected` rounded to fp16 for an fp16 constant.
 bool Matcher::scalar_is(const std::string& value, double expected, const std::string& role) const {
-  const double v = take_scalar(value, role);
+  const double v = forms_.scalar(value, role);
   const onnx::TensorData* t = g_.constant(value);
   if (t->dtype == onnx::DataType::float16) return close_to(v, round_to_half(static_cast<float>(expected)));
   return close_to(v, expected);
@@ -236,9 +141,9 @@ LayerNormMatch Matcher::match_layer_norm(const std::string& out, const std::stri
         not_recognised(role + ": " + GraphIndex::describe(*n) + " has Mean/InvStdDev outputs, not recognised");
     const onnx::Attribute* eps = n->attribute("epsilon");
     m.weights.eps = eps ? eps->f : 1e-5f;
-    m.weights.gamma = take_vector(n->inputs[1], hidden_dims, role + " scale");
+    m.weights.gamma = forms_.vector(n->inputs[1], hidden_dims, role + " scale");
     if (hidden_ == 0) hidden_ = m.weights.gamma.size;
-    m.weights.beta = take_vector(n->inputs[2], {hidden_}, role + " bias");
+    m.weights.beta = forms_.vector(n->inputs[2], {hidden_}, role + " bias");
     m.input = n->inputs[0];
     return m;
   }
@@ -257,18 +162,18 @@ LayerNormMatch Matcher::match_layer_norm(const std::string& out, const std::stri
   const onnx::Node& pow = node_of(mean_sq.inputs.at(0), "Pow", role + " (LayerNorm squared deviation)");
   if (pow.inputs.size() != 2 || pow.inputs[0] != div.inputs[0])
     not_recognised(role + ": " + GraphIndex::describe(pow) + " should square the Div's numerator '" + div.inputs[0] + "'");
-  if (take_scalar(pow.inputs[1], role + " (Pow exponent)") != 2.0f)
+  if (forms_.scalar(pow.inputs[1], role + " (Pow exponent)") != 2.0f)
     not_recognised(role + ": " + GraphIndex::describe(pow) + " should have exponent 2");
   const onnx::Node& sub = node_of(div.inputs[0], "Sub", role + " (LayerNorm centring)");
   const onnx::Node& mean = node_of(sub.inputs.at(1), "ReduceMean", role + " (LayerNorm mean)");
   check_reduce_mean(mean, role);
   if (mean.inputs.at(0) != sub.inputs.at(0))
     not_recognised(role + ": " + GraphIndex::describe(mean) + " should average the Sub's input '" + sub.inputs[0] + "'");
-  m.weights.eps = take_scalar(eps, role + " (LayerNorm eps)");
+  m.weights.eps = forms_.scalar(eps, role + " (LayerNorm eps)");
   if (!(m.weights.eps >= 0.0f)) not_recognised(role + ": LayerNorm eps is negative");
-  m.weights.gamma = take_vector(gamma, hidden_dims, role + " scale");
+  m.weights.gamma = forms_.vector(gamma, hidden_dims, role + " scale");
   if (hidden_ == 0) hidden_ = m.weights.gamma.size;
-  m.weights.beta = take_vector(beta, {hidden_}, role + " bias");
+  m.weights.beta = forms_.vector(beta, {hidden_}, role + " bias");
   m.input = sub.inputs[0];
   return m;
 }
@@ -327,22 +232,10 @@ LinearMatch Matcher::match_linear(const std::string& out, int64_t in, int64_t ou
         not_recognised(role + ": " + GraphIndex::describe(*cast) + " should cast an fp16 weight to float");
       weight = cast->inputs[0];
     }
-    std::vector<int64_t> dims;
-    const onnx::TensorData& w =
-        cast ? weight_constant(weight, {in, out_dim}, role + " weight (cast to float)", {onnx::DataType::float16}, &dims)
-             : weight_constant(weight, {in, out_dim}, role + " weight", {onnx::DataType::float32, onnx::DataType::float16}, &dims);
-    m.weights.in = dims[0];
-    m.weights.out = dims[1];
-    if (w.dtype == onnx::DataType::float16) {
-      m.weights.encoding = LinearEncoding::fp16;
-      m.weights.f16 = {w.bytes.data(), dims[0], dims[1]};
-    } else {
-      m.weights.encoding = LinearEncoding::fp32;
-      m.weights.weight = {w.bytes.data(), w.numel()};
-    }
+    m.weights = forms_.float_linear(weight, in, out_dim, role, cast != nullptr);
     m.input = mm.inputs[0];
   }
-  m.weights.bias = take_vector(bias, {m.weights.out}, role + " bias");
+  m.weights.bias = forms_.vector(bias, {m.weights.out}, role + " bias");
   return m;
 }
 
@@ -374,29 +267,6 @@ void Matcher::match_integer_product(const onnx::Node& mul, int64_t in, int64_t o
   if (g_.constant(dql.inputs[0]))
     not_recognised(where + ": " + GraphIndex::describe(dql) + " quantizes a constant, expected activations");
 
-  std::vector<int64_t> dims;
-  const onnx::TensorData& w = weight_constant(mmi.inputs[1], {in, out_dim}, role + " quantized weight (MatMulInteger B)",
-                                              {onnx::DataType::uint8, onnx::DataType::int8}, &dims);
-  const int64_t n = dims[1];
-  kernels::Int8WeightsView v;
-  v.data = w.bytes.data();
-  v.is_signed = w.dtype == onnx::DataType::int8;
-  v.k = dims[0];
-  v.n = n;
-  // A per-tensor ([] or [1]) or per-column ([out]) constant of `dtype`.
-  auto per_tensor_or_column = [&](const std::string& value, onnx::DataType dtype, const std::string& what) {
-    const onnx::TensorData* t = g_.constant(value);
-    if (!t) not_recognised(role + ": the " + what + " of " + GraphIndex::describe(mmi) + " is not a constant: " + g_.describe_value(value));
-    if ((t->numel() != 1 || t->dims.size() > 1) && !(t->dims.size() == 1 && t->dims[0] == n))
-      not_recognised(role + ": the " + what + " '" + value + "' of " + GraphIndex::describe(mmi) + " has shape " +
-                     dims_text(t->dims) + ", expected one value or [" + std::to_string(n) + "]");
-    return &weight_constant(value, t->dims, role + " " + what, {dtype}, nullptr);
-  };
-  if (mmi.inputs.size() > 3 && !mmi.inputs[3].empty()) {
-    const onnx::TensorData* zp = per_tensor_or_column(mmi.inputs[3], w.dtype, "weight zero point");
-    v.zero_points = zp->bytes.data();
-    v.zero_point_count = zp->numel();
-  }
   if (mmi.inputs.size() > 4)
     not_recognised(where + ": " + GraphIndex::describe(mmi) + " has " + std::to_string(mmi.inputs.size()) + " inputs, expected at most 4");
 
@@ -410,19 +280,8 @@ void Matcher::match_integer_product(const onnx::Node& mul, int64_t in, int64_t o
   if (!g_.constant(wscale))
     not_recognised(role + ": the weight scale of " + GraphIndex::describe(mmi) + " is not a constant: " +
                    GraphIndex::describe(scales) + " multiplies by " + g_.describe_value(wscale));
-  const onnx::TensorData* scale = per_tensor_or_column(wscale, onnx::DataType::float32, "weight scale");
-  for (int64_t i = 0; i < scale->numel(); ++i) {
-    float f;
-    std::memcpy(&f, scale->bytes.data() + i * 4, sizeof f);
-    if (!std::isfinite(f)) not_recognised(role + ": the weight scale '" + wscale + "' holds a value that is not finite");
-  }
-  v.scales = scale->bytes.data();
-  v.scale_count = scale->numel();
-  m.weights.encoding = LinearEncoding::int8;
-  m.weights.int8 = v;
-  m.weights.in = v.k;
-  m.weights.out = n;
-  m.input = unwrap_input_scale(dql.inputs[0], v.k, role, &m.weights.input_scale);
+  m.weights = forms_.int8_linear(mmi, wscale, in, out_dim, role);
+  m.input = unwrap_input_scale(dql.inputs[0], m.weights.in, role, &m.weights.input_scale);
 }
 
 // Mul(x, s) with s a constant fp32 [k] (k > 1): the channel scaling `leanembed quantize` puts
@@ -433,7 +292,7 @@ std::string Matcher::unwrap_input_scale(const std::string& x, int64_t k, const s
   for (int i = 0; i < 2; ++i) {
     const onnx::TensorData* t = g_.constant(mul->inputs[i]);
     if (t && !g_.constant(mul->inputs[1 - i]) && t->dtype == onnx::DataType::float32 && t->dims == std::vector<int64_t>{k}) {
-      *scale = take_vector(mul->inputs[i], {k}, role + " input scale (" + GraphIndex::describe(*mul) + ")");
+      *scale = forms_.vector(mul->inputs[i], {k}, role + " input scale (" + GraphIndex::describe(*mul) + ")");
       w_.config.scaled_inputs = true;
       return mul->inputs[1 - i];
     }
@@ -444,59 +303,10 @@ std::string Matcher::unwrap_input_scale(const std::string& x, int64_t k, const s
 // com.microsoft MatMulNBits(x, packed, scales [, zero_points]) with bits 4, K = in, N = out.
 void Matcher::match_nbits_product(const onnx::Node& mm, int64_t in, int64_t out_dim, const std::string& role,
                                   LinearMatch& m) {
-  const std::string where = role + ": " + GraphIndex::describe(mm);
-  auto attr = [&](const char* name) -> int64_t {
-    const onnx::Attribute* a = mm.attribute(name);
-    if (!a) not_recognised(where + " has no attribute " + name);
-    return a->i;
-  };
-  const int64_t K = attr("K"), N = attr("N"), bits = attr("bits"), block = attr("block_size");
-  if (bits != 4) not_recognised(where + " has bits " + std::to_string(bits) + "; only 4-bit MatMulNBits is recognised");
-  if (block < 16 || (block & (block - 1)) != 0)
-    not_recognised(where + " has block_size " + std::to_string(block) + ", expected a power of two >= 16");
-  if (K <= 0 || N <= 0 || (in >= 0 && K != in) || (out_dim >= 0 && N != out_dim))
-    not_recognised(where + " is K " + std::to_string(K) + " x N " + std::to_string(N) + ", expected " +
-                   std::to_string(in) + " x " + std::to_string(out_dim) + " (-1 = any)");
-  if (mm.inputs.size() < 3) not_recognised(where + " has " + std::to_string(mm.inputs.size()) + " inputs, expected at least 3");
-  if (mm.inputs.size() > 4 && !mm.inputs[4].empty())
-    not_recognised(where + " has a g_idx input (act-order block mapping), not recognised");
-  if (mm.inputs.size() > 5 && !mm.inputs[5].empty())
-    not_recognised(where + " has a bias input; the bias should be a following Add");
-  if (mm.inputs.size() > 6) not_recognised(where + " has more than 6 inputs");
-  if (g_.constant(mm.inputs[0])) not_recognised(where + " should multiply activations, not a constant");
-  if (K <= 0 || N <= 0 || K > (int64_t{1} << 31) || N > (int64_t{1} << 31))
-    not_recognised(where + " has K " + std::to_string(K) + " and N " + std::to_string(N) + ", expected 1 .. 2^31 each");
-  const int64_t blocks = K / block + (K % block != 0);
-  const onnx::TensorData& packed =
-      weight_constant(mm.inputs[1], {N, blocks, block / 2}, role + " 4-bit weight", {onnx::DataType::uint8}, nullptr);
-  const onnx::TensorData& scales = weight_constant(mm.inputs[2], {-1}, role + " block scales", {onnx::DataType::float32}, nullptr);
-  if (scales.numel() != N * blocks && !(scales.dims.size() == 2 && scales.dims[0] == N && scales.dims[1] == blocks))
-    not_recognised(role + ": the block scales '" + mm.inputs[2] + "' have shape " + dims_text(scales.dims) + ", expected [" +
-                   std::to_string(N * blocks) + "]");
-  for (int64_t i = 0; i < scales.numel(); ++i) {
-    float f;
-    std::memcpy(&f, scales.bytes.data() + i * 4, sizeof f);
-    if (!std::isfinite(f)) not_recognised(role + ": the block scales '" + mm.inputs[2] + "' hold a value that is not finite");
-  }
-  kernels::BlockQ4WeightsView v;
-  v.packed = reinterpret_cast<const uint8_t*>(packed.bytes.data());
-  v.scales = scales.bytes.data();
-  v.k = K;
-  v.n = N;
-  v.block_size = block;
-  if (mm.inputs.size() > 3 && !mm.inputs[3].empty()) {
-    const onnx::TensorData* zp = g_.constant(mm.inputs[3]);
-    if (zp && zp->dtype != onnx::DataType::uint8)
-      not_recognised(where + " has zero points of type " + std::string(onnx::data_type_name(zp->dtype)) +
-                     "; only packed 4-bit (uint8) zero points are recognised");
-    weight_constant(mm.inputs[3], {N * ((blocks + 1) / 2)}, role + " 4-bit zero points", {onnx::DataType::uint8}, nullptr);
-    v.zero_points = reinterpret_cast<const uint8_t*>(g_.constant(mm.inputs[3])->bytes.data());
-  }
-  m.weights.encoding = LinearEncoding::q4;
-  m.weights.q4 = v;
-  m.weights.in = K;
-  m.weights.out = N;
-  m.input = unwrap_input_scale(mm.inputs[0], K, role, &m.weights.input_scale);
+  if (mm.inputs.empty() || g_.constant(mm.inputs[0]))
+    not_recognised(role + ": " + GraphIndex::describe(mm) + " should multiply activations, not a constant");
+  m.weights = forms_.q4_linear(mm, in, out_dim, role);
+  m.input = unwrap_input_scale(mm.inputs[0], m.weights.in, role, &m.weights.input_scale);
 }
 
 std::string Matcher::match_gelu(const std::string& out, const std::string& role) {
@@ -562,11 +372,11 @@ void Matcher::match_mask(const std::string& mask, const std::string& role) {
   const std::string where = role + " (attention mask (1 - mask) * fill)";
   const onnx::Node& mul = node_of(mask, "Mul", where);
   auto [fill, inverted] = split_constant(mul, where);
-  float fill_value = take_scalar(fill, where);
+  float fill_value = forms_.scalar(fill, where);
   if (!(fill_value <= -1e4f))
     not_recognised(where + ": the fill " + std::to_string(fill_value) + " is not a large negative number");
   const onnx::Node& sub = node_of(inverted, "Sub", where);
-  if (sub.inputs.size() != 2 || !g_.constant(sub.inputs[0]) || take_scalar(sub.inputs[0], where) != 1.0f)
+  if (sub.inputs.size() != 2 || !g_.constant(sub.inputs[0]) || forms_.scalar(sub.inputs[0], where) != 1.0f)
     not_recognised(where + ": " + GraphIndex::describe(sub) + " should compute 1 - mask");
   // Back through Unsqueeze/Cast to the graph input; the Unsqueezes must give [B, 1, 1, L].
   std::vector<std::vector<int64_t>> unsqueezes;
@@ -659,7 +469,7 @@ std::string Matcher::match_attention(const std::string& ctx, EncoderLayerWeights
     not_recognised(role + ": " + GraphIndex::describe(softmax) + " has no mask while other layers have one");
   }
   const onnx::Node& scale = *g_.producer(scaled);
-  float c = take_scalar(scale.inputs[1], role + " (attention scale)");
+  float c = forms_.scalar(scale.inputs[1], role + " (attention scale)");
   float multiplier = scale.op_type == "Div" ? 1.0f / c : c;
   if (!(std::isfinite(multiplier) && multiplier > 0.0f))
     not_recognised(role + ": " + GraphIndex::describe(scale) + " has an invalid scale " + std::to_string(c));
@@ -841,63 +651,9 @@ void Matcher::match_embeddings(const LayerNormMatch& norm) {
     const std::string& indices = gather.inputs.at(1);
     const bool is_word = indices == w_.config.input_ids_name, is_type = !is_word && g_.is_graph_input(indices);
     const std::string table_role = role + (is_word ? " word table" : is_type ? " token-type table" : " position table");
-    EmbeddingTable table;
-    if (quantized) {
-      // DequantizeLinear(Gather(Wq, ids), scale, zero point): one scale / zero point for the table.
-      const onnx::TensorData& q = weight_constant(gather.inputs[0], {-1, H}, table_role + " (quantized)",
-                                                  {onnx::DataType::uint8, onnx::DataType::int8}, &dims);
-      // One scale / zero point for the table, or one per column (axis -1 or 1, [hidden] values).
-      const std::string where = table_role + ": " + GraphIndex::describe(*n);
-      const onnx::Attribute* axis = n->attribute("axis");
-      const bool per_column_axis = !axis || axis->i == -1 || axis->i == 1;  // the default axis is 1
-      const onnx::TensorData* scale = g_.constant(n->inputs.at(1));
-      const bool per_tensor = scale && scale->numel() == 1 && scale->dims.size() <= 1;
-      const bool per_column = scale && per_column_axis && scale->dims == std::vector<int64_t>{H};
-      if (!scale || scale->dtype != onnx::DataType::float32 || !(per_tensor || per_column))
-        not_recognised(where + " should have a constant fp32 scale per table or per column ([" + std::to_string(H) +
-                       "], axis -1), found " + g_.describe_value(n->inputs[1]));
-      weight_constant(n->inputs[1], scale->dims, table_role + " scale", {onnx::DataType::float32}, nullptr);
-      table.encoding = q.dtype == onnx::DataType::uint8 ? TableEncoding::uint8 : TableEncoding::int8;
-      table.bytes = q.bytes.data();
-      table.size = q.numel();
-      auto int_at = [&](const onnx::TensorData& t, int64_t i) {
-        return q.dtype == onnx::DataType::uint8 ? static_cast<int32_t>(static_cast<uint8_t>(t.bytes[i]))
-                                                : static_cast<int32_t>(static_cast<int8_t>(t.bytes[i]));
-      };
-      std::vector<float> scales(static_cast<std::size_t>(scale->numel()));
-      std::memcpy(scales.data(), scale->bytes.data(), scales.size() * sizeof(float));
-      for (float f : scales)
-        if (!(std::isfinite(f) && f > 0.0f)) not_recognised(where + " has a scale that is not positive");
-      std::vector<int32_t> zero_points(scales.size(), 0);
-      if (n->inputs.size() > 2 && !n->inputs[2].empty()) {
-        const onnx::TensorData* zp = g_.constant(n->inputs[2]);
-        if (!zp || zp->dtype != q.dtype || zp->dims != scale->dims)
-          not_recognised(where + " should have constant zero points of the table's type shaped like its scale, found " +
-                         g_.describe_value(n->inputs[2]));
-        weight_constant(n->inputs[2], zp->dims, table_role + " zero point", {q.dtype}, nullptr);
-        for (std::size_t i = 0; i < zero_points.size(); ++i) zero_points[i] = int_at(*zp, static_cast<int64_t>(i));
-      }
-      if (n->inputs.size() > 3) not_recognised(where + " has more than 3 inputs");
-      if (per_column && !per_tensor) {
-        w_.bytes_copied += scales.size() * (sizeof(float) + sizeof(int32_t));
-        table.column_scale = std::move(scales);
-        table.column_zero_point = std::move(zero_points);
-      } else {
-        table.scale = scales[0];
-        table.zero_point = zero_points[0];
-      }
-    } else if (widened) {
-      const onnx::Attribute* to = n->attribute("to");
-      if (!to || to->i != static_cast<int64_t>(onnx::DataType::float32))
-        not_recognised(table_role + ": " + GraphIndex::describe(*n) + " should cast the looked-up rows to float");
-      const onnx::TensorData& t = weight_constant(gather.inputs[0], {-1, H}, table_role + " (cast to float)",
-                                                  {onnx::DataType::float16}, &dims);
-      table.encoding = TableEncoding::fp16;
-      table.bytes = t.bytes.data();
-      table.size = t.numel();
-    } else {
-      table = take_table(gather.inputs[0], {-1, H}, table_role, &dims);
-    }
+    EmbeddingTable table = quantized ? forms_.quantized_table(*n, gather.inputs[0], H, table_role, &dims)
+                           : widened ? forms_.half_table(*n, gather.inputs[0], H, table_role, &dims)
+                                     : forms_.table(gather.inputs[0], {-1, H}, table_role, &dims);
     if (is_word) {
       if (word) not_recognised(role + ": two word-embedding lookups");
       w_.word_embeddings = table;
@@ -920,33 +676,6 @@ void Matcher::match_embeddings(const LayerNormMatch& norm) {
   if (!word || !position)
     not_recognised(role + ": the sum before " + g_.describe_value(norm.input) + " lacks the " +
                    (word ? "position" : "word") + " embedding lookup");
-}
-
-// "fp32", "int8 (uint8 weights, per-tensor scales)", "q4 (block 32)", "fp16" ...; differing layers joined by " + ".
-std::string Matcher::weight_form() const {
-  std::vector<std::string> forms;
-  auto add = [&](const std::string& f) {
-    if (std::find(forms.begin(), forms.end(), f) == forms.end()) forms.push_back(f);
-  };
-  for (const EncoderLayerWeights& l : w_.layers)
-    for (const LinearWeights* lin : {&l.query, &l.key, &l.value, &l.attention_output, &l.ffn_in, &l.ffn_out}) {
-      switch (lin->encoding) {
-        case LinearEncoding::fp32: add("fp32"); break;
-        case LinearEncoding::fp16: add("fp16"); break;
-        case LinearEncoding::q4: add("q4 (block " + std::to_string(lin->q4.block_size) + ")"); break;
-        case LinearEncoding::int8:
-          add(std::string("int8 (") + (lin->int8.is_signed ? "int8" : "uint8") + " weights, " +
-              (lin->int8.scale_count > 1 ? "per-column" : "per-tensor") + " scales)");
-          break;
-      }
-    }
-  const TableEncoding word = w_.word_embeddings.encoding;
-  if ((word == TableEncoding::uint8 || word == TableEncoding::int8) &&
-      std::none_of(forms.begin(), forms.end(), [](const std::string& f) { return f.rfind("int8", 0) == 0; }))
-    add("8-bit word table");
-  std::string s;
-  for (const auto& f : forms) s += (s.empty() ? "" : " + ") + f;
-  return s;
 }
 
 EncoderWeights Matcher::run() {
@@ -993,34 +722,14 @@ EncoderWeights Matcher::run() {
   w_.layers.assign(layers_reversed.rbegin(), layers_reversed.rend());
   w_.config.hidden = hidden_;
   w_.config.layers = static_cast<int64_t>(w_.layers.size());
-  if (output_cast && !saw_half_)
+  if (output_cast && !forms_.saw_half())
     not_recognised("output '" + out.name + "': " + GraphIndex::describe(*output_cast) +
                    " casts the result of a graph without fp16 weights; expected the last LayerNorm");
-  w_.weight_form = weight_form();
+  w_.weight_form = describe_weight_form(w_);
   if (out.has_shape && (out.shape.size() != 3 || (out.shape[2].value >= 0 && out.shape[2].value != hidden_)))
     not_recognised("output '" + out.name + "' is declared with a shape other than [batch, sequence, " + std::to_string(hidden_) + "]");
-  if (model_.storage.size())
-    for (const auto& s : model_.storage)
-      if (s && owner_set_.insert(s.get()).second) w_.owners.push_back(s);
+  for (const auto& s : model_.storage) forms_.keep(s);
   return std::move(w_);
-}
-
-// A row source (RecognizeOptions::table_rows_by_pread) when the table's bytes lie wholly inside the
-// mapping of the file read_model read: they are then the file's bytes at a known offset, read
-// through the mapped file's own descriptor (Model::source_files: the same inode whatever the path
-// names now). External data and copies the reader or a quantizer owns keep the view.
-void attach_row_source(EmbeddingTable& table, int64_t hidden, const onnx::Model& model) {
-  if (!model.file_backed || table.empty() || hidden <= 0) return;
-  const auto file_begin = reinterpret_cast<std::uintptr_t>(model.file_bytes.data());
-  const auto table_begin = reinterpret_cast<std::uintptr_t>(table.bytes);
-  const std::size_t bytes = static_cast<std::size_t>(table.size) * table.element_bytes();
-  if (table_begin < file_begin || table_begin - file_begin > model.file_bytes.size() ||
-      bytes > model.file_bytes.size() - (table_begin - file_begin))
-    return;
-  const auto& mapped = model.source_files.empty() ? nullptr : model.source_files.front();
-  if (!mapped || mapped->size() != model.file_bytes.size() || mapped->bytes().data() != model.file_bytes.data()) return;
-  encoder::attach_row_source(table, hidden, std::shared_ptr<const FileReader>(mapped, &mapped->reader()),
-                             model.file_bytes.size(), table_begin - file_begin);
 }
 
 }  // namespace
@@ -1030,7 +739,7 @@ RecognizeResult recognize_encoder(const onnx::Model& model, const RecognizeOptio
   try {
     result.weights = Matcher(model).run();
     if (options.table_rows_by_pread)
-      attach_row_source(result.weights->word_embeddings, result.weights->config.hidden, model);
+      attach_model_row_source(result.weights->word_embeddings, result.weights->config.hidden, model);
   } catch (const NotRecognised& e) {
     result.reason = e.what();
   } catch (const Error& e) {

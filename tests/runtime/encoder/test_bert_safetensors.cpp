@@ -288,7 +288,7 @@ TEST(BertSafetensors, ConfigJsonIsChecked) {
 
 TEST(BertSafetensors, InterpreterIsRefused) {
   EngineOptions eo;
-  eo.path = PathChoice::interpreter;
+  eo.path = ExecutionPath::interpreter;
   try {
     safetensors_engine(model_dir("tiny-bert-synthetic") + "/model.safetensors", model_dir("tiny-bert-synthetic") + "/config.json", eo);
     FAIL();

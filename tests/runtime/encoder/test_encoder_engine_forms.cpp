@@ -48,7 +48,7 @@ TEST_P(EngineForms, ChoosesTheFastPathAndNamesTheForm) {
   EXPECT_EQ(from_engine, run(direct, batch));
 
   // Forced onto the interpreter, the description has no form.
-  Engine slow(onnx::read_model(path, read), EngineOptions{PathChoice::interpreter});
+  Engine slow(onnx::read_model(path, read), EngineOptions{ExecutionPath::interpreter});
   EXPECT_EQ(slow.description().path, "interpreter");
   EXPECT_EQ(slow.description().weight_form, "");
 }
@@ -80,7 +80,7 @@ TEST(EngineDescription, KernelsNameWhatRuns) {
   Engine q8(onnx::read_model(model_file("tiny-bert-synthetic", "model_quantized.onnx")), EngineOptions{});
   EXPECT_EQ(q8.description().kernels.rfind(tables + ", linear layers: ", 0), 0u) << q8.description().kernels;
   EXPECT_NE(q8.description().kernels.find("int8-onednn"), std::string::npos) << q8.description().kernels;
-  Engine slow(onnx::read_model(fp32), EngineOptions{PathChoice::interpreter});
+  Engine slow(onnx::read_model(fp32), EngineOptions{ExecutionPath::interpreter});
   EXPECT_NE(slow.description().kernels.find("interpreter"), std::string::npos) << slow.description().kernels;
   EXPECT_EQ(slow.description().kernels.find("oneDNN"), std::string::npos) << slow.description().kernels;
 }

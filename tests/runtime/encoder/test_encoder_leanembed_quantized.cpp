@@ -70,8 +70,8 @@ TEST_P(LeanembedQuantized, RunsOnTheFastPathLikeTheInterpreter) {
       EXPECT_GT(copies, 0u);
     }
   }
-  Engine fast(q, EngineOptions{PathChoice::fast});
-  Engine spec(q, EngineOptions{PathChoice::interpreter}, fast.description().hidden);
+  Engine fast(q, EngineOptions{ExecutionPath::fast});
+  Engine spec(q, EngineOptions{ExecutionPath::interpreter}, fast.description().hidden);
   Packed batch = pack(fp32, 0, fp32.ids.size());
   std::vector<std::vector<double>> a = pooled_by(fast, batch);
   // The interpreter in batches of 16 (its activation scale is per tensor, as ORT's).

@@ -349,9 +349,9 @@ TEST(WordTableByPread, KeepsTheTablesPagesOutOfTheProcess) {
 
 TEST(WordTableByPread, TheEngineSaysSoAndCanBeToldNotTo) {
   const onnx::Model m = read_zero_copy(model_file(kTiny, "model.onnx"));
-  Engine by_pread(m, EngineOptions{.path = PathChoice::fast});
-  Engine mapped(m, EngineOptions{.path = PathChoice::fast, .table_rows_by_pread = false});
-  Engine interpreted(m, EngineOptions{.path = PathChoice::interpreter});
+  Engine by_pread(m, EngineOptions{.path = ExecutionPath::fast});
+  Engine mapped(m, EngineOptions{.path = ExecutionPath::fast, .table_rows_by_pread = false});
+  Engine interpreted(m, EngineOptions{.path = ExecutionPath::interpreter});
   EXPECT_TRUE(by_pread.description().word_table_by_pread());
   EXPECT_FALSE(mapped.description().word_table_by_pread());
   EXPECT_FALSE(interpreted.description().word_table_by_pread());
