@@ -95,6 +95,37 @@ void guarded_gets(void* arg) {
   }
 }
 
+// The reads of an existing store's structure at open (the main database, 'meta' and its header,
+// 'vectors'), run under fault_guard::call_catching_faults: LMDB follows the root page numbers it
+// finds in the file, and a damaged meta or branch page can send it to an address that faults
+// (found by fuzz_cache_store). Plain C data only, as GuardedGets. `step` says which call set `rc`.
+struct GuardedOpenReads {
+  MDB_txn* txn;
+  MDB_dbi main_dbi, meta_dbi, vectors;
+  MDB_stat main_stat;
+  int rc, step;  // step: 0 main database, 1 its stat, 2 'meta', 3 the header, 4 'vectors', 5 done
+  std::byte header[kHeaderBytes];
+  std::size_t header_size;
+};
+void guarded_open_reads(void* arg) {
+  auto* g = static_cast<GuardedOpenReads*>(arg);
+  g->step = 0;
+  if ((g->rc = mdb_dbi_open(g->txn, nullptr, 0, &g->main_dbi)) != 0) return;
+  g->step = 1;
+  if ((g->rc = mdb_stat(g->txn, g->main_dbi, &g->main_stat)) != 0 || g->main_stat.ms_entries == 0) return;
+  g->step = 2;
+  if ((g->rc = mdb_dbi_open(g->txn, "meta", 0, &g->meta_dbi)) != 0) return;
+  g->step = 3;
+  MDB_val k{sizeof kHeaderKey - 1, const_cast<char*>(kHeaderKey)};
+  MDB_val v{};
+  if ((g->rc = mdb_get(g->txn, g->meta_dbi, &k, &v)) != 0) return;
+  g->header_size = v.mv_size;
+  if (v.mv_size == kHeaderBytes) std::memcpy(g->header, v.mv_data, kHeaderBytes);
+  g->step = 4;
+  if ((g->rc = mdb_dbi_open(g->txn, "vectors", 0, &g->vectors)) != 0) return;
+  g->step = 5;
+}
+
 // LMDB's own error codes are negative (MDB_KEYEXIST .. MDB_LAST_ERRCODE); system errors positive.
 bool is_lmdb_code(int rc) { return rc >= MDB_KEYEXIST && rc <= MDB_LAST_ERRCODE; }
 
@@ -253,13 +284,21 @@ LmdbStore::OpenResult LmdbStore::try_open(std::string& why) {
     why = std::string(what) + ": " + mdb_strerror(code);
     return OpenResult::corrupt;
   };
-  MDB_dbi main_dbi = 0, meta_dbi = 0;
-  if ((rc = mdb_dbi_open(txn, nullptr, 0, &main_dbi)) != 0) return lmdb_error("opening the main database", rc);
-  MDB_stat main_stat{};
-  if ((rc = mdb_stat(txn, main_dbi, &main_stat)) != 0) return lmdb_error("reading the main database", rc);
-
-  if (main_stat.ms_entries == 0) {
+  GuardedOpenReads g{};
+  g.txn = txn;
+  if (!fault_guard::call_catching_faults(guarded_open_reads, &g)) {
+    // The write transaction holds the writer lock in lock.mdb: end it (aborting touches only the
+    // transaction's own memory; guarded all the same), then the caller closes the environment and
+    // sets the file aside.
+    fault_guard::call_catching_faults([](void* t) { mdb_txn_abort(static_cast<MDB_txn*>(t)); }, txn);
+    why = "reading its structure faulted (a damaged meta or B-tree page)";
+    return OpenResult::corrupt;
+  }
+  if (g.step == 0 && g.rc != 0) return lmdb_error("opening the main database", g.rc);
+  if (g.step == 1 && g.rc != 0) return lmdb_error("reading the main database", g.rc);
+  if (g.main_stat.ms_entries == 0) {
     // A new (or empty) environment: make it ours.
+    MDB_dbi meta_dbi = 0;
     if ((rc = mdb_dbi_open(txn, "meta", MDB_CREATE, &meta_dbi)) != 0) return lmdb_error("creating 'meta'", rc);
     std::byte header[kHeaderBytes];
     std::memcpy(header, kMagic, 16);
@@ -271,26 +310,22 @@ LmdbStore::OpenResult LmdbStore::try_open(std::string& why) {
     if ((rc = mdb_put(txn, meta_dbi, &k, &v, 0)) != 0) return lmdb_error("writing the header", rc);
     if ((rc = mdb_dbi_open(txn, "vectors", MDB_CREATE, &vectors_)) != 0) return lmdb_error("creating 'vectors'", rc);
   } else {
-    rc = mdb_dbi_open(txn, "meta", 0, &meta_dbi);
-    if (rc == MDB_NOTFOUND || rc == MDB_INCOMPATIBLE) {
+    if (g.step == 2 && (g.rc == MDB_NOTFOUND || g.rc == MDB_INCOMPATIBLE)) {
       mdb_txn_abort(txn);
       why = "an LMDB environment without a leanembed header";
       return OpenResult::foreign;
     }
-    if (rc != 0) return lmdb_error("opening 'meta'", rc);
-    MDB_val k{sizeof kHeaderKey - 1, const_cast<char*>(kHeaderKey)};
-    MDB_val v{};
-    rc = mdb_get(txn, meta_dbi, &k, &v);
-    if (rc == MDB_NOTFOUND) {
+    if (g.step == 2) return lmdb_error("opening 'meta'", g.rc);
+    if (g.step == 3 && g.rc == MDB_NOTFOUND) {
       mdb_txn_abort(txn);
       why = "its 'meta' database has no header";
       return OpenResult::foreign;
     }
-    if (rc != 0) return lmdb_error("reading the header", rc);
-    const auto* h = static_cast<const std::byte*>(v.mv_data);
-    if (v.mv_size != kHeaderBytes || std::memcmp(h, kMagic, 16) != 0) {
+    if (g.step == 3) return lmdb_error("reading the header", g.rc);
+    const std::byte* h = g.header;
+    if (g.header_size != kHeaderBytes || std::memcmp(h, kMagic, 16) != 0) {
       mdb_txn_abort(txn);
-      why = "its header is not leanembed's (" + std::to_string(v.mv_size) + " bytes)";
+      why = "its header is not leanembed's (" + std::to_string(g.header_size) + " bytes)";
       return OpenResult::foreign;
     }
     const std::uint32_t version = get_u32(h + 16), key_size = get_u32(h + 20), value_format = get_u32(h + 24);
@@ -300,13 +335,13 @@ LmdbStore::OpenResult LmdbStore::try_open(std::string& why) {
             std::to_string(value_format) + "); this build reads version " + std::to_string(format_version);
       return OpenResult::version;
     }
-    rc = mdb_dbi_open(txn, "vectors", 0, &vectors_);
-    if (rc == MDB_NOTFOUND || rc == MDB_INCOMPATIBLE) {
+    if (g.step == 4 && (g.rc == MDB_NOTFOUND || g.rc == MDB_INCOMPATIBLE)) {
       mdb_txn_abort(txn);
       why = "its 'vectors' database is missing";
       return OpenResult::foreign;
     }
-    if (rc != 0) return lmdb_error("opening 'vectors'", rc);
+    if (g.step == 4) return lmdb_error("opening 'vectors'", g.rc);
+    vectors_ = g.vectors;
   }
   // Committing keeps the database handles (read-only work commits without writing).
   rc = mdb_txn_commit(txn);
