@@ -126,6 +126,28 @@ void guarded_open_reads(void* arg) {
   g->step = 5;
 }
 
+// LMDB divides by the page size its meta pages record (mdb_env_open: me_maxpg = mapsize / psize)
+// without checking it, so a damaged meta page with page size 0 raises SIGFPE inside mdb_env_open
+// (found by fuzz_cache_store). Checked here first: both meta pages (the second at the first's page
+// size) must record a power-of-two page size from 512 to 65536 bytes. Returns "" when they do (or
+// when the file is too short to hold them: LMDB then refuses or initialises it itself), else why not.
+std::string meta_page_size_problem(const std::string& data_path) {
+  const int fd = ::open(data_path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return "";
+  constexpr std::size_t kPsizeOffset = 16 + 4 + 4 + 8 + 8;  // page header, magic, version, address, mapsize
+  std::string problem;
+  std::uint64_t at = 0;
+  for (int meta = 0; meta < 2 && problem.empty(); ++meta) {
+    std::uint32_t psize = 0;
+    if (::pread(fd, &psize, sizeof psize, static_cast<off_t>(at + kPsizeOffset)) != static_cast<ssize_t>(sizeof psize)) break;
+    if (psize < 512 || psize > 65536 || (psize & (psize - 1)) != 0)
+      problem = "meta page " + std::to_string(meta) + " records a page size of " + std::to_string(psize) + " bytes";
+    at += psize;
+  }
+  ::close(fd);
+  return problem;
+}
+
 // LMDB's own error codes are negative (MDB_KEYEXIST .. MDB_LAST_ERRCODE); system errors positive.
 bool is_lmdb_code(int rc) { return rc >= MDB_KEYEXIST && rc <= MDB_LAST_ERRCODE; }
 
@@ -233,6 +255,10 @@ LmdbStore::OpenResult LmdbStore::try_open(std::string& why) {
   if (rc != 0) {
     env_ = nullptr;
     fail("mdb_env_create", rc);
+  }
+  if (std::string problem = meta_page_size_problem(data_path); !problem.empty()) {
+    why = problem;
+    return OpenResult::corrupt;
   }
   mdb_env_set_maxdbs(env_, 4);
   mdb_env_set_mapsize(env_, options_.initial_map_bytes);

@@ -63,13 +63,14 @@ void write_all(const std::string& path, const std::string& bytes) {
   std::ofstream(path, std::ios::binary | std::ios::trunc) << bytes;
 }
 
-// Issue 16 item 4, found by fuzz_cache_store: a store whose meta / branch pages send LMDB to an
-// address that faults while the store is opened (mdb_dbi_open) must be set aside like any damaged
-// store, not end the process with SIGSEGV. The file is the fuzzer's crash input (bytes shuffled in a
-// two-record store), kept as a regression input in fuzz/corpus.
-TEST(CacheCorruption, StoreThatFaultsWhileOpeningIsSetAsideNotFatal) {
-  const std::string dir = test::fresh_dir("cache_corruption", "open-fault").string();
-  write_all(dir + "/data.mdb", read_all(test::source_dir() + "/fuzz/corpus/fuzz_cache_store/regression_open_segv.mdb"));
+// Issue 16 item 4, found by fuzz_cache_store: stores whose damaged pages make LMDB fault while the
+// store is opened must be set aside like any damaged store, not end the process: a meta / branch
+// page that sends mdb_dbi_open to an unmapped address (SIGSEGV), and a meta page recording page size
+// 0, which mdb_env_open divides by (SIGFPE). The files are the fuzzer's crash inputs, kept as
+// regression inputs in fuzz/corpus.
+void expect_damaged_store_is_set_aside(const std::string& input, const std::string& name) {
+  const std::string dir = test::fresh_dir("cache_corruption", name).string();
+  write_all(dir + "/data.mdb", read_all(test::source_dir() + "/fuzz/corpus/fuzz_cache_store/" + input));
   {
     Cache cache(disk_only(dir));
     CacheKeyMaker keys(test::test_scope(8));
@@ -83,6 +84,12 @@ TEST(CacheCorruption, StoreThatFaultsWhileOpeningIsSetAsideNotFatal) {
   Cache again(disk_only(dir));  // the new store works
   CacheKeyMaker keys(test::test_scope(8));
   EXPECT_EQ(again.get(keys.key(test::text_for(0))), test::vector_for(0, 8));
+}
+TEST(CacheCorruption, StoreThatFaultsWhileOpeningIsSetAsideNotFatal) {
+  expect_damaged_store_is_set_aside("regression_open_segv.mdb", "open-fault");
+}
+TEST(CacheCorruption, MetaPageWithPageSizeZeroIsSetAsideNotFatal) {
+  expect_damaged_store_is_set_aside("regression_meta_psize_fpe.mdb", "meta-psize");
 }
 
 TEST(CacheCorruption, DamagedVectorIsAMissAndTheStoreIsSetAside) {
