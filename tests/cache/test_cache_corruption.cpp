@@ -65,8 +65,8 @@ void write_all(const std::string& path, const std::string& bytes) {
 
 // Issue 16 item 4, found by fuzz_cache_store: stores whose damaged pages make LMDB fault while the
 // store is opened must be set aside like any damaged store, not end the process: a meta / branch
-// page that sends mdb_dbi_open to an unmapped address (SIGSEGV), and a meta page recording page size
-// 0, which mdb_env_open divides by (SIGFPE). The files are the fuzzer's crash inputs, kept as
+// page that sends mdb_dbi_open to an unmapped address (SIGSEGV), a meta page recording page size
+// 0, which mdb_env_open divides by (SIGFPE), and a page failing an LMDB assertion (abort). The files are the fuzzer's crash inputs, kept as
 // regression inputs in fuzz/corpus.
 void expect_damaged_store_is_set_aside(const std::string& input, const std::string& name) {
   const std::string dir = test::fresh_dir("cache_corruption", name).string();
@@ -90,6 +90,11 @@ TEST(CacheCorruption, StoreThatFaultsWhileOpeningIsSetAsideNotFatal) {
 }
 TEST(CacheCorruption, MetaPageWithPageSizeZeroIsSetAsideNotFatal) {
   expect_damaged_store_is_set_aside("regression_meta_psize_fpe.mdb", "meta-psize");
+}
+// A damaged page that fails one of liblmdb's own assertions (mdb_page_search: "root > 1"), which
+// would abort the process.
+TEST(CacheCorruption, PageFailingAnLmdbAssertionIsSetAsideNotFatal) {
+  expect_damaged_store_is_set_aside("regression_assert_root.mdb", "assert-root");
 }
 
 TEST(CacheCorruption, DamagedVectorIsAMissAndTheStoreIsSetAside) {
