@@ -134,6 +134,28 @@ void guarded_open_reads(void* arg) {
 // changes nothing and LMDB aborts as before.
 void on_lmdb_assert(MDB_env*, const char*) { ::raise(SIGBUS); }
 
+// Making a new (or empty) environment ours: 'meta' with the header, then 'vectors'. Guarded too:
+// an "empty" main database may sit on damaged pages that fault or fail an assertion.
+struct GuardedCreate {
+  MDB_txn* txn;
+  const std::byte* header;
+  MDB_dbi vectors;
+  int rc, step;  // step: 0 creating 'meta', 1 writing the header, 2 creating 'vectors', 3 done
+};
+void guarded_create(void* arg) {
+  auto* g = static_cast<GuardedCreate*>(arg);
+  MDB_dbi meta_dbi = 0;
+  g->step = 0;
+  if ((g->rc = mdb_dbi_open(g->txn, "meta", MDB_CREATE, &meta_dbi)) != 0) return;
+  g->step = 1;
+  MDB_val k{sizeof kHeaderKey - 1, const_cast<char*>(kHeaderKey)};
+  MDB_val v{kHeaderBytes, const_cast<std::byte*>(g->header)};
+  if ((g->rc = mdb_put(g->txn, meta_dbi, &k, &v, 0)) != 0) return;
+  g->step = 2;
+  if ((g->rc = mdb_dbi_open(g->txn, "vectors", MDB_CREATE, &g->vectors)) != 0) return;
+  g->step = 3;
+}
+
 // LMDB divides by the page size its meta pages record (mdb_env_open: me_maxpg = mapsize / psize)
 // without checking it, so a damaged meta page with page size 0 raises SIGFPE inside mdb_env_open
 // (found by fuzz_cache_store). Checked here first: both meta pages (the second at the first's page
@@ -333,17 +355,21 @@ LmdbStore::OpenResult LmdbStore::try_open(std::string& why) {
   if (g.step == 1 && g.rc != 0) return lmdb_error("reading the main database", g.rc);
   if (g.main_stat.ms_entries == 0) {
     // A new (or empty) environment: make it ours.
-    MDB_dbi meta_dbi = 0;
-    if ((rc = mdb_dbi_open(txn, "meta", MDB_CREATE, &meta_dbi)) != 0) return lmdb_error("creating 'meta'", rc);
     std::byte header[kHeaderBytes];
     std::memcpy(header, kMagic, 16);
     put_u32(header + 16, format_version);
     put_u32(header + 20, static_cast<std::uint32_t>(CacheKey::size));
     put_u32(header + 24, kValueFormatF32LeChecked);
-    MDB_val k{sizeof kHeaderKey - 1, const_cast<char*>(kHeaderKey)};
-    MDB_val v{kHeaderBytes, header};
-    if ((rc = mdb_put(txn, meta_dbi, &k, &v, 0)) != 0) return lmdb_error("writing the header", rc);
-    if ((rc = mdb_dbi_open(txn, "vectors", MDB_CREATE, &vectors_)) != 0) return lmdb_error("creating 'vectors'", rc);
+    GuardedCreate c{txn, header, 0, 0, 0};
+    if (!fault_guard::call_catching_faults(guarded_create, &c)) {
+      fault_guard::call_catching_faults([](void* t) { mdb_txn_abort(static_cast<MDB_txn*>(t)); }, txn);
+      why = "making it a leanembed store faulted (a damaged page)";
+      return OpenResult::corrupt;
+    }
+    if (c.step == 0) return lmdb_error("creating 'meta'", c.rc);
+    if (c.step == 1) return lmdb_error("writing the header", c.rc);
+    if (c.step == 2) return lmdb_error("creating 'vectors'", c.rc);
+    vectors_ = c.vectors;
   } else {
     if (g.step == 2 && (g.rc == MDB_NOTFOUND || g.rc == MDB_INCOMPATIBLE)) {
       mdb_txn_abort(txn);
