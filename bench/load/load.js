@@ -7,10 +7,15 @@
 //   3. 32-text requests, closed loop (4 connections), vs `leanembed bench` on the same texts;
 //   4. a soak at --soak-rate (25/s) for --soak-seconds (30; --soak = 600): RSS sampled every second,
 //      its least-squares slope;
-//   5. the same 32-text and single-sentence runs against peers/transformers_js_server.js.
+//   5. the same TEI scenario, ramp and 32-text runs against peers/transformers_js_server.js, then
+//      throughput at equal p95: per latency bound, the highest arrival rate of each server's ramp
+//      that it sustained (every request answered 200, texts/s within 3% of the rate) with its p95
+//      under the bound, and their ratio.
 // Reports throughput, p50/p95/p99 latency, the 429 share, other errors, RSS.
-//   node bench/load/load.js [--leanembed PATH] [--model DIR] [--threads 2] [--seconds 30] [--quick]
-//                           [--soak] [--no-transformers-js]
+//   node bench/load/load.js [--leanembed PATH] [--model DIR] [--dtype fp32|q8|...] [--threads 2]
+//                           [--seconds 30] [--quick] [--soak] [--no-transformers-js]
+// --dtype goes to both servers (and the CLI's reference run): q8 is onnx/model_quantized.onnx for
+// both, the file transformers.js loads for dtype 'q8'.
 // Talks to 127.0.0.1 only; every run is bounded by its duration.
 'use strict';
 const { spawn, execFileSync } = require('child_process');
@@ -33,9 +38,10 @@ const quick = args.includes('--quick');
 const program = flag('--leanembed', path.join(root, 'build/release/tools/cli/leanembed'));
 const model = path.resolve(flag('--model', path.join(root, '../shared/models/minilm-l6-synthetic')));
 const threads = Number(flag('--threads', '2'));
+const dtype = flag('--dtype', 'fp32');
 const seconds = Number(flag('--seconds', quick ? '6' : '30'));
 const rate = Number(flag('--rate', '50'));
-const ramp = flag('--ramp', '25,50,100,200,400,800').split(',').map(Number);
+const ramp = flag('--ramp', '25,50,100,150,200,250,300,400,800').split(',').map(Number);
 const soakSeconds = Number(flag('--soak-seconds', args.includes('--soak') ? '600' : quick ? '10' : '30'));
 const soakRate = Number(flag('--soak-rate', '25'));
 const withTjs = !args.includes('--no-transformers-js');
@@ -156,34 +162,62 @@ async function drained(port) {
   for (let i = 0; i < 240 && (await queued()) > 0; ++i) await new Promise((resolve) => setTimeout(resolve, 500));
 }
 
+// The transformers.js server answers requests in turn and has no /metrics: one small request, sent
+// after the backlog, is answered after it (at most 120 s).
+function drainedInTurn(port) {
+  return new Promise((resolve) => {
+    const body = JSON.stringify({ inputs: 'drain' });
+    const req = http.request({ host: '127.0.0.1', port, path: '/embed', method: 'POST', timeout: 120000,
+                               headers: { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) } },
+                             (res) => { res.resume(); res.on('end', resolve); });
+    req.on('timeout', () => req.destroy(new Error('timeout')));
+    req.on('error', resolve);
+    req.end(body);
+  });
+}
+
+// Runs the ramp on one server, printing a row per step; returns the steps' figures.
+async function runRamp(port, pid, label, drain) {
+  const steps = [];
+  for (const r of ramp) {
+    const res = await paced(port, { texts: 1, seconds: Math.max(3, Math.round(seconds / 5)), rate: r });
+    res.rss = rssMb(pid).toFixed(0);
+    res.rate = r;
+    row(`${label}ramp ${r}/s`, res);
+    steps.push(res);
+    await drain(port);
+  }
+  return steps;
+}
+
+// The highest ramp rate a server sustained (all 200, texts/s >= 97% of the rate) with p95 <= bound.
+const sustainedUnder = (steps, bound) => Math.max(0, ...steps
+  .filter((s) => s.other_errors === 0 && s.share_429 === 0 && s.texts_per_s >= 0.97 * s.rate && s.p95 <= bound)
+  .map((s) => s.texts_per_s));
+
 const row = (name, r) => console.log(`| ${name} | ${r.requests_per_s.toFixed(1)} | ${r.texts_per_s.toFixed(1)} | ${r.p50?.toFixed(1)} | ${r.p95?.toFixed(1)} | ${r.p99?.toFixed(1)} | ${(100 * r.share_429).toFixed(1)}% | ${r.other_errors} | ${r.rss ?? ''} |`);
 const header = () => console.log('| run | req/s | texts/s | p50 ms | p95 ms | p99 ms | 429 | other errors | RSS MB |\n|---|---:|---:|---:|---:|---:|---:|---:|---:|');
 
 async function main() {
   const env = { OMP_WAIT_POLICY: 'passive' };
-  console.log(`# bench/load: ${model}, ${threads} threads, ${new Date().toISOString()}, load average ${fs.readFileSync('/proc/loadavg', 'utf8').split(' ').slice(0, 3).join(' ')}`);
+  console.log(`# bench/load: ${model}, ${dtype}, ${threads} threads, ${new Date().toISOString()}, load average ${fs.readFileSync('/proc/loadavg', 'utf8').split(' ').slice(0, 3).join(' ')}`);
   // The CLI on the same texts: one text's time, and 32-text batches' throughput.
   const sample = path.join(require('os').tmpdir(), `leanembed-load-${process.pid}.txt`);
   fs.writeFileSync(sample, sentences.slice(0, 640).join('\n') + '\n');
   const cliBench = (batch) => {
-    const out = execFileSync(program, ['bench', '--model', model, '--threads', String(threads), '--input', sample, '--batch-size', String(batch)], { env: { ...process.env, ...env } }).toString();
+    const out = execFileSync(program, ['bench', '--model', model, '--dtype', dtype, '--threads', String(threads), '--input', sample, '--batch-size', String(batch)], { env: { ...process.env, ...env } }).toString();
     return Number(out.match(/sentences\/s\s+([\d.]+)/)[1]);
   };
   const cliOne = cliBench(1), cli32 = cliBench(32);
   fs.unlinkSync(sample);
   console.log(`leanembed bench on 640 corpus sentences: batch 1 ${cliOne.toFixed(1)} texts/s (one text ${(1000 / cliOne).toFixed(2)} ms), batch 32 ${cli32.toFixed(1)} texts/s\n`);
 
-  const server = await start(program, ['serve', '--model', model, '--port', '0', '--threads', String(threads), '--tokenization-workers', '1'], env);
+  const server = await start(program, ['serve', '--model', model, '--dtype', dtype, '--port', '0', '--threads', String(threads), '--tokenization-workers', '1'], env);
   header();
   const tei = await paced(server.port, { texts: 1, seconds, rate });
   tei.rss = rssMb(server.pid).toFixed(0);
   row(`TEI scenario: 1 sentence at ${rate}/s, ${seconds} s`, tei);
-  for (const r of ramp) {
-    const res = await paced(server.port, { texts: 1, seconds: Math.max(3, Math.round(seconds / 5)), rate: r });
-    res.rss = rssMb(server.pid).toFixed(0);
-    row(`ramp ${r}/s`, res);
-    await drained(server.port);
-  }
+  const ourRamp = await runRamp(server.port, server.pid, '', drained);
   const big = await drive(server.port, { texts: 32, seconds, connections: 4 });
   big.rss = rssMb(server.pid).toFixed(0);
   row('32 texts, closed loop, 4 connections', big);
@@ -203,7 +237,7 @@ async function main() {
   if (code !== 0) console.log(`leanembed serve exited ${code} after SIGTERM`);
 
   if (withTjs) {
-    const tjs = await start('node', [path.join(root, 'peers/transformers_js_server.js'), model, '0', 'fp32', String(threads)]);
+    const tjs = await start('node', [path.join(root, 'peers/transformers_js_server.js'), model, '0', dtype, String(threads)]);
     console.log('\ntransformers.js server (peers/transformers_js_server.js), same texts:\n');
     header();
     // Single sentences first: the server answers requests in turn, so a backlog of 32-text requests
@@ -211,9 +245,18 @@ async function main() {
     const tOne = await paced(tjs.port, { texts: 1, seconds, rate });
     tOne.rss = rssMb(tjs.pid).toFixed(0);
     row(`transformers.js: 1 sentence at ${rate}/s`, tOne);
+    await drainedInTurn(tjs.port);
+    const tjsRamp = await runRamp(tjs.port, tjs.pid, 'transformers.js: ', drainedInTurn);
     const tBig = await drive(tjs.port, { texts: 32, seconds, connections: 4 });
     tBig.rss = rssMb(tjs.pid).toFixed(0);
     row('transformers.js: 32 texts, closed loop, 4 connections', tBig);
+    await drainedInTurn(tjs.port);
+    console.log('\nsingle sentences, throughput at equal p95 (the highest ramp rate sustained with p95 under the bound):\n');
+    console.log('| p95 bound ms | leanembed texts/s | transformers.js texts/s | ratio |\n|---:|---:|---:|---:|');
+    for (const bound of [25, 50, 100, 250, 1000]) {
+      const a = sustainedUnder(ourRamp, bound), b = sustainedUnder(tjsRamp, bound);
+      console.log(`| ${bound} | ${a.toFixed(1)} | ${b.toFixed(1)} | ${b > 0 ? (a / b).toFixed(2) + 'x' : '-'} |`);
+    }
     await stop(tjs);
     console.log(`\n32-text throughput, leanembed / transformers.js: ${(big.texts_per_s / tBig.texts_per_s).toFixed(2)}x (p95 ${big.p95.toFixed(0)} vs ${tBig.p95.toFixed(0)} ms)`);
   }

@@ -6,64 +6,22 @@
 #include <unistd.h>
 
 #include <algorithm>
-#include <bit>
 #include <cerrno>
 #include <csignal>
 #include <cstring>
 #include <ctime>
 #include <filesystem>
 
-#include "cache/blake2b.h"
+#include "cache/cache_record.h"
 #include "core/fault_guard.h"
 #include "leanembed/error.h"
 
 namespace leanembed::cache {
 namespace {
 
-constexpr char kMagic[16] = {'l', 'e', 'a', 'n', 'e', 'm', 'b', 'e', 'd', '-', 'c', 'a', 'c', 'h', 'e', '\0'};
 constexpr char kHeaderKey[] = "header";
-// Value format 2: u32 LE dims, dims x f32 LE, then an 8-byte BLAKE2b-64 checksum of the key's 72
-// bytes followed by the dims and floats (format 1 had no checksum; its stores are set aside as
-// another version).
-constexpr std::uint32_t kValueFormatF32LeChecked = 2;
-constexpr std::size_t kChecksumBytes = 8;
-constexpr std::size_t kHeaderBytes = 16 + 4 + 4 + 4;  // magic, format version, key size, value format
+using record::kHeaderBytes;
 constexpr std::size_t kMinMapBytes = 256u << 10;      // room for the header and a few pages
-
-void put_u32(std::byte* p, std::uint32_t v) {
-  for (int i = 0; i < 4; ++i) p[i] = static_cast<std::byte>(v >> (8 * i));
-}
-std::uint32_t get_u32(const std::byte* p) {
-  std::uint32_t v = 0;
-  for (int i = 0; i < 4; ++i) v |= static_cast<std::uint32_t>(p[i]) << (8 * i);
-  return v;
-}
-
-// float32 little-endian; a memcpy on little-endian hosts.
-void encode_floats(std::byte* dst, const float* src, std::size_t n) {
-  if constexpr (std::endian::native == std::endian::little) {
-    std::memcpy(dst, src, n * sizeof(float));
-  } else {
-    for (std::size_t i = 0; i < n; ++i) put_u32(dst + 4 * i, std::bit_cast<std::uint32_t>(src[i]));
-  }
-}
-void decode_floats(float* dst, const std::byte* src, std::size_t n) {
-  if constexpr (std::endian::native == std::endian::little) {
-    std::memcpy(dst, src, n * sizeof(float));
-  } else {
-    for (std::size_t i = 0; i < n; ++i) dst[i] = std::bit_cast<float>(get_u32(src + 4 * i));
-  }
-}
-
-std::size_t value_bytes(std::int64_t dims) { return 4 + static_cast<std::size_t>(dims) * 4 + kChecksumBytes; }
-
-// The checksum of a record: BLAKE2b-64 of key || dims || floats.
-void record_checksum(const CacheKey& key, const std::byte* payload, std::size_t payload_bytes, std::byte* out) {
-  Blake2b hash(kChecksumBytes);
-  hash.update(key.bytes.data(), key.bytes.size());
-  hash.update(payload, payload_bytes);
-  hash.finish(std::span<std::byte>(out, kChecksumBytes));
-}
 
 // The lookups of a batch and the copies of their records, run under
 // fault_guard::call_catching_faults (one sigsetjmp per batch): LMDB follows page numbers and offsets
@@ -86,7 +44,7 @@ void guarded_gets(void* arg) {
     MDB_val k{CacheKey::size, const_cast<std::uint8_t*>(key.bytes.data())};
     MDB_val value{};
     int rc = mdb_get(g->txn, g->dbi, &k, &value);
-    if (rc == 0 && value.mv_size != value_bytes(key.dims)) rc = 1;
+    if (rc == 0 && value.mv_size != record::vector_record_bytes(key.dims)) rc = 1;
     if (rc == 0) std::memcpy(g->records + g->done * g->slot_bytes, value.mv_data, value.mv_size);
     g->rc[g->done] = rc;
     if (rc != 0 && rc != 1 && rc != MDB_NOTFOUND) {  // an LMDB error: stop after this key
@@ -355,12 +313,8 @@ LmdbStore::OpenResult LmdbStore::try_open(std::string& why) {
   if (g.step == 1 && g.rc != 0) return lmdb_error("reading the main database", g.rc);
   if (g.main_stat.ms_entries == 0) {
     // A new (or empty) environment: make it ours.
-    std::byte header[kHeaderBytes];
-    std::memcpy(header, kMagic, 16);
-    put_u32(header + 16, format_version);
-    put_u32(header + 20, static_cast<std::uint32_t>(CacheKey::size));
-    put_u32(header + 24, kValueFormatF32LeChecked);
-    GuardedCreate c{txn, header, 0, 0, 0};
+    const std::array<std::byte, kHeaderBytes> header = record::encode_header(format_version);
+    GuardedCreate c{txn, header.data(), 0, 0, 0};
     if (!fault_guard::call_catching_faults(guarded_create, &c)) {
       fault_guard::call_catching_faults([](void* t) { mdb_txn_abort(static_cast<MDB_txn*>(t)); }, txn);
       why = "making it a leanembed store faulted (a damaged page)";
@@ -383,17 +337,20 @@ LmdbStore::OpenResult LmdbStore::try_open(std::string& why) {
       return OpenResult::foreign;
     }
     if (g.step == 3) return lmdb_error("reading the header", g.rc);
-    const std::byte* h = g.header;
-    if (g.header_size != kHeaderBytes || std::memcmp(h, kMagic, 16) != 0) {
+    // g.header holds the value only when it has the header's size.
+    const std::optional<record::Header> h =
+        g.header_size == kHeaderBytes ? record::decode_header(g.header) : std::nullopt;
+    if (!h) {
       mdb_txn_abort(txn);
       why = "its header is not leanembed's (" + std::to_string(g.header_size) + " bytes)";
       return OpenResult::foreign;
     }
-    const std::uint32_t version = get_u32(h + 16), key_size = get_u32(h + 20), value_format = get_u32(h + 24);
-    if (version != format_version || key_size != CacheKey::size || value_format != kValueFormatF32LeChecked) {
+    if (h->format_version != format_version || h->key_size != CacheKey::size ||
+        h->value_format != record::kValueFormatF32LeChecked) {
       mdb_txn_abort(txn);
-      why = "format version " + std::to_string(version) + " (key " + std::to_string(key_size) + " bytes, value format " +
-            std::to_string(value_format) + "); this build reads version " + std::to_string(format_version);
+      why = "format version " + std::to_string(h->format_version) + " (key " + std::to_string(h->key_size) +
+            " bytes, value format " + std::to_string(h->value_format) + "); this build reads version " +
+            std::to_string(format_version);
       return OpenResult::version;
     }
     if (g.step == 4 && (g.rc == MDB_NOTFOUND || g.rc == MDB_INCOMPATIBLE)) {
@@ -502,12 +459,12 @@ std::size_t LmdbStore::get_many(std::span<const CacheKey* const> keys, std::span
     std::shared_lock<std::shared_mutex> lock;
     MDB_txn* txn = begin_read(lock, "mdb_txn_begin (read)");
     // Every key of a batch has the same dims (Cache checks it); a slot per key for its record.
-    const std::size_t slot = keys.empty() ? 0 : value_bytes(keys[0]->dims);
+    const std::size_t slot = keys.empty() ? 0 : record::vector_record_bytes(keys[0]->dims);
     std::vector<std::byte> records(keys.size() * slot);
     std::vector<int> rcs(keys.size(), MDB_NOTFOUND);
     GuardedGets g{txn, vectors_, keys.data(), keys.size(), records.data(), slot, rcs.data(), 0};
     for (const CacheKey* k : keys) {
-      if (value_bytes(k->dims) != slot) g.count = 0;  // mixed dims: not from Cache; look nothing up
+      if (record::vector_record_bytes(k->dims) != slot) g.count = 0;  // mixed dims: not from Cache; look nothing up
     }
     if (!fault_guard::call_catching_faults(guarded_gets, &g)) {
       damage = "reading a record faulted (a damaged B-tree page)";
@@ -524,16 +481,13 @@ std::size_t LmdbStore::get_many(std::span<const CacheKey* const> keys, std::span
         mdb_txn_abort(txn);
         fail("mdb_get", rc);
       }
-      const std::byte* record = records.data() + i * slot;
-      if (get_u32(record) != static_cast<std::uint32_t>(key.dims)) continue;
-      std::byte sum[kChecksumBytes];
-      const std::size_t payload = slot - kChecksumBytes;
-      record_checksum(key, record, payload, sum);
-      if (std::memcmp(sum, record + payload, kChecksumBytes) != 0) {
+      const std::span<const std::byte> bytes(records.data() + i * slot, slot);
+      const record::VectorRecord r = record::decode_vector(key, bytes, dst[i]);
+      if (r == record::VectorRecord::other_dims) continue;
+      if (r == record::VectorRecord::damaged) {
         damage = "a record's checksum does not match its contents";
         break;
       }
-      decode_floats(dst[i], record + 4, static_cast<std::size_t>(key.dims));
       found[i] = 1;
       ++hits;
     }
@@ -591,14 +545,10 @@ std::size_t LmdbStore::put_many(std::span<const CacheKey* const> keys, std::span
     for (std::size_t i = 0; i < keys.size() && !map_full; ++i) {
       const CacheKey& key = *keys[i];
       MDB_val k{CacheKey::size, const_cast<std::uint8_t*>(key.bytes.data())};
-      MDB_val v{value_bytes(key.dims), nullptr};
+      MDB_val v{record::vector_record_bytes(key.dims), nullptr};
       rc = mdb_put(txn, vectors_, &k, &v, MDB_NOOVERWRITE | MDB_RESERVE);
       if (rc == 0) {
-        auto* p = static_cast<std::byte*>(v.mv_data);
-        put_u32(p, static_cast<std::uint32_t>(key.dims));
-        encode_floats(p + 4, vectors[i], static_cast<std::size_t>(key.dims));
-        const std::size_t payload = v.mv_size - kChecksumBytes;
-        record_checksum(key, p, payload, p + payload);
+        record::encode_vector(key, vectors[i], std::span<std::byte>(static_cast<std::byte*>(v.mv_data), v.mv_size));
         ++added;
       } else if (rc == MDB_MAP_FULL) {
         map_full = true;

@@ -1,8 +1,7 @@
 // The disk level: CacheKey → float32 vector in an LMDB environment shared by processes.
 //
-// Layout: named database "meta" holds one header entry (magic "leanembed-cache\0", format
-// version, key size, value format); named database "vectors" maps the 72-byte key to
-// u32 dims (LE), dims float32 (LE) and an 8-byte BLAKE2b-64 checksum of key || dims || floats.
+// Layout: named database "meta" holds one header entry; named database "vectors" maps the 72-byte
+// key to the vector's record (checksummed). The bytes of both are cache/cache_record.h's.
 //
 // Damage after opening: a record whose checksum does not match, an LMDB "corrupted" / "page not
 // found" answer, or a memory fault while LMDB reads a record (caught: core/fault_guard.h) makes
