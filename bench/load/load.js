@@ -13,7 +13,7 @@
 //      under the bound, and their ratio.
 // Reports throughput, p50/p95/p99 latency, the 429 share, other errors, RSS.
 //   node bench/load/load.js [--leanembed PATH] [--model DIR] [--dtype fp32|q8|...] [--threads 2]
-//                           [--seconds 30] [--quick] [--soak] [--no-transformers-js]
+//                           [--seconds 30] [--quick] [--soak] [--no-transformers-js] [--omp-passive]
 // --dtype goes to both servers (and the CLI's reference run): q8 is onnx/model_quantized.onnx for
 // both, the file transformers.js loads for dtype 'q8'.
 // Talks to 127.0.0.1 only; every run is bounded by its duration.
@@ -203,8 +203,11 @@ const row = (name, r) => console.log(`| ${name} | ${r.requests_per_s.toFixed(1)}
 const header = () => console.log('| run | req/s | texts/s | p50 ms | p95 ms | p99 ms | 429 | other errors | RSS MB |\n|---|---:|---:|---:|---:|---:|---:|---:|---:|');
 
 async function main() {
-  const env = { OMP_WAIT_POLICY: 'passive' };
-  console.log(`# bench/load: ${model}, ${dtype}, ${threads} threads, ${new Date().toISOString()}, load average ${fs.readFileSync('/proc/loadavg', 'utf8').split(' ').slice(0, 3).join(' ')}`);
+  // The OpenMP setting users get (the program's own default: a short spin, tools/cli/main.cpp's
+  // limit_openmp_spinning) unless --omp-passive (a machine shared with other busy processes).
+  const env = args.includes('--omp-passive') ? { OMP_WAIT_POLICY: 'passive' } : {};
+  const inherited = ['OMP_WAIT_POLICY', 'GOMP_SPINCOUNT'].filter((v) => process.env[v]).map((v) => `${v}=${process.env[v]}`);
+  console.log(`# bench/load: ${model}, ${dtype}, ${threads} threads, OpenMP ${env.OMP_WAIT_POLICY ? 'passive' : inherited.join(' ') || 'default'}, ${new Date().toISOString()}, load average ${fs.readFileSync('/proc/loadavg', 'utf8').split(' ').slice(0, 3).join(' ')}`);
   // The CLI on the same texts: one text's time, and 32-text batches' throughput.
   const sample = path.join(require('os').tmpdir(), `leanembed-load-${process.pid}.txt`);
   fs.writeFileSync(sample, sentences.join('\n') + '\n');

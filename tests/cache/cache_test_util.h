@@ -1,10 +1,12 @@
-// Helpers shared by the cache tests: scratch folders, deterministic keys and vectors.
+// Helpers shared by the cache tests: scratch folders, deterministic keys and vectors, hex.
 #pragma once
 
 #include <unistd.h>
 
+#include <cstddef>
 #include <cstdint>
 #include <filesystem>
+#include <span>
 #include <string>
 #include <vector>
 
@@ -30,6 +32,17 @@ inline CacheScope test_scope(std::int64_t dims = 8) {
   s.normalize = true;
   s.max_length = 256;
   s.dims = dims;
+  return s;
+}
+
+// Lower-case hex of bytes (digests, records).
+inline std::string hex(std::span<const std::byte> bytes) {
+  static const char digits[] = "0123456789abcdef";
+  std::string s;
+  for (std::byte b : bytes) {
+    s.push_back(digits[static_cast<unsigned>(b) >> 4]);
+    s.push_back(digits[static_cast<unsigned>(b) & 15]);
+  }
   return s;
 }
 

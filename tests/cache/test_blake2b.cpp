@@ -14,15 +14,7 @@
 namespace leanembed::cache {
 namespace {
 
-std::string hex(std::span<const std::byte> bytes) {
-  static const char digits[] = "0123456789abcdef";
-  std::string s;
-  for (std::byte b : bytes) {
-    s.push_back(digits[static_cast<unsigned>(b) >> 4]);
-    s.push_back(digits[static_cast<unsigned>(b) & 15]);
-  }
-  return s;
-}
+using test::hex;
 
 std::string digest_hex(std::span<const std::byte> data, std::size_t out_len, std::span<const std::byte> key = {}) {
   Blake2b h(out_len, key);

@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "cache/cache_record.h"
+#include "cache_test_util.h"
 
 namespace leanembed::cache::record {
 namespace {
@@ -18,15 +19,7 @@ CacheKey key_of(std::uint8_t fill, std::int64_t dims) {
   return k;
 }
 
-std::string hex(std::span<const std::byte> bytes) {
-  static const char digits[] = "0123456789abcdef";
-  std::string s;
-  for (std::byte b : bytes) {
-    s.push_back(digits[static_cast<unsigned>(b) >> 4]);
-    s.push_back(digits[static_cast<unsigned>(b) & 15]);
-  }
-  return s;
-}
+using test::hex;
 
 std::vector<std::byte> encoded(const CacheKey& key, const std::vector<float>& v) {
   std::vector<std::byte> out(vector_record_bytes(key.dims));
