@@ -23,7 +23,7 @@ status=0
 ASAN_OPTIONS=${ASAN_OPTIONS:-malloc_context_size=0} \
   "$build/fuzz/$target" -runs="$runs" -rss_limit_mb=2048 -timeout="${LEANEMBED_FUZZ_TIMEOUT:-120}" -print_final_stats=1 \
   -artifact_prefix="$work/crashes/" "$work/corpus" "${seeds[@]}" >"$work/log" 2>&1 || status=$?
-executions=$(grep -E "stat::number_of_executed_units" "$work/log" | awk '{print $2}' | tail -1)
+executions=$(grep -E "stat::number_of_executed_units" "$work/log" | awk '{print $2}' | tail -1 || true)
 echo "$target: ${executions:-?} executions in $(( $(date +%s) - start )) s, exit $status," \
      "corpus $(ls "$work/corpus" | wc -l) inputs, crashes: $(ls "$work/crashes" | wc -l) ($work/crashes)"
 exit "$status"

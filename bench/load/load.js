@@ -8,9 +8,9 @@
 //   4. a soak at --soak-rate (25/s) for --soak-seconds (30; --soak = 600): RSS sampled every second,
 //      its least-squares slope;
 //   5. the same TEI scenario, ramp and 32-text runs against peers/transformers_js_server.js, then
-//      throughput at equal p95: per latency bound, the highest arrival rate of each server's ramp
-//      that it sustained (every request answered 200, texts/s within 3% of the rate) with its p95
-//      under the bound, and their ratio.
+//      throughput at equal p95: per latency bound, the best throughput among the ramp steps each
+//      server sustained (every request answered 200, texts/s counted until the last answer within
+//      3% of the arrival rate) with its p95 under the bound, and their ratio.
 // Reports throughput, p50/p95/p99 latency, the 429 share, other errors, RSS.
 //   node bench/load/load.js [--leanembed PATH] [--model DIR] [--dtype fp32|q8|...] [--threads 2]
 //                           [--seconds 30] [--quick] [--soak] [--no-transformers-js] [--omp-passive]
@@ -194,7 +194,8 @@ async function runRamp(port, pid, label, drain) {
   return steps;
 }
 
-// The highest ramp rate a server sustained (all 200, texts/s >= 97% of the rate) with p95 <= bound.
+// The best throughput among the ramp steps a server sustained (all 200, texts/s >= 97% of the rate)
+// with p95 <= bound.
 const sustainedUnder = (steps, bound) => Math.max(0, ...steps
   .filter((s) => s.other_errors === 0 && s.share_429 === 0 && s.texts_per_s >= 0.97 * s.rate && s.p95 <= bound)
   .map((s) => s.texts_per_s));
@@ -260,7 +261,7 @@ async function main() {
     tBig.rss = rssMb(tjs.pid).toFixed(0);
     row('transformers.js: 32 texts, closed loop, 4 connections', tBig);
     await drainedInTurn(tjs.port);
-    console.log('\nsingle sentences, throughput at equal p95 (the highest ramp rate sustained with p95 under the bound):\n');
+    console.log('\nsingle sentences, throughput at equal p95 (the best sustained ramp step with p95 under the bound):\n');
     console.log('| p95 bound ms | leanembed texts/s | transformers.js texts/s | ratio |\n|---:|---:|---:|---:|');
     for (const bound of [25, 50, 100, 250, 1000]) {
       const a = sustainedUnder(ourRamp, bound), b = sustainedUnder(tjsRamp, bound);

@@ -6,11 +6,14 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <array>
 #include <cerrno>
 #include <csignal>
 #include <cstring>
 #include <ctime>
 #include <filesystem>
+#include <optional>
+#include <span>
 
 #include "cache/cache_record.h"
 #include "core/fault_guard.h"
