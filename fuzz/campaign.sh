@@ -20,10 +20,14 @@ seeds=()
 [ -d "$here/corpus/$target" ] && seeds+=("$here/corpus/$target")
 start=$(date +%s)
 status=0
-ASAN_OPTIONS=${ASAN_OPTIONS:-malloc_context_size=0} \
+ASAN_OPTIONS=${ASAN_OPTIONS:-malloc_context_size=0} LSAN_OPTIONS=${LSAN_OPTIONS:-suppressions=$here/lsan-liblmdb.supp} \
   "$build/fuzz/$target" -runs="$runs" -rss_limit_mb=2048 -timeout="${LEANEMBED_FUZZ_TIMEOUT:-120}" -print_final_stats=1 \
   -artifact_prefix="$work/crashes/" "$work/corpus" "${seeds[@]}" >"$work/log" 2>&1 || status=$?
 executions=$(grep -E "stat::number_of_executed_units" "$work/log" | awk '{print $2}' | tail -1 || true)
+# libFuzzer's artifacts: crash-, leak-, oom-, timeout- (failures) and slow-unit- (a run slower than
+# 10 s, reported and fuzzing goes on: under nice, often only a wait for the CPU; rerun it alone).
+failures=$(find "$work/crashes" -type f ! -name 'slow-unit-*' | wc -l)
+slow=$(find "$work/crashes" -type f -name 'slow-unit-*' | wc -l)
 echo "$target: ${executions:-?} executions in $(( $(date +%s) - start )) s, exit $status," \
-     "corpus $(ls "$work/corpus" | wc -l) inputs, crashes: $(ls "$work/crashes" | wc -l) ($work/crashes)"
+     "corpus $(ls "$work/corpus" | wc -l) inputs, failures: $failures, slow units: $slow ($work/crashes)"
 exit "$status"

@@ -15,8 +15,15 @@ for t in "${targets[@]}"; do
   seeds=()
   [ -d "$here/corpus/$name" ] && seeds+=("$here/corpus/$name")
   echo "fuzz: $name for ${secs}s"
-  "$t" -max_total_time="$secs" -rss_limit_mb=2048 -timeout=10 -print_final_stats=1 "$work" "${seeds[@]}" 2>"$work.log" \
-    || { tail -50 "$work.log"; echo "fuzz: $name FAILED"; exit 1; }
+  mkdir -p "$work.artifacts"
+  # A failure prints the input that caused it (base64), so that a run on a machine that is gone
+  # (CI, scripts/check-fresh.sh's fresh root) can be reproduced.
+  LSAN_OPTIONS=${LSAN_OPTIONS:-suppressions=$here/lsan-liblmdb.supp} \
+  "$t" -max_total_time="$secs" -rss_limit_mb=2048 -timeout=10 -print_final_stats=1 \
+    -artifact_prefix="$work.artifacts/" "$work" "${seeds[@]}" 2>"$work.log" \
+    || { tail -50 "$work.log"
+         for a in "$work.artifacts"/*; do [ -f "$a" ] && echo "fuzz: $name input $(basename "$a") (base64): $(base64 -w0 "$a")"; done
+         echo "fuzz: $name FAILED"; exit 1; }
   grep -E "stat::number_of_executed_units|stat::peak_rss_mb" "$work.log" | sed "s/^/fuzz: $name /"
-  rm -rf "$work" "$work.log"
+  rm -rf "$work" "$work.log" "$work.artifacts"
 done
