@@ -2,17 +2,21 @@
 // becomes data.mdb in a scratch folder, the store is opened and read and written as the Cache does.
 // A damaged file must be moved aside or refused with leanembed::Error, a damaged record a miss (its
 // checksum), never a crash; every vector served must be the one stored under its key (the seeds in
-// fuzz/corpus/fuzz_cache_store hold records written by fuzz_cache_store itself: see seed_records).
+// fuzz/corpus/fuzz_cache_store hold records written by fuzz_cache_store itself: see seed_records),
+// or one whose whole record, checksum included, is in the file (written, not damaged: see below).
 #include <unistd.h>
 
+#include <algorithm>
 #include <array>
 #include <cstddef>
 #include <cstdint>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <string>
 #include <vector>
 
+#include "cache/cache_record.h"
 #include "cache/lmdb_store.h"
 #include "leanembed/error.h"
 
@@ -69,10 +73,18 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     leanembed::cache::LmdbStore store(o, {});
     std::array<std::uint8_t, kKeys> found{};
     store.get_many(key_ptrs, got_ptrs, found);
-    for (int i = 0; i < kKeys; ++i)
-      if (found[i])
-        for (int j = 0; j < kDims; ++j)
-          if (got[i][j] != stored[i][j]) __builtin_trap();  // a damaged record was served
+    for (int i = 0; i < kKeys; ++i) {
+      if (!found[i] || std::memcmp(got[i].data(), stored[i].data(), sizeof got[i]) == 0) continue;
+      // Served, and not the vector the seeds stored: allowed only if the file holds the record of
+      // exactly these floats under this key, checksum included — a record written that way (libFuzzer
+      // solves the checksum comparison and writes one) is a record, not damage. A checksum finds
+      // accidental damage; whoever can write the file can write any vector. Anything else served
+      // is a damaged record: trap.
+      std::vector<std::byte> record(leanembed::cache::record::vector_record_bytes(kDims));
+      leanembed::cache::record::encode_vector(keys[i], got[i].data(), record);
+      const auto* begin = reinterpret_cast<const std::byte*>(data);
+      if (std::search(begin, begin + size, record.begin(), record.end()) == begin + size) __builtin_trap();
+    }
     store.put_many(std::span(key_ptrs).first(2), std::span(stored_ptrs).first(2));
     (void)store.stats();
   } catch (const leanembed::Error&) {
