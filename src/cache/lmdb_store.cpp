@@ -69,6 +69,51 @@ struct GuardedOpenReads {
   std::byte header[kHeaderBytes];
   std::size_t header_size;
 };
+
+// LMDB's free-page list (its database 0), read whole and checked at open in a read transaction
+// (LMDB opens no cursor on it in a write one), under the fault guard: each record is a count n,
+// then n page numbers, each a page of this file past the two meta pages. LMDB trusts these records
+// when a later write transaction reuses pages, and a damaged one made mdb_txn_commit write past a
+// page buffer (a heap overflow found by a fuzz_cache_store campaign:
+// fuzz/corpus/fuzz_cache_store/regression_freelist_heap_overflow.mdb); a record pointing outside
+// the file faults here instead, under the guard. Plain C data only, as GuardedGets.
+struct GuardedFreelist {
+  MDB_txn* txn;           // read-only
+  std::size_t last_pgno;  // the environment's last page
+  int rc;                 // LMDB's error, if any
+  bool sound;
+};
+void guarded_freelist(void* arg) {
+  auto* g = static_cast<GuardedFreelist*>(arg);
+  g->sound = false;
+  MDB_cursor* cursor = nullptr;
+  if ((g->rc = mdb_cursor_open(g->txn, 0, &cursor)) != 0) return;
+  bool sound = true;
+  MDB_val key{}, value{};
+  constexpr std::size_t word = sizeof(std::size_t);  // LMDB's pgno_t (MDB_ID) on 64-bit builds
+  while (sound && (g->rc = mdb_cursor_get(cursor, &key, &value, MDB_NEXT)) == 0) {
+    if (value.mv_size < word || value.mv_size % word != 0) {
+      sound = false;
+      break;
+    }
+    const auto* bytes = static_cast<const unsigned char*>(value.mv_data);
+    std::size_t n = 0;
+    std::memcpy(&n, bytes, word);
+    if (n > value.mv_size / word - 1) {
+      sound = false;
+      break;
+    }
+    for (std::size_t i = 1; i <= n && sound; ++i) {
+      std::size_t page = 0;
+      std::memcpy(&page, bytes + i * word, word);
+      sound = page >= 2 && page <= g->last_pgno;
+    }
+  }
+  mdb_cursor_close(cursor);
+  if (g->rc == MDB_NOTFOUND) g->rc = 0;
+  g->sound = sound && g->rc == 0;
+}
+
 void guarded_open_reads(void* arg) {
   auto* g = static_cast<GuardedOpenReads*>(arg);
   g->step = 0;
@@ -277,6 +322,44 @@ LmdbStore::OpenResult LmdbStore::try_open(std::string& why) {
   if (static_cast<std::uint64_t>(st.st_size) < needed) {
     why = "truncated: " + std::to_string(st.st_size) + " bytes, its pages need " + std::to_string(needed);
     return OpenResult::corrupt;
+  }
+
+  // The free-page list, checked before anything is written (GuardedFreelist).
+  {
+    MDB_txn* read = nullptr;
+    for (int attempt = 0;; ++attempt) {
+      rc = mdb_txn_begin(env_, nullptr, MDB_RDONLY, &read);
+      if (rc == MDB_MAP_RESIZED && attempt < 8) {
+        mdb_env_set_mapsize(env_, 0);
+        continue;
+      }
+      break;
+    }
+    if (rc != 0) {
+      if (!is_lmdb_code(rc)) fail("mdb_txn_begin (read)", rc);
+      why = std::string("cannot start a transaction: ") + mdb_strerror(rc);
+      return OpenResult::corrupt;
+    }
+    // The last page as of now, read after the transaction began: other processes may commit
+    // (and grow the file) meanwhile, and the newest meta's last page bounds every snapshot's.
+    MDB_envinfo now{};
+    mdb_env_info(env_, &now);
+    GuardedFreelist f{read, static_cast<std::size_t>(now.me_last_pgno), 0, false};
+    const bool completed = fault_guard::call_catching_faults(guarded_freelist, &f);
+    fault_guard::call_catching_faults([](void* t) { mdb_txn_abort(static_cast<MDB_txn*>(t)); }, read);
+    if (!completed) {
+      why = "reading its free-page list faulted (a damaged page)";
+      return OpenResult::corrupt;
+    }
+    if (f.rc != 0) {
+      if (!is_lmdb_code(f.rc)) fail("reading the free-page list", f.rc);
+      why = std::string("reading its free-page list: ") + mdb_strerror(f.rc);
+      return OpenResult::corrupt;
+    }
+    if (!f.sound) {
+      why = "its free-page list is damaged (a record's count or page numbers do not fit the file)";
+      return OpenResult::corrupt;
+    }
   }
 
   MDB_txn* txn = nullptr;

@@ -97,6 +97,12 @@ TEST(CacheCorruption, PageFailingAnLmdbAssertionIsSetAsideNotFatal) {
   expect_damaged_store_is_set_aside("regression_assert_root.mdb", "assert-root");
   expect_damaged_store_is_set_aside("regression_assert_create.mdb", "assert-create");  // while making it ours
 }
+// A damaged free-page list: nothing fails while reading, but LMDB trusted its records when the
+// next commit reused pages and wrote past a page buffer (a heap overflow; found by a fuzz_cache_store
+// campaign). Checked at open now: the store is set aside before anything is written to it.
+TEST(CacheCorruption, DamagedFreePageListIsSetAsideBeforeAnyWrite) {
+  expect_damaged_store_is_set_aside("regression_freelist_heap_overflow.mdb", "freelist");
+}
 
 TEST(CacheCorruption, DamagedVectorIsAMissAndTheStoreIsSetAside) {
   const std::string dir = test::scratch_dir("damaged-vector");
