@@ -162,6 +162,16 @@ void guarded_create(void* arg) {
   g->step = 3;
 }
 
+// mdb_txn_begin, adopting a map another process grew (MDB_MAP_RESIZED) up to 8 times.
+int begin_adopting_resizes(MDB_env* env, unsigned flags, MDB_txn** txn) {
+  int rc = 0;
+  for (int attempt = 0;; ++attempt) {
+    rc = mdb_txn_begin(env, nullptr, flags, txn);
+    if (rc != MDB_MAP_RESIZED || attempt == 8) return rc;
+    mdb_env_set_mapsize(env, 0);
+  }
+}
+
 // LMDB divides by the page size its meta pages record (mdb_env_open: me_maxpg = mapsize / psize)
 // without checking it, so a damaged meta page with page size 0 raises SIGFPE inside mdb_env_open
 // (found by fuzz_cache_store). Checked here first: both meta pages (the second at the first's page
@@ -285,6 +295,30 @@ void LmdbStore::warn(CacheWarningKind kind, const std::string& message) {
   }
 }
 
+// "" if the environment's free-page list is sound (GuardedFreelist), else what is wrong with it.
+// Throws Error(io) on a failure that is not the file's (not an LMDB code).
+std::string LmdbStore::freelist_problem() {
+  MDB_txn* read = nullptr;
+  if (const int rc = begin_adopting_resizes(env_, MDB_RDONLY, &read); rc != 0) {
+    if (!is_lmdb_code(rc)) fail("mdb_txn_begin (read)", rc);
+    return std::string("cannot start a transaction: ") + mdb_strerror(rc);
+  }
+  // The last page as of now, read after the transaction began: other processes may commit
+  // (and grow the file) meanwhile, and the newest meta's last page bounds every snapshot's.
+  MDB_envinfo now{};
+  mdb_env_info(env_, &now);
+  GuardedFreelist f{read, static_cast<std::size_t>(now.me_last_pgno), 0, false};
+  const bool completed = fault_guard::call_catching_faults(guarded_freelist, &f);
+  fault_guard::call_catching_faults([](void* t) { mdb_txn_abort(static_cast<MDB_txn*>(t)); }, read);
+  if (!completed) return "reading its free-page list faulted (a damaged page)";
+  if (f.rc != 0) {
+    if (!is_lmdb_code(f.rc)) fail("reading the free-page list", f.rc);
+    return std::string("reading its free-page list: ") + mdb_strerror(f.rc);
+  }
+  if (!f.sound) return "its free-page list is damaged (a record's count or page numbers do not fit the file)";
+  return "";
+}
+
 LmdbStore::OpenResult LmdbStore::try_open(std::string& why) {
   const std::string data_path = options_.directory + "/data.mdb";
   int rc = mdb_env_create(&env_);
@@ -325,52 +359,13 @@ LmdbStore::OpenResult LmdbStore::try_open(std::string& why) {
   }
 
   // The free-page list, checked before anything is written (GuardedFreelist).
-  {
-    MDB_txn* read = nullptr;
-    for (int attempt = 0;; ++attempt) {
-      rc = mdb_txn_begin(env_, nullptr, MDB_RDONLY, &read);
-      if (rc == MDB_MAP_RESIZED && attempt < 8) {
-        mdb_env_set_mapsize(env_, 0);
-        continue;
-      }
-      break;
-    }
-    if (rc != 0) {
-      if (!is_lmdb_code(rc)) fail("mdb_txn_begin (read)", rc);
-      why = std::string("cannot start a transaction: ") + mdb_strerror(rc);
-      return OpenResult::corrupt;
-    }
-    // The last page as of now, read after the transaction began: other processes may commit
-    // (and grow the file) meanwhile, and the newest meta's last page bounds every snapshot's.
-    MDB_envinfo now{};
-    mdb_env_info(env_, &now);
-    GuardedFreelist f{read, static_cast<std::size_t>(now.me_last_pgno), 0, false};
-    const bool completed = fault_guard::call_catching_faults(guarded_freelist, &f);
-    fault_guard::call_catching_faults([](void* t) { mdb_txn_abort(static_cast<MDB_txn*>(t)); }, read);
-    if (!completed) {
-      why = "reading its free-page list faulted (a damaged page)";
-      return OpenResult::corrupt;
-    }
-    if (f.rc != 0) {
-      if (!is_lmdb_code(f.rc)) fail("reading the free-page list", f.rc);
-      why = std::string("reading its free-page list: ") + mdb_strerror(f.rc);
-      return OpenResult::corrupt;
-    }
-    if (!f.sound) {
-      why = "its free-page list is damaged (a record's count or page numbers do not fit the file)";
-      return OpenResult::corrupt;
-    }
+  if (std::string problem = freelist_problem(); !problem.empty()) {
+    why = problem;
+    return OpenResult::corrupt;
   }
 
   MDB_txn* txn = nullptr;
-  for (int attempt = 0;; ++attempt) {
-    rc = mdb_txn_begin(env_, nullptr, 0, &txn);
-    if (rc == MDB_MAP_RESIZED && attempt < 8) {
-      mdb_env_set_mapsize(env_, 0);
-      continue;
-    }
-    break;
-  }
+  rc = begin_adopting_resizes(env_, 0, &txn);
   if (rc != 0) {
     if (is_lmdb_code(rc)) {
       why = std::string("cannot start a transaction: ") + mdb_strerror(rc);

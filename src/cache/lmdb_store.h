@@ -82,6 +82,7 @@ class LmdbStore {
  private:
   enum class OpenResult { ok, corrupt, foreign, version };
   OpenResult try_open(std::string& why);
+  std::string freelist_problem();
   void close_env() noexcept;
   void move_aside(OpenResult reason, const std::string& why);
   // A damaged record was found after opening: renames data.mdb to data.mdb.corrupt-<UTC time> if it
