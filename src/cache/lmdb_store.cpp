@@ -2,6 +2,7 @@
 
 #include <fcntl.h>
 #include <sys/file.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -16,6 +17,7 @@
 #include <span>
 
 #include "cache/cache_record.h"
+#include "cache/lmdb_structure.h"
 #include "core/fault_guard.h"
 #include "leanembed/error.h"
 
@@ -70,48 +72,15 @@ struct GuardedOpenReads {
   std::size_t header_size;
 };
 
-// LMDB's free-page list (its database 0), read whole and checked at open in a read transaction
-// (LMDB opens no cursor on it in a write one), under the fault guard: each record is a count n,
-// then n page numbers, each a page of this file past the two meta pages. LMDB trusts these records
-// when a later write transaction reuses pages, and a damaged one made mdb_txn_commit write past a
-// page buffer (a heap overflow found by a fuzz_cache_store campaign:
-// fuzz/corpus/fuzz_cache_store/regression_freelist_heap_overflow.mdb); a record pointing outside
-// the file faults here instead, under the guard. Plain C data only, as GuardedGets.
-struct GuardedFreelist {
-  MDB_txn* txn;           // read-only
-  std::size_t last_pgno;  // the environment's last page
-  int rc;                 // LMDB's error, if any
-  bool sound;
+// The structure check at open (cache/lmdb_structure.h), run under fault_guard::call_catching_faults:
+// the file may shrink under the check (another process, a careless user). Plain C data only.
+struct GuardedStructure {
+  lmdb_structure::Input in;
+  lmdb_structure::Verdict verdict;
 };
-void guarded_freelist(void* arg) {
-  auto* g = static_cast<GuardedFreelist*>(arg);
-  g->sound = false;
-  MDB_cursor* cursor = nullptr;
-  if ((g->rc = mdb_cursor_open(g->txn, 0, &cursor)) != 0) return;
-  bool sound = true;
-  MDB_val key{}, value{};
-  constexpr std::size_t word = sizeof(std::size_t);  // LMDB's pgno_t (MDB_ID) on 64-bit builds
-  while (sound && (g->rc = mdb_cursor_get(cursor, &key, &value, MDB_NEXT)) == 0) {
-    if (value.mv_size < word || value.mv_size % word != 0) {
-      sound = false;
-      break;
-    }
-    const auto* bytes = static_cast<const unsigned char*>(value.mv_data);
-    std::size_t n = 0;
-    std::memcpy(&n, bytes, word);
-    if (n > value.mv_size / word - 1) {
-      sound = false;
-      break;
-    }
-    for (std::size_t i = 1; i <= n && sound; ++i) {
-      std::size_t page = 0;
-      std::memcpy(&page, bytes + i * word, word);
-      sound = page >= 2 && page <= g->last_pgno;
-    }
-  }
-  mdb_cursor_close(cursor);
-  if (g->rc == MDB_NOTFOUND) g->rc = 0;
-  g->sound = sound && g->rc == 0;
+void guarded_structure(void* arg) {
+  auto* g = static_cast<GuardedStructure*>(arg);
+  g->verdict = lmdb_structure::check(g->in);
 }
 
 void guarded_open_reads(void* arg) {
@@ -272,9 +241,42 @@ LmdbStore::LmdbStore(const StoreOptions& options, Warn warn) : options_(options)
     close_env();
     throw;
   }
+  start_structure_check();
 }
 
-LmdbStore::~LmdbStore() { close_env(); }
+LmdbStore::~LmdbStore() {
+  stop_check_.store(true);
+  if (checker_.joinable()) checker_.join();
+  close_env();
+}
+
+void LmdbStore::start_structure_check() {
+  checker_ = std::thread([this] {
+    std::string problem;
+    try {
+      problem = structure_problem();
+    } catch (const std::exception& e) {
+      problem = e.what();  // an LMDB or system failure: the store is not used for writing either
+    }
+    {
+      std::lock_guard lock(check_mutex_);
+      check_problem_ = std::move(problem);
+      check_done_ = true;
+    }
+    check_done_cv_.notify_all();
+  });
+}
+
+void LmdbStore::wait_for_structure_check() {
+  std::unique_lock lock(check_mutex_);
+  check_done_cv_.wait(lock, [this] { return check_done_; });
+  if (check_problem_.empty()) return;
+  if (!check_reported_) {
+    check_reported_ = true;
+    check_problem_ = set_aside_damaged(check_problem_);
+  }
+  throw Error(ErrorCode::io, check_problem_);
+}
 
 void LmdbStore::close_env() noexcept {
   if (env_ != nullptr) mdb_env_close(env_);
@@ -295,28 +297,50 @@ void LmdbStore::warn(CacheWarningKind kind, const std::string& message) {
   }
 }
 
-// "" if the environment's free-page list is sound (GuardedFreelist), else what is wrong with it.
+// "" if the current snapshot passes cache/lmdb_structure.h's check, else what is wrong with it.
 // Throws Error(io) on a failure that is not the file's (not an LMDB code).
-std::string LmdbStore::freelist_problem() {
-  MDB_txn* read = nullptr;
-  if (const int rc = begin_adopting_resizes(env_, MDB_RDONLY, &read); rc != 0) {
-    if (!is_lmdb_code(rc)) fail("mdb_txn_begin (read)", rc);
-    return std::string("cannot start a transaction: ") + mdb_strerror(rc);
+std::string LmdbStore::structure_problem() {
+  for (int attempt = 0;; ++attempt) {
+    MDB_txn* read = nullptr;
+    if (const int rc = begin_adopting_resizes(env_, MDB_RDONLY, &read); rc != 0) {
+      if (!is_lmdb_code(rc)) fail("mdb_txn_begin (read)", rc);
+      return std::string("cannot start a transaction: ") + mdb_strerror(rc);
+    }
+    // The pages, mapped read-only as far as the file holds them now (LMDB does not tell where its
+    // own map is: mdb_env_info's me_mapaddr is only set for MDB_FIXEDMAP). The same page-cache pages,
+    // no copy.
+    MDB_stat env_stat{};
+    mdb_env_stat(env_, &env_stat);
+    int fd = -1;
+    struct stat st {};
+    if (mdb_env_get_fd(env_, &fd) != 0 || ::fstat(fd, &st) != 0) {
+      const int err = errno;
+      mdb_txn_abort(read);
+      fail("stat data.mdb", err);
+    }
+    const std::size_t psize = env_stat.ms_psize;
+    const std::uint64_t file_pages = static_cast<std::uint64_t>(st.st_size) / psize;
+    void* map = file_pages == 0 ? MAP_FAILED : ::mmap(nullptr, file_pages * psize, PROT_READ, MAP_SHARED | MAP_POPULATE, fd, 0);
+    if (map == MAP_FAILED) {
+      const int err = file_pages == 0 ? 0 : errno;
+      mdb_txn_abort(read);
+      if (err != 0) fail("mmap data.mdb", err);
+      return "the file holds no pages";
+    }
+    std::vector<std::uint64_t> seen((file_pages + 63) / 64);  // the bound lmdb_structure.h states
+    char why[320] = "";
+    GuardedStructure g{{static_cast<const unsigned char*>(map), psize, file_pages, mdb_txn_id(read), seen.data(), why, sizeof why,
+                        &stop_check_},
+                       lmdb_structure::Verdict::damaged};
+    const bool completed = fault_guard::call_catching_faults(guarded_structure, &g);
+    ::munmap(map, file_pages * psize);
+    fault_guard::call_catching_faults([](void* t) { mdb_txn_abort(static_cast<MDB_txn*>(t)); }, read);
+    if (!completed) return "checking its pages faulted (the file shrank while it was read)";
+    if (g.verdict == lmdb_structure::Verdict::sound) return "";
+    if (g.verdict == lmdb_structure::Verdict::stopped) return "the check was stopped (the store is closing)";
+    if (g.verdict == lmdb_structure::Verdict::snapshot_gone && attempt < 3) continue;
+    return std::string("its pages are damaged: ") + why;
   }
-  // The last page as of now, read after the transaction began: other processes may commit
-  // (and grow the file) meanwhile, and the newest meta's last page bounds every snapshot's.
-  MDB_envinfo now{};
-  mdb_env_info(env_, &now);
-  GuardedFreelist f{read, static_cast<std::size_t>(now.me_last_pgno), 0, false};
-  const bool completed = fault_guard::call_catching_faults(guarded_freelist, &f);
-  fault_guard::call_catching_faults([](void* t) { mdb_txn_abort(static_cast<MDB_txn*>(t)); }, read);
-  if (!completed) return "reading its free-page list faulted (a damaged page)";
-  if (f.rc != 0) {
-    if (!is_lmdb_code(f.rc)) fail("reading the free-page list", f.rc);
-    return std::string("reading its free-page list: ") + mdb_strerror(f.rc);
-  }
-  if (!f.sound) return "its free-page list is damaged (a record's count or page numbers do not fit the file)";
-  return "";
 }
 
 LmdbStore::OpenResult LmdbStore::try_open(std::string& why) {
@@ -358,12 +382,6 @@ LmdbStore::OpenResult LmdbStore::try_open(std::string& why) {
     return OpenResult::corrupt;
   }
 
-  // The free-page list, checked before anything is written (GuardedFreelist).
-  if (std::string problem = freelist_problem(); !problem.empty()) {
-    why = problem;
-    return OpenResult::corrupt;
-  }
-
   MDB_txn* txn = nullptr;
   rc = begin_adopting_resizes(env_, 0, &txn);
   if (rc != 0) {
@@ -393,7 +411,14 @@ LmdbStore::OpenResult LmdbStore::try_open(std::string& why) {
   if (g.step == 0 && g.rc != 0) return lmdb_error("opening the main database", g.rc);
   if (g.step == 1 && g.rc != 0) return lmdb_error("reading the main database", g.rc);
   if (g.main_stat.ms_entries == 0) {
-    // A new (or empty) environment: make it ours.
+    // A new (or empty) environment: make it ours. That writes, so its pages are checked first
+    // (cache/lmdb_structure.h; an empty environment has few); a store with data is checked in the
+    // background instead (start_structure_check), before the first put_many.
+    if (std::string problem = structure_problem(); !problem.empty()) {
+      mdb_txn_abort(txn);
+      why = problem;
+      return OpenResult::corrupt;
+    }
     const std::array<std::byte, kHeaderBytes> header = record::encode_header(format_version);
     GuardedCreate c{txn, header.data(), 0, 0, 0};
     if (!fault_guard::call_catching_faults(guarded_create, &c)) {
@@ -610,6 +635,7 @@ std::string LmdbStore::set_aside_damaged(const std::string& why) {
 
 std::size_t LmdbStore::put_many(std::span<const CacheKey* const> keys, std::span<const float* const> vectors) {
   if (keys.empty() || full_.load()) return 0;
+  wait_for_structure_check();
   std::lock_guard writer(write_mutex_);
   for (int attempt = 0; attempt < 64; ++attempt) {
     std::shared_lock lock(env_lock_);

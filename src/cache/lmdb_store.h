@@ -3,6 +3,12 @@
 // Layout: named database "meta" holds one header entry; named database "vectors" maps the 72-byte
 // key to the vector's record (checksummed). The bytes of both are cache/cache_record.h's.
 //
+// Before anything is written, the file's pages are checked (cache/lmdb_structure.h): LMDB trusts
+// them when it writes. A new or empty store is checked while it opens (making it ours writes); a
+// store with data is checked on a thread of its own that the constructor starts, so that opening a
+// large store costs no more than before; the first put_many waits for the verdict, and a store that
+// fails it is set aside as below (reads meanwhile are guarded and checksummed as always).
+//
 // Damage after opening: a record whose checksum does not match, an LMDB "corrupted" / "page not
 // found" answer, or a memory fault while LMDB reads a record (caught: core/fault_guard.h) makes
 // get_many set the file aside (data.mdb.corrupt-<UTC time>) and throw Error(io); no vector of a
@@ -27,6 +33,7 @@
 #include <lmdb.h>
 
 #include <atomic>
+#include <condition_variable>
 #include <cstddef>
 #include <cstdint>
 #include <functional>
@@ -34,6 +41,7 @@
 #include <shared_mutex>
 #include <span>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "leanembed/cache.h"
@@ -82,7 +90,11 @@ class LmdbStore {
  private:
   enum class OpenResult { ok, corrupt, foreign, version };
   OpenResult try_open(std::string& why);
-  std::string freelist_problem();
+  // Runs structure_problem on checker_; wait_for_structure_check blocks until it is done and, if
+  // the store failed it, sets the store aside (once) and throws Error(io).
+  void start_structure_check();
+  void wait_for_structure_check();
+  std::string structure_problem();  // "" or why the file fails cache/lmdb_structure.h's check
   void close_env() noexcept;
   void move_aside(OpenResult reason, const std::string& why);
   // A damaged record was found after opening: renames data.mdb to data.mdb.corrupt-<UTC time> if it
@@ -105,6 +117,12 @@ class LmdbStore {
   std::mutex write_mutex_;      // one writer of this process at a time
   std::atomic<bool> full_{false};
   std::vector<std::string> moved_aside_;
+  std::thread checker_;
+  std::atomic<bool> stop_check_{false};  // set by the destructor: the check ends early
+  std::mutex check_mutex_;               // guards the three below
+  std::condition_variable check_done_cv_;
+  bool check_done_ = false, check_reported_ = false;
+  std::string check_problem_;            // "" when sound; once reported, the set-aside message
 };
 
 }  // namespace leanembed::cache
