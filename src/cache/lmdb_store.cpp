@@ -2,7 +2,6 @@
 
 #include <fcntl.h>
 #include <sys/file.h>
-#include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -71,17 +70,6 @@ struct GuardedOpenReads {
   std::byte header[kHeaderBytes];
   std::size_t header_size;
 };
-
-// The structure check at open (cache/lmdb_structure.h), run under fault_guard::call_catching_faults:
-// the file may shrink under the check (another process, a careless user). Plain C data only.
-struct GuardedStructure {
-  lmdb_structure::Input in;
-  lmdb_structure::Verdict verdict;
-};
-void guarded_structure(void* arg) {
-  auto* g = static_cast<GuardedStructure*>(arg);
-  g->verdict = lmdb_structure::check(g->in);
-}
 
 void guarded_open_reads(void* arg) {
   auto* g = static_cast<GuardedOpenReads*>(arg);
@@ -253,14 +241,17 @@ LmdbStore::~LmdbStore() {
 void LmdbStore::start_structure_check() {
   checker_ = std::thread([this] {
     std::string problem;
+    bool could_not_run = false;
     try {
-      problem = structure_problem();
+      problem = structure_problem(lmdb_structure::Extent::whole_file);
     } catch (const std::exception& e) {
-      problem = e.what();  // an LMDB or system failure: the store is not used for writing either
+      problem = e.what();  // an LMDB or system failure, not the file's damage: not written to either
+      could_not_run = true;
     }
     {
       std::lock_guard lock(check_mutex_);
       check_problem_ = std::move(problem);
+      check_could_not_run_ = could_not_run;
       check_done_ = true;
     }
     check_done_cv_.notify_all();
@@ -271,6 +262,7 @@ void LmdbStore::wait_for_structure_check() {
   std::unique_lock lock(check_mutex_);
   check_done_cv_.wait(lock, [this] { return check_done_; });
   if (check_problem_.empty()) return;
+  if (check_could_not_run_) throw Error(ErrorCode::io, "cache: the check of '" + options_.directory + "' before writing failed: " + check_problem_);
   if (!check_reported_) {
     check_reported_ = true;
     check_problem_ = set_aside_damaged(check_problem_);
@@ -298,17 +290,13 @@ void LmdbStore::warn(CacheWarningKind kind, const std::string& message) {
 }
 
 // "" if the current snapshot passes cache/lmdb_structure.h's check, else what is wrong with it.
-// Throws Error(io) on a failure that is not the file's (not an LMDB code).
-std::string LmdbStore::structure_problem() {
+// Throws Error(io) if LMDB cannot begin the read transaction, or mmap/fstat fail.
+std::string LmdbStore::structure_problem(lmdb_structure::Extent extent) {
   for (int attempt = 0;; ++attempt) {
-    MDB_txn* read = nullptr;
-    if (const int rc = begin_adopting_resizes(env_, MDB_RDONLY, &read); rc != 0) {
-      if (!is_lmdb_code(rc)) fail("mdb_txn_begin (read)", rc);
-      return std::string("cannot start a transaction: ") + mdb_strerror(rc);
-    }
-    // The pages, mapped read-only as far as the file holds them now (LMDB does not tell where its
-    // own map is: mdb_env_info's me_mapaddr is only set for MDB_FIXEDMAP). The same page-cache pages,
-    // no copy.
+    // Under env_lock_ like every transaction: on its own thread, the check runs beside the cache's
+    // reads and must not overlap a change of the map's size.
+    std::shared_lock<std::shared_mutex> lock;
+    MDB_txn* read = begin_read(lock, "mdb_txn_begin (structure check)");
     MDB_stat env_stat{};
     mdb_env_stat(env_, &env_stat);
     int fd = -1;
@@ -320,25 +308,16 @@ std::string LmdbStore::structure_problem() {
     }
     const std::size_t psize = env_stat.ms_psize;
     const std::uint64_t file_pages = static_cast<std::uint64_t>(st.st_size) / psize;
-    void* map = file_pages == 0 ? MAP_FAILED : ::mmap(nullptr, file_pages * psize, PROT_READ, MAP_SHARED | MAP_POPULATE, fd, 0);
-    if (map == MAP_FAILED) {
-      const int err = file_pages == 0 ? 0 : errno;
-      mdb_txn_abort(read);
-      if (err != 0) fail("mmap data.mdb", err);
-      return "the file holds no pages";
-    }
-    std::vector<std::uint64_t> seen((file_pages + 63) / 64);  // the bound lmdb_structure.h states
+    // The bounds lmdb_structure.h states: a bit per page, kBufferPages pages.
+    std::vector<std::uint64_t> seen((file_pages + 63) / 64);
+    std::vector<unsigned char> buffers(lmdb_structure::kBufferPages * psize);
     char why[320] = "";
-    GuardedStructure g{{static_cast<const unsigned char*>(map), psize, file_pages, mdb_txn_id(read), seen.data(), why, sizeof why,
-                        &stop_check_},
-                       lmdb_structure::Verdict::damaged};
-    const bool completed = fault_guard::call_catching_faults(guarded_structure, &g);
-    ::munmap(map, file_pages * psize);
-    fault_guard::call_catching_faults([](void* t) { mdb_txn_abort(static_cast<MDB_txn*>(t)); }, read);
-    if (!completed) return "checking its pages faulted (the file shrank while it was read)";
-    if (g.verdict == lmdb_structure::Verdict::sound) return "";
-    if (g.verdict == lmdb_structure::Verdict::stopped) return "the check was stopped (the store is closing)";
-    if (g.verdict == lmdb_structure::Verdict::snapshot_gone && attempt < 3) continue;
+    lmdb_structure::Input in{extent, fd, psize, file_pages, mdb_txn_id(read), seen.data(), buffers.data(), why, sizeof why, &stop_check_};
+    const lmdb_structure::Verdict verdict = lmdb_structure::check(in);
+    mdb_txn_abort(read);
+    if (verdict == lmdb_structure::Verdict::sound) return "";
+    if (verdict == lmdb_structure::Verdict::stopped) return "the check was stopped (the store is closing)";
+    if (verdict == lmdb_structure::Verdict::snapshot_gone && attempt < 3) continue;
     return std::string("its pages are damaged: ") + why;
   }
 }
@@ -382,6 +361,13 @@ LmdbStore::OpenResult LmdbStore::try_open(std::string& why) {
     return OpenResult::corrupt;
   }
 
+  // What the reads below go through (the main tree, 'meta'), checked first: LMDB loops forever in
+  // mdb_dbi_open on some damaged main trees, which no fault guard stops (found by fuzz_cache_store).
+  if (std::string problem = structure_problem(lmdb_structure::Extent::opening_reads); !problem.empty()) {
+    why = problem;
+    return OpenResult::corrupt;
+  }
+
   MDB_txn* txn = nullptr;
   rc = begin_adopting_resizes(env_, 0, &txn);
   if (rc != 0) {
@@ -414,7 +400,7 @@ LmdbStore::OpenResult LmdbStore::try_open(std::string& why) {
     // A new (or empty) environment: make it ours. That writes, so its pages are checked first
     // (cache/lmdb_structure.h; an empty environment has few); a store with data is checked in the
     // background instead (start_structure_check), before the first put_many.
-    if (std::string problem = structure_problem(); !problem.empty()) {
+    if (std::string problem = structure_problem(lmdb_structure::Extent::whole_file); !problem.empty()) {
       mdb_txn_abort(txn);
       why = problem;
       return OpenResult::corrupt;

@@ -7,7 +7,8 @@
 // them when it writes. A new or empty store is checked while it opens (making it ours writes); a
 // store with data is checked on a thread of its own that the constructor starts, so that opening a
 // large store costs no more than before; the first put_many waits for the verdict, and a store that
-// fails it is set aside as below (reads meanwhile are guarded and checksummed as always).
+// fails it is set aside as below (reads meanwhile are guarded and checksummed as always). What the
+// open itself reads (the meta page, the main tree, 'meta') is checked before LMDB reads it.
 //
 // Damage after opening: a record whose checksum does not match, an LMDB "corrupted" / "page not
 // found" answer, or a memory fault while LMDB reads a record (caught: core/fault_guard.h) makes
@@ -44,6 +45,7 @@
 #include <thread>
 #include <vector>
 
+#include "cache/lmdb_structure.h"
 #include "leanembed/cache.h"
 
 namespace leanembed::cache {
@@ -94,7 +96,7 @@ class LmdbStore {
   // the store failed it, sets the store aside (once) and throws Error(io).
   void start_structure_check();
   void wait_for_structure_check();
-  std::string structure_problem();  // "" or why the file fails cache/lmdb_structure.h's check
+  std::string structure_problem(lmdb_structure::Extent extent);  // "" or why the file fails cache/lmdb_structure.h's check
   void close_env() noexcept;
   void move_aside(OpenResult reason, const std::string& why);
   // A damaged record was found after opening: renames data.mdb to data.mdb.corrupt-<UTC time> if it
@@ -121,7 +123,7 @@ class LmdbStore {
   std::atomic<bool> stop_check_{false};  // set by the destructor: the check ends early
   std::mutex check_mutex_;               // guards the three below
   std::condition_variable check_done_cv_;
-  bool check_done_ = false, check_reported_ = false;
+  bool check_done_ = false, check_reported_ = false, check_could_not_run_ = false;
   std::string check_problem_;            // "" when sound; once reported, the set-aside message
 };
 

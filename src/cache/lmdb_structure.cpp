@@ -1,5 +1,9 @@
 #include "cache/lmdb_structure.h"
 
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
 #include <cstdarg>
 #include <cstdio>
 #include <cstring>
@@ -61,7 +65,22 @@ struct Walk {
   std::uint64_t last_page;  // the snapshot's last page (its meta's mm_last_pg)
   bool stopped = false;     // in.stop turned true: the walk returned false without a verdict
 
-  const unsigned char* page(std::uint64_t n) const { return in.pages + n * in.page_size; }
+  unsigned char* buffer(unsigned slot) const { return in.buffers + std::size_t{slot} * in.page_size; }
+
+  // Reads `size` bytes at `offset` of the file into `to`; false (why set) if the file ends first.
+  bool read(const Tree& t, std::uint64_t pgno, std::uint64_t offset, void* to, std::size_t size) {
+    auto* out = static_cast<unsigned char*>(to);
+    while (size > 0) {
+      const ssize_t got = ::pread(in.fd, out, size, static_cast<off_t>(offset));
+      if (got < 0 && errno == EINTR) continue;
+      if (got <= 0) return fail(t, pgno, "the file ends (or cannot be read) at byte %llu", static_cast<unsigned long long>(offset));
+      out += got;
+      offset += static_cast<std::uint64_t>(got);
+      size -= static_cast<std::size_t>(got);
+    }
+    return true;
+  }
+  bool read_page(const Tree& t, std::uint64_t n, unsigned slot) { return read(t, n, n * in.page_size, buffer(slot), in.page_size); }
 
   bool fail(const Tree& t, std::uint64_t pgno, const char* format, ...) __attribute__((format(printf, 4, 5))) {
     int used = std::snprintf(in.why, in.why_size, "the %s tree, page %llu: ", t.name, static_cast<unsigned long long>(pgno));
@@ -100,18 +119,23 @@ struct Walk {
   }
 
   // A leaf node's value: inside the page, or on the overflow pages it names (checked and claimed).
-  bool value(Tree& t, std::uint64_t pgno, const unsigned char* node, std::uint16_t flags, std::size_t end_of_key,
-             const unsigned char*& data, std::uint64_t& size) {
+  // A leaf node's value: inside the page (`data` points at it), or on the overflow pages it names
+  // (checked and claimed; `data` null, `overflow` their first page: the value is at its byte 16).
+  bool value(Tree& t, std::uint64_t pgno, const unsigned char* p, const unsigned char* node, std::uint16_t flags,
+             std::size_t end_of_key, const unsigned char*& data, std::uint64_t& overflow, std::uint64_t& size) {
     size = load<std::uint16_t>(node) | (std::uint64_t{load<std::uint16_t>(node + 2)} << 16);
+    data = nullptr;
+    overflow = 0;
     if (!(flags & kNodeBigData)) {
       if (end_of_key + size > in.page_size) return fail(t, pgno, "a value of %llu bytes runs past the page", static_cast<unsigned long long>(size));
-      data = page(pgno) + end_of_key;
+      data = p + end_of_key;
       return true;
     }
     if (end_of_key + 8 > in.page_size) return fail(t, pgno, "an overflow page number runs past the page");
-    const auto first = load<std::uint64_t>(page(pgno) + end_of_key);
+    const auto first = load<std::uint64_t>(p + end_of_key);
     if (!in_file(first)) return fail(t, pgno, "overflow page %llu is outside the file", static_cast<unsigned long long>(first));
-    const unsigned char* op = page(first);
+    unsigned char op[kPageHeader];
+    if (!read(t, pgno, first * in.page_size, op, sizeof op)) return false;
     const auto count = load<std::uint32_t>(op + kOverflowPagesAt);
     const std::uint64_t needed = (kPageHeader - 1 + size) / in.page_size + 1;
     if (load<std::uint64_t>(op) != first || load<std::uint16_t>(op + kFlagsAt) != kOverflow || count < needed ||
@@ -121,16 +145,18 @@ struct Walk {
     }
     if (!claim(t, pgno, first, count)) return false;
     t.overflow_pages += count;
-    data = op + kPageHeader;
+    overflow = first;
     return true;
   }
 
   bool named_tree(const Tree& main, std::uint64_t pgno, const unsigned char* key, std::size_t key_size,
-                  const unsigned char* record, std::uint64_t size);
+                  const unsigned char* record, std::uint64_t size, unsigned slot);
 
-  // Checks page `pgno` of tree t at `level` (the root is level 1) and everything below it.
-  bool page_and_below(Tree& t, std::uint64_t pgno, unsigned level) {
-    const unsigned char* p = page(pgno);
+  // Checks page `pgno` of tree t at `level` (the root is level 1) and everything below it, reading
+  // it into buffer `slot` (its children use the next: a named tree's pages follow the main tree's).
+  bool page_and_below(Tree& t, std::uint64_t pgno, unsigned level, unsigned slot) {
+    if (!read_page(t, pgno, slot)) return false;
+    const unsigned char* p = buffer(slot);
     const auto header_pgno = load<std::uint64_t>(p);
     const auto flags = load<std::uint16_t>(p + kFlagsAt);
     const auto lower = load<std::uint16_t>(p + kLowerAt);
@@ -147,17 +173,6 @@ struct Walk {
     if (!leaf && in.stop != nullptr && in.stop->load(std::memory_order_relaxed)) {
       stopped = true;
       return false;
-    }
-    if (!leaf) {
-      // The children's headers, requested before the walk reaches them: a cold page costs a memory
-      // round trip each (most of this check's time on a large store) and these overlap.
-      for (std::size_t i = 0; i < keys; ++i) {
-        const auto at = load<std::uint16_t>(p + kPageHeader + 2 * i);
-        if (at < upper || at + kNodeHeader > in.page_size) break;
-        const std::uint64_t child = load<std::uint16_t>(p + at) | (std::uint64_t{load<std::uint16_t>(p + at + 2)} << 16) |
-                                    (std::uint64_t{load<std::uint16_t>(p + at + 4)} << 32);
-        if (in_file(child)) __builtin_prefetch(page(child));
-      }
     }
     const unsigned char* previous_key = nullptr;
     std::size_t previous_size = 0;
@@ -181,21 +196,24 @@ struct Walk {
         const std::uint64_t child = load<std::uint16_t>(node) | (std::uint64_t{load<std::uint16_t>(node + 2)} << 16) |
                                     (std::uint64_t{node_flags} << 32);
         if (!in_file(child)) return fail(t, pgno, "child page %llu is outside the file", static_cast<unsigned long long>(child));
-        if (!claim(t, pgno, child, 1) || !page_and_below(t, child, level + 1)) return false;
+        if (!claim(t, pgno, child, 1) || !page_and_below(t, child, level + 1, slot + 1)) return false;
         continue;
       }
       ++t.entries;
       if (node_flags & ~(kNodeBigData | kNodeSubData | kNodeDupData)) return fail(t, pgno, "node %zu has flags 0x%x", i, node_flags);
       if (node_flags & kNodeDupData) return fail(t, pgno, "node %zu holds duplicates, which none of its databases allows", i);
       const unsigned char* data = nullptr;
-      std::uint64_t size = 0;
-      if (!value(t, pgno, node, node_flags, end_of_key, data, size)) return false;
+      std::uint64_t overflow = 0, size = 0;
+      if (!value(t, pgno, p, node, node_flags, end_of_key, data, overflow, size)) return false;
       if (node_flags & kNodeSubData) {
-        if (t.kind != Kind::main || (node_flags & kNodeBigData)) return fail(t, pgno, "node %zu names a database here", i);
-        if (!named_tree(t, pgno, key, key_size, data, size)) return false;
+        if (t.kind != Kind::main || data == nullptr) return fail(t, pgno, "node %zu names a database here", i);
+        if (!named_tree(t, pgno, key, key_size, data, size, slot + 1)) return false;
       } else if (t.kind == Kind::free_pages) {
         // A free-list record: a count n, then n page numbers (marked in free_records, after every tree).
-        if (size < 8 || size % 8 != 0 || load<std::uint64_t>(data) > size / 8 - 1)
+        std::uint64_t count = 0;
+        if (size >= 8 && data == nullptr && !read(t, pgno, overflow * in.page_size + kPageHeader, &count, 8)) return false;
+        if (size >= 8 && data != nullptr) count = load<std::uint64_t>(data);
+        if (size < 8 || size % 8 != 0 || count > size / 8 - 1)
           return fail(t, pgno, "a free-list record of %llu bytes that does not hold its count of page numbers",
                       static_cast<unsigned long long>(size));
       }
@@ -203,7 +221,7 @@ struct Walk {
     return true;
   }
 
-  bool tree(Tree& t) {
+  bool tree(Tree& t, unsigned slot) {
     if (t.db.root == kNoPage) {
       if (t.db.depth != 0 || t.db.entries != 0 || t.db.branch_pages + t.db.leaf_pages + t.db.overflow_pages != 0)
         return fail(t, t.db.root, "an empty tree that records depth %u and %llu entries", t.db.depth,
@@ -212,7 +230,7 @@ struct Walk {
     }
     if (t.db.depth < 1 || t.db.depth > kMaxDepth) return fail(t, t.db.root, "depth %u", t.db.depth);
     if (!in_file(t.db.root)) return fail(t, t.db.root, "the root is outside the file");
-    if (!claim(t, t.db.root, t.db.root, 1) || !page_and_below(t, t.db.root, 1)) return false;
+    if (!claim(t, t.db.root, t.db.root, 1) || !page_and_below(t, t.db.root, 1, slot)) return false;
     if (t.branch_pages != t.db.branch_pages || t.leaf_pages != t.db.leaf_pages || t.overflow_pages != t.db.overflow_pages ||
         t.entries != t.db.entries) {
       return fail(t, t.db.root, "it records %llu/%llu/%llu branch/leaf/overflow pages and %llu entries, it holds %llu/%llu/%llu and %llu",
@@ -227,8 +245,9 @@ struct Walk {
   // After every tree is claimed: each page a free-list record names is in the file and claimed by
   // nothing else (not a tree's, not named by another record). The free tree's pages were checked by
   // tree(); this walk reads its leaves again.
-  bool free_records(const Tree& t, std::uint64_t pgno) {
-    const unsigned char* p = page(pgno);
+  bool free_records(const Tree& t, std::uint64_t pgno, unsigned slot) {
+    if (!read_page(t, pgno, slot)) return false;
+    const unsigned char* p = buffer(slot);
     const std::size_t keys = (load<std::uint16_t>(p + kLowerAt) - kPageHeader) / 2;
     const bool leaf = load<std::uint16_t>(p + kFlagsAt) == kLeaf;
     for (std::size_t i = 0; i < keys; ++i) {
@@ -238,14 +257,33 @@ struct Walk {
       if (!leaf) {
         const std::uint64_t child = load<std::uint16_t>(node) | (std::uint64_t{load<std::uint16_t>(node + 2)} << 16) |
                                     (std::uint64_t{node_flags} << 32);
-        if (!free_records(t, child)) return false;
+        if (!free_records(t, child, slot + 1)) return false;
         continue;
       }
       const std::size_t end_of_key = at + kNodeHeader + load<std::uint16_t>(node + 6);
-      const unsigned char* data = (node_flags & kNodeBigData) ? page(load<std::uint64_t>(p + end_of_key)) + kPageHeader : p + end_of_key;
-      const auto n = load<std::uint64_t>(data);
+      const std::uint64_t record_size = load<std::uint16_t>(node) | (std::uint64_t{load<std::uint16_t>(node + 2)} << 16);
+      // The record's words: in the page, or read a page's worth at a time (no further than the
+      // record's end) from its overflow pages into the buffer after this level's.
+      std::uint64_t word_at = 0;  // file offset of the record when on overflow pages
+      const unsigned char* words = p + end_of_key;
+      if (node_flags & kNodeBigData) word_at = load<std::uint64_t>(p + end_of_key) * in.page_size + kPageHeader;
+      const auto word = [&](std::uint64_t k, std::uint64_t& v) -> bool {
+        if (!(node_flags & kNodeBigData)) {
+          v = load<std::uint64_t>(words + 8 * k);
+          return true;
+        }
+        const std::size_t per_chunk = in.page_size / 8;
+        if (k % per_chunk == 0 &&
+            !read(t, pgno, word_at + 8 * k, buffer(slot + 1), std::min<std::uint64_t>(in.page_size, record_size - 8 * k)))
+          return false;
+        v = load<std::uint64_t>(buffer(slot + 1) + 8 * (k % per_chunk));
+        return true;
+      };
+      std::uint64_t n = 0;
+      if (!word(0, n)) return false;
       for (std::uint64_t k = 1; k <= n; ++k) {
-        const auto free_page = load<std::uint64_t>(data + 8 * k);
+        std::uint64_t free_page = 0;
+        if (!word(k, free_page)) return false;
         if (!in_file(free_page)) return fail(t, pgno, "the free list names page %llu, outside the file", static_cast<unsigned long long>(free_page));
         if (seen(free_page)) return fail(t, pgno, "the free list names page %llu, which is in use or named twice", static_cast<unsigned long long>(free_page));
         mark(free_page);
@@ -256,7 +294,7 @@ struct Walk {
 };
 
 bool Walk::named_tree(const Tree& main, std::uint64_t pgno, const unsigned char* key, std::size_t key_size,
-                      const unsigned char* record, std::uint64_t size) {
+                      const unsigned char* record, std::uint64_t size, unsigned slot) {
   char name[40] = "named '";
   const std::size_t shown = key_size < 24 ? key_size : 24;
   for (std::size_t i = 0; i < shown; ++i) name[7 + i] = (key[i] >= 0x20 && key[i] < 0x7f) ? static_cast<char>(key[i]) : '?';
@@ -264,7 +302,8 @@ bool Walk::named_tree(const Tree& main, std::uint64_t pgno, const unsigned char*
   if (size != kDbRecord) return fail(main, pgno, "the record of database %s has %llu bytes, not %zu", name + 6, static_cast<unsigned long long>(size), kDbRecord);
   Tree sub{Kind::named, name, load_db(record)};
   if (sub.db.flags & (kDupFlags | kIntegerKey | 0x02)) return fail(sub, sub.db.root, "database flags 0x%x (leanembed's are plain)", sub.db.flags);
-  return tree(sub);
+  if (in.extent == Extent::opening_reads && key_size == 7 && std::memcmp(key, "vectors", 7) == 0) return true;
+  return tree(sub, slot);
 }
 
 }  // namespace
@@ -278,7 +317,9 @@ Verdict check(Input& in) noexcept {
   const auto verdict = [](bool sound) { return sound ? Verdict::sound : Verdict::damaged; };
   if (in.file_pages < 2 || in.page_size < 512) return fail("the file holds no meta pages");
   // LMDB reads the meta page numbered (transaction id & 1) for a snapshot.
-  const unsigned char* meta = in.pages + (in.txnid & 1) * in.page_size;
+  const Tree meta_page{Kind::main, "meta-page", {}};
+  if (!w.read_page(meta_page, in.txnid & 1, 0)) return Verdict::damaged;
+  const unsigned char* meta = w.buffer(0);
   if (load<std::uint32_t>(meta + kMetaMagicAt) != kMetaMagic || load<std::uint32_t>(meta + kMetaVersionAt) != kMetaVersion)
     return fail("its meta page is not LMDB's");
   if (load<std::uint64_t>(meta + kTxnIdAt) != in.txnid) {
@@ -301,8 +342,9 @@ Verdict check(Input& in) noexcept {
     return verdict(w.fail(free_tree, free_tree.db.root, "database flags 0x%x", free_tree.db.flags));
   if (main_tree.db.flags != 0)
     return verdict(w.fail(main_tree, main_tree.db.root, "database flags 0x%x (leanembed's is plain)", main_tree.db.flags));
-  if (!w.tree(free_tree) || !w.tree(main_tree)) return w.stopped ? Verdict::stopped : Verdict::damaged;
-  return verdict(free_tree.db.root == kNoPage || w.free_records(free_tree, free_tree.db.root));
+  if (in.extent == Extent::opening_reads) return w.tree(main_tree, 1) ? Verdict::sound : Verdict::damaged;
+  if (!w.tree(free_tree, 1) || !w.tree(main_tree, 1)) return w.stopped ? Verdict::stopped : Verdict::damaged;
+  return verdict(free_tree.db.root == kNoPage || w.free_records(free_tree, free_tree.db.root, 1));
 }
 
 }  // namespace leanembed::cache::lmdb_structure

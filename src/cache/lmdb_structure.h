@@ -3,11 +3,12 @@
 // LMDB trusts its pages: a write transaction copies the pages on a key's path (their lower/upper
 // bounds and node offsets taken as found), splits them, and reuses the pages its free-page list
 // names. A damaged page makes that copy write past a page buffer or fail one of liblmdb's
-// assertions (found by fuzz_cache_store: "mp->mp_pgno != pgno" in mdb_page_touch: a page whose header
-// named the page the free list handed out for its copy; a heap overflow in mdb_txn_commit from a damaged free-list record). Reads are
-// guarded (core/fault_guard.h) and checksummed (cache_record.h); writes cannot be guarded (LMDB
-// keeps its own stack cursors in the transaction), so the store checks the file once at open, and
-// a file that fails is set aside before anything is written to it.
+// assertions (found by fuzz_cache_store: "mp->mp_pgno != pgno" in mdb_page_touch, a page whose
+// header named the page the free list then handed out for its copy; a heap overflow in
+// mdb_txn_commit from a damaged free-list record). Reads are guarded (core/fault_guard.h) and
+// checksummed (cache_record.h); writes cannot be guarded (LMDB keeps its own stack cursors in the
+// transaction), so the store checks the file once after opening it, and a file that fails is set
+// aside before the store writes to it (cache/lmdb_store.h says when).
 //
 // What is checked, for one snapshot (the meta page of a read transaction): the free-page tree, the
 // main tree and every named tree it holds (leanembed's 'meta' and 'vectors'). Every page reached:
@@ -21,9 +22,9 @@
 // reached by a tree nor named twice. Not checked: the vectors' bytes (each record's checksum is,
 // on read).
 //
-// Cost: one pass over the page headers and node offsets of every page the trees hold (the whole
-// file, for a cache): mostly a memory round trip per page (bench/cache_open_bench); memory: a bitmap
-// of one bit per page (32 KiB per GiB of file).
+// Cost: one pass over every page the trees hold (the whole file, for a cache), read with pread into
+// buffers of the caller's (not mapped: the store's pages never count in the process's resident set);
+// memory: kBufferPages pages of buffer, and a bitmap of one bit per page (32 KiB per GiB of file).
 #pragma once
 
 #include <atomic>
@@ -32,24 +33,34 @@
 
 namespace leanembed::cache::lmdb_structure {
 
-// What check() reads: the file's pages in memory (LMDB's read-only map of it: mdb_env_info's
-// me_mapaddr), and the snapshot to check. Plain C data: check() runs under the fault guard.
+// Page buffers check() needs: the meta page, a page per level of the main tree and of a named tree
+// inside it (LMDB's cursors go 32 levels deep), and one for a free-list record on overflow pages.
+constexpr std::size_t kBufferPages = 1 + 32 + 32 + 1;
+
+// What check() covers: the whole snapshot as above, or only what opening a store reads before the
+// whole check has run (the meta page, the main tree, and every named tree in it but 'vectors':
+// leanembed's 'meta'; LMDB loops forever on some damaged main trees, found by fuzz_cache_store).
+enum class Extent { whole_file, opening_reads };
+
+// What check() reads: the file, and the snapshot to check.
 struct Input {
-  const unsigned char* pages;  // page 0 of the file
+  Extent extent;
+  int fd;                      // the data file, open for reading (pread: no file position is used)
   std::size_t page_size;       // as LMDB reports it (mdb_env_stat)
   std::uint64_t file_pages;    // pages the file holds (every page number checked is below this)
   std::uint64_t txnid;         // the snapshot's transaction id (mdb_txn_id of a read transaction)
   std::uint64_t* seen;         // a zeroed bitmap of at least (file_pages + 63) / 64 words
+  unsigned char* buffers;      // kBufferPages * page_size bytes
   char* why;                   // receives the problem (a C string) when check() returns damaged
   std::size_t why_size;
   const std::atomic<bool>* stop;  // when it turns true, check() returns stopped (read per branch page)
 };
 
-// sound, or damaged with `why` naming the tree, the page and what is wrong, or snapshot_gone: the meta
-// page of the snapshot records another transaction (other processes committed twice since the
-// snapshot began and rewrote it: begin a new one and check again; a damaged meta page says so too,
-// every time). Allocates nothing and throws nothing; a fault while reading (the file shrank
-// meanwhile) is the caller's to catch (fault_guard::call_catching_faults).
+// sound, or damaged with `why` naming the tree, the page and what is wrong (a file that ends before
+// a page the snapshot names, too), or snapshot_gone: the meta page of the snapshot records another
+// transaction (other processes committed twice since the snapshot began and rewrote it: begin a new
+// one and check again; a damaged meta page says so too, every time). Allocates nothing, throws
+// nothing.
 enum class Verdict { sound, damaged, snapshot_gone, stopped };
 Verdict check(Input& in) noexcept;
 

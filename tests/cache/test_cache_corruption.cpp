@@ -120,6 +120,13 @@ TEST(CacheCorruption, PageNamingAnotherPageIsSetAsideBeforeAnyWrite) {
   expect_damaged_store_is_set_aside("regression_put_touch_assert.mdb", "put-touch");
 }
 
+// A damaged main-tree page that sent mdb_dbi_open into an endless loop while the store opened (a
+// hang no fault guard stops; found by a fuzz_cache_store campaign): the main tree is checked before
+// LMDB reads it.
+TEST(CacheCorruption, MainTreeThatHungTheOpenIsSetAside) {
+  expect_damaged_store_is_set_aside("regression_open_hang.mdb", "open-hang");
+}
+
 TEST(CacheCorruption, DamagedVectorIsAMissAndTheStoreIsSetAside) {
   const std::string dir = test::scratch_dir("damaged-vector");
   fill(dir, 20, {8});
