@@ -6,6 +6,7 @@
 set -euo pipefail
 build=${1:?usage: run_all.sh BUILD_DIR [SCALE]}
 scale=${2:-1}
+case $scale in ''|*[!0-9]*|0) echo "fuzz: SCALE must be a positive integer, got '$scale'" >&2; exit 2 ;; esac
 here=$(cd "$(dirname "$0")" && pwd)
 shopt -s nullglob
 targets=("$build"/fuzz/fuzz_*)

@@ -4,6 +4,7 @@
 # libFuzzer target. Exits non-zero on any failure.
 #   scripts/test.sh            everything
 #   LEANEMBED_TEST_STAGES="release" scripts/test.sh   only some stages (release, node, sanitize, fuzz)
+#   LEANEMBED_FUZZ_SCALE=10 scripts/test.sh           the fuzz stage runs 10x fuzz/ci_runs.txt's counts
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
@@ -59,7 +60,7 @@ for stage in $stages; do
       CXX=clang++-14 CC=clang-14 cmake -S . -B build/fuzz "${gen[@]}" -DCMAKE_BUILD_TYPE=RelWithDebInfo \
         -DLEANEMBED_FUZZ=ON -DLEANEMBED_TESTS=OFF -DLEANEMBED_BENCH=OFF >/dev/null
       cmake --build build/fuzz -j "$jobs" --target fuzz_targets
-      "$root/fuzz/run_all.sh" build/fuzz ;;
+      "$root/fuzz/run_all.sh" build/fuzz "${LEANEMBED_FUZZ_SCALE:-1}" ;;
     *) echo "unknown stage '$stage'" >&2; exit 2 ;;
   esac
 done

@@ -118,8 +118,9 @@ struct CacheOptions {
   bool sync = true;             // fsync data on commit (survives power loss); false: survives
                                 // process crashes only, much faster commits
   bool throw_on_error = false;  // constructor throws Error(io) instead of disabling the disk level
-  // Called (from whichever thread hit the problem) for each warning; must be thread-safe.
-  // Unset: warnings are only visible through status().
+  // Called (from whichever thread hit the problem) for each warning; must be thread-safe, and must
+  // not call this Cache (it may run while the cache holds its locks). Unset: warnings are only
+  // visible through status().
   std::function<void(const CacheWarning&)> on_warning;
 };
 
@@ -134,7 +135,7 @@ struct CacheStats {
   std::uint64_t disk_file_bytes = 0;   // size of data.mdb
   std::uint64_t disk_map_bytes = 0;    // current map size (grows up to disk_max_bytes)
   bool disk_full = false;              // the cap was hit; inserts are skipped
-  std::uint64_t disk_puts_skipped = 0; // vectors not written because the store was full/off
+  std::uint64_t disk_puts_skipped = 0; // vectors not written: the store was full or off, or busy (reader table full)
 };
 
 struct CacheStatus {

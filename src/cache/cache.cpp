@@ -64,7 +64,8 @@ struct Cache::Impl {
       store->put_many(keys, vectors);
       if (store->full()) disk_puts_skipped += keys.size();  // at the cap the whole batch is dropped
     } catch (const Error& e) {
-      disable_disk(e.what());
+      if (e.code() == ErrorCode::runtime) disk_puts_skipped += keys.size();  // transient: this batch only
+      else disable_disk(e.what());
     } catch (const std::exception& e) {
       disable_disk(std::string("cache: ") + e.what());
     }

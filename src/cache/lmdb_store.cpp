@@ -14,6 +14,7 @@
 #include <filesystem>
 #include <optional>
 #include <span>
+#include <system_error>
 
 #include "cache/cache_record.h"
 #include "cache/lmdb_structure.h"
@@ -239,35 +240,50 @@ LmdbStore::~LmdbStore() {
 }
 
 void LmdbStore::start_structure_check() {
-  checker_ = std::thread([this] {
-    std::string problem;
-    bool could_not_run = false;
+  const auto run = [this] {
+    StructureCheck result;
     try {
-      problem = structure_problem(lmdb_structure::Extent::whole_file);
+      result = check_structure(lmdb_structure::Extent::whole_file);
     } catch (const std::exception& e) {
-      problem = e.what();  // an LMDB or system failure, not the file's damage: not written to either
-      could_not_run = true;
+      result = {StructureCheck::could_not_run, e.what()};  // LMDB's or the system's failure, not the file's
     }
     {
       std::lock_guard lock(check_mutex_);
-      check_problem_ = std::move(problem);
-      check_could_not_run_ = could_not_run;
+      check_ = std::move(result);
       check_done_ = true;
     }
     check_done_cv_.notify_all();
-  });
+  };
+  try {
+    checker_ = std::thread(run);
+  } catch (const std::system_error&) {
+    run();  // no thread to be had: check now
+  }
 }
 
-void LmdbStore::wait_for_structure_check() {
-  std::unique_lock lock(check_mutex_);
-  check_done_cv_.wait(lock, [this] { return check_done_; });
-  if (check_problem_.empty()) return;
-  if (check_could_not_run_) throw Error(ErrorCode::io, "cache: the check of '" + options_.directory + "' before writing failed: " + check_problem_);
-  if (!check_reported_) {
-    check_reported_ = true;
-    check_problem_ = set_aside_damaged(check_problem_);
+void LmdbStore::ensure_structure_checked() {
+  StructureCheck current;
+  {
+    std::unique_lock lock(check_mutex_);
+    check_done_cv_.wait(lock, [this] { return check_done_; });
+    current = check_;
   }
-  throw Error(ErrorCode::io, check_problem_);
+  if (current.outcome == StructureCheck::could_not_run) {
+    // The background check could not run (a full reader table, ...): once more, here. A failure
+    // to run propagates (Error(runtime) when transient: the Cache skips this batch).
+    current = check_structure(lmdb_structure::Extent::whole_file);
+    if (current.outcome == StructureCheck::could_not_run)
+      throw Error(ErrorCode::runtime, "cache: '" + options_.directory + "' could not be checked before writing: " + current.message);
+  }
+  if (current.outcome == StructureCheck::damaged) {
+    // Set aside outside check_mutex_: set_aside_damaged takes the open lock and calls the warning callback.
+    current = {StructureCheck::set_aside, set_aside_damaged(current.message)};
+  }
+  {
+    std::lock_guard lock(check_mutex_);
+    check_ = current;
+  }
+  if (current.outcome == StructureCheck::set_aside) throw Error(ErrorCode::io, current.message);
 }
 
 void LmdbStore::close_env() noexcept {
@@ -289,36 +305,47 @@ void LmdbStore::warn(CacheWarningKind kind, const std::string& message) {
   }
 }
 
-// "" if the current snapshot passes cache/lmdb_structure.h's check, else what is wrong with it.
-// Throws Error(io) if LMDB cannot begin the read transaction, or mmap/fstat fail.
-std::string LmdbStore::structure_problem(lmdb_structure::Extent extent) {
+// The current snapshot through cache/lmdb_structure.h's check. Throws Error(io) if LMDB cannot
+// begin the read transaction or fstat fails, Error(runtime) if the reader table is full.
+LmdbStore::StructureCheck LmdbStore::check_structure(lmdb_structure::Extent extent) {
   for (int attempt = 0;; ++attempt) {
-    // Under env_lock_ like every transaction: on its own thread, the check runs beside the cache's
-    // reads and must not overlap a change of the map's size.
+    // Under env_lock_ like every transaction: on its own thread the check runs beside the cache's
+    // reads, and must not overlap a change of the map's size (which waits for it, as for a read).
+    // The read transaction pins the snapshot: no writer reuses its pages while they are checked.
     std::shared_lock<std::shared_mutex> lock;
     MDB_txn* read = begin_read(lock, "mdb_txn_begin (structure check)");
+    struct EndRead {
+      MDB_txn* txn;
+      ~EndRead() { mdb_txn_abort(txn); }
+    } end_read{read};
     MDB_stat env_stat{};
     mdb_env_stat(env_, &env_stat);
+    MDB_envinfo info{};
+    mdb_env_info(env_, &info);
     int fd = -1;
     struct stat st {};
-    if (mdb_env_get_fd(env_, &fd) != 0 || ::fstat(fd, &st) != 0) {
-      const int err = errno;
-      mdb_txn_abort(read);
-      fail("stat data.mdb", err);
-    }
+    if (mdb_env_get_fd(env_, &fd) != 0 || ::fstat(fd, &st) != 0) fail("stat data.mdb", errno);
     const std::size_t psize = env_stat.ms_psize;
-    const std::uint64_t file_pages = static_cast<std::uint64_t>(st.st_size) / psize;
+    // Pages the check may read: those the file holds, up to the newest meta page's last page (which
+    // bounds every snapshot's; the bitmap is sized by it, not by a sparse file's length).
+    const std::uint64_t file_pages =
+        std::min<std::uint64_t>(static_cast<std::uint64_t>(st.st_size) / psize, static_cast<std::uint64_t>(info.me_last_pgno) + 1);
     // The bounds lmdb_structure.h states: a bit per page, kBufferPages pages.
     std::vector<std::uint64_t> seen((file_pages + 63) / 64);
     std::vector<unsigned char> buffers(lmdb_structure::kBufferPages * psize);
     char why[320] = "";
-    lmdb_structure::Input in{extent, fd, psize, file_pages, mdb_txn_id(read), seen.data(), buffers.data(), why, sizeof why, &stop_check_};
-    const lmdb_structure::Verdict verdict = lmdb_structure::check(in);
-    mdb_txn_abort(read);
-    if (verdict == lmdb_structure::Verdict::sound) return "";
-    if (verdict == lmdb_structure::Verdict::stopped) return "the check was stopped (the store is closing)";
-    if (verdict == lmdb_structure::Verdict::snapshot_gone && attempt < 3) continue;
-    return std::string("its pages are damaged: ") + why;
+    lmdb_structure::Input in{extent, fd, psize, file_pages, mdb_txn_id(read), seen.data(), buffers.data(), why, sizeof why,
+                             &stop_check_};
+    switch (lmdb_structure::check(in)) {
+      case lmdb_structure::Verdict::sound: return {StructureCheck::sound, ""};
+      case lmdb_structure::Verdict::damaged: return {StructureCheck::damaged, std::string("its pages are damaged: ") + why};
+      case lmdb_structure::Verdict::stopped: return {StructureCheck::could_not_run, "the check was stopped (the store is closing)"};
+      case lmdb_structure::Verdict::snapshot_gone:
+        // Other processes committed twice while this snapshot began; a damaged meta page does this
+        // every time (LMDB reads it too, and finds what it finds): after a few, say so, not "damaged".
+        if (attempt < 8) continue;
+        return {StructureCheck::could_not_run, std::string("the snapshot kept moving: ") + why};
+    }
   }
 }
 
@@ -363,8 +390,9 @@ LmdbStore::OpenResult LmdbStore::try_open(std::string& why) {
 
   // What the reads below go through (the main tree, 'meta'), checked first: LMDB loops forever in
   // mdb_dbi_open on some damaged main trees, which no fault guard stops (found by fuzz_cache_store).
-  if (std::string problem = structure_problem(lmdb_structure::Extent::opening_reads); !problem.empty()) {
-    why = problem;
+  // (A check that could not run leaves these reads as they were before it: guarded.)
+  if (const StructureCheck c = check_structure(lmdb_structure::Extent::opening_reads); c.outcome == StructureCheck::damaged) {
+    why = c.message;
     return OpenResult::corrupt;
   }
 
@@ -398,11 +426,19 @@ LmdbStore::OpenResult LmdbStore::try_open(std::string& why) {
   if (g.step == 1 && g.rc != 0) return lmdb_error("reading the main database", g.rc);
   if (g.main_stat.ms_entries == 0) {
     // A new (or empty) environment: make it ours. That writes, so its pages are checked first
-    // (cache/lmdb_structure.h; an empty environment has few); a store with data is checked in the
-    // background instead (start_structure_check), before the first put_many.
-    if (std::string problem = structure_problem(lmdb_structure::Extent::whole_file); !problem.empty()) {
+    // (cache/lmdb_structure.h; an empty environment has few; a check that cannot run sets it aside
+    // too: nothing in it to lose); a store with data is checked in the background instead
+    // (start_structure_check), before the first put_many.
+    StructureCheck checked;
+    try {
+      checked = check_structure(lmdb_structure::Extent::whole_file);
+    } catch (...) {
+      mdb_txn_abort(txn);  // the write transaction holds the writer lock of lock.mdb
+      throw;
+    }
+    if (checked.outcome != StructureCheck::sound) {
       mdb_txn_abort(txn);
-      why = problem;
+      why = checked.message;
       return OpenResult::corrupt;
     }
     const std::array<std::byte, kHeaderBytes> header = record::encode_header(format_version);
@@ -621,8 +657,8 @@ std::string LmdbStore::set_aside_damaged(const std::string& why) {
 
 std::size_t LmdbStore::put_many(std::span<const CacheKey* const> keys, std::span<const float* const> vectors) {
   if (keys.empty() || full_.load()) return 0;
-  wait_for_structure_check();
   std::lock_guard writer(write_mutex_);
+  ensure_structure_checked();
   for (int attempt = 0; attempt < 64; ++attempt) {
     std::shared_lock lock(env_lock_);
     MDB_txn* txn = nullptr;

@@ -8,7 +8,9 @@
 // store with data is checked on a thread of its own that the constructor starts, so that opening a
 // large store costs no more than before; the first put_many waits for the verdict, and a store that
 // fails it is set aside as below (reads meanwhile are guarded and checksummed as always). What the
-// open itself reads (the meta page, the main tree, 'meta') is checked before LMDB reads it.
+// open itself reads (the meta page, the main tree, 'meta') is checked before LMDB reads it. While
+// the check runs it holds a read transaction: a map grown by another process is adopted after it.
+// The warning callback must not call back into the store (it may run with the store's locks held).
 //
 // Damage after opening: a record whose checksum does not match, an LMDB "corrupted" / "page not
 // found" answer, or a memory fault while LMDB reads a record (caught: core/fault_guard.h) makes
@@ -92,11 +94,18 @@ class LmdbStore {
  private:
   enum class OpenResult { ok, corrupt, foreign, version };
   OpenResult try_open(std::string& why);
-  // Runs structure_problem on checker_; wait_for_structure_check blocks until it is done and, if
-  // the store failed it, sets the store aside (once) and throws Error(io).
+  // What check_structure found: sound, damaged (message: why), could_not_run (message: why not),
+  // or set_aside (damaged and set aside; message: the set-aside message).
+  struct StructureCheck {
+    enum Outcome { sound, damaged, could_not_run, set_aside } outcome = could_not_run;
+    std::string message;
+  };
+  StructureCheck check_structure(lmdb_structure::Extent extent);
+  // Runs check_structure (whole_file) on checker_ (or here, if no thread can be made).
   void start_structure_check();
-  void wait_for_structure_check();
-  std::string structure_problem(lmdb_structure::Extent extent);  // "" or why the file fails cache/lmdb_structure.h's check
+  // Called by put_many with write_mutex_ held: waits for the check; runs it again if it could not
+  // run (throws Error(runtime) if it still cannot); sets a damaged store aside and throws Error(io).
+  void ensure_structure_checked();
   void close_env() noexcept;
   void move_aside(OpenResult reason, const std::string& why);
   // A damaged record was found after opening: renames data.mdb to data.mdb.corrupt-<UTC time> if it
@@ -121,10 +130,10 @@ class LmdbStore {
   std::vector<std::string> moved_aside_;
   std::thread checker_;
   std::atomic<bool> stop_check_{false};  // set by the destructor: the check ends early
-  std::mutex check_mutex_;               // guards the three below
+  std::mutex check_mutex_;               // guards the two below
   std::condition_variable check_done_cv_;
-  bool check_done_ = false, check_reported_ = false, check_could_not_run_ = false;
-  std::string check_problem_;            // "" when sound; once reported, the set-aside message
+  bool check_done_ = false;
+  StructureCheck check_;
 };
 
 }  // namespace leanembed::cache

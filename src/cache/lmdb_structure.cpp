@@ -118,7 +118,6 @@ struct Walk {
     return c != 0 ? c : an < bn ? -1 : an > bn ? 1 : 0;
   }
 
-  // A leaf node's value: inside the page, or on the overflow pages it names (checked and claimed).
   // A leaf node's value: inside the page (`data` points at it), or on the overflow pages it names
   // (checked and claimed; `data` null, `overflow` their first page: the value is at its byte 16).
   bool value(Tree& t, std::uint64_t pgno, const unsigned char* p, const unsigned char* node, std::uint16_t flags,
@@ -168,7 +167,9 @@ struct Walk {
     const std::size_t keys = (lower - kPageHeader) / 2;
     const bool leaf = flags == kLeaf;
     if (leaf != (level == t.db.depth)) return fail(t, pgno, "a %s at level %u of a tree of depth %u", leaf ? "leaf" : "branch", level, t.db.depth);
-    if (keys < (leaf || t.kind == Kind::free_pages ? 1u : 2u)) return fail(t, pgno, "%zu keys", keys);
+    // LMDB keeps every branch at 2 keys or more (mdb_rebalance; only mid-rebalance may a free-tree
+    // branch have 1, never on disk) and asserts it when it deletes free-list records.
+    if (keys < (leaf ? 1u : 2u)) return fail(t, pgno, "a %s with %zu keys", leaf ? "leaf" : "branch", keys);
     (leaf ? t.leaf_pages : t.branch_pages) += 1;
     if (!leaf && in.stop != nullptr && in.stop->load(std::memory_order_relaxed)) {
       stopped = true;
@@ -178,7 +179,10 @@ struct Walk {
     std::size_t previous_size = 0;
     for (std::size_t i = 0; i < keys; ++i) {
       const auto at = load<std::uint16_t>(p + kPageHeader + 2 * i);
-      if (at < upper || at + kNodeHeader > in.page_size) return fail(t, pgno, "node %zu at offset %u is outside [%u, %zu)", i, at, upper, in.page_size);
+      // Nodes start at even offsets (LMDB rounds their sizes up to even, and moves them by those sizes).
+      if (at < upper || at + kNodeHeader > in.page_size)
+        return fail(t, pgno, "node %zu at offset %u is outside [%u, %zu)", i, at, upper, in.page_size - kNodeHeader + 1);
+      if (at % 2 != 0) return fail(t, pgno, "node %zu is at an odd offset (%u)", i, at);
       const unsigned char* node = p + at;
       const auto node_flags = load<std::uint16_t>(node + 4);
       const auto key_size = load<std::uint16_t>(node + 6);
@@ -209,13 +213,7 @@ struct Walk {
         if (t.kind != Kind::main || data == nullptr) return fail(t, pgno, "node %zu names a database here", i);
         if (!named_tree(t, pgno, key, key_size, data, size, slot + 1)) return false;
       } else if (t.kind == Kind::free_pages) {
-        // A free-list record: a count n, then n page numbers (marked in free_records, after every tree).
-        std::uint64_t count = 0;
-        if (size >= 8 && data == nullptr && !read(t, pgno, overflow * in.page_size + kPageHeader, &count, 8)) return false;
-        if (size >= 8 && data != nullptr) count = load<std::uint64_t>(data);
-        if (size < 8 || size % 8 != 0 || count > size / 8 - 1)
-          return fail(t, pgno, "a free-list record of %llu bytes that does not hold its count of page numbers",
-                      static_cast<unsigned long long>(size));
+        if (!free_record(t, pgno, data, overflow, size, slot + 1)) return false;
       }
     }
     return true;
@@ -242,52 +240,38 @@ struct Walk {
     return true;
   }
 
-  // After every tree is claimed: each page a free-list record names is in the file and claimed by
-  // nothing else (not a tree's, not named by another record). The free tree's pages were checked by
-  // tree(); this walk reads its leaves again.
-  bool free_records(const Tree& t, std::uint64_t pgno, unsigned slot) {
-    if (!read_page(t, pgno, slot)) return false;
-    const unsigned char* p = buffer(slot);
-    const std::size_t keys = (load<std::uint16_t>(p + kLowerAt) - kPageHeader) / 2;
-    const bool leaf = load<std::uint16_t>(p + kFlagsAt) == kLeaf;
-    for (std::size_t i = 0; i < keys; ++i) {
-      const auto at = load<std::uint16_t>(p + kPageHeader + 2 * i);
-      const unsigned char* node = p + at;
-      const auto node_flags = load<std::uint16_t>(node + 4);
-      if (!leaf) {
-        const std::uint64_t child = load<std::uint16_t>(node) | (std::uint64_t{load<std::uint16_t>(node + 2)} << 16) |
-                                    (std::uint64_t{node_flags} << 32);
-        if (!free_records(t, child, slot + 1)) return false;
-        continue;
-      }
-      const std::size_t end_of_key = at + kNodeHeader + load<std::uint16_t>(node + 6);
-      const std::uint64_t record_size = load<std::uint16_t>(node) | (std::uint64_t{load<std::uint16_t>(node + 2)} << 16);
-      // The record's words: in the page, or read a page's worth at a time (no further than the
-      // record's end) from its overflow pages into the buffer after this level's.
-      std::uint64_t word_at = 0;  // file offset of the record when on overflow pages
-      const unsigned char* words = p + end_of_key;
-      if (node_flags & kNodeBigData) word_at = load<std::uint64_t>(p + end_of_key) * in.page_size + kPageHeader;
-      const auto word = [&](std::uint64_t k, std::uint64_t& v) -> bool {
-        if (!(node_flags & kNodeBigData)) {
-          v = load<std::uint64_t>(words + 8 * k);
-          return true;
-        }
-        const std::size_t per_chunk = in.page_size / 8;
-        if (k % per_chunk == 0 &&
-            !read(t, pgno, word_at + 8 * k, buffer(slot + 1), std::min<std::uint64_t>(in.page_size, record_size - 8 * k)))
-          return false;
-        v = load<std::uint64_t>(buffer(slot + 1) + 8 * (k % per_chunk));
+  // A free-list record: a count n, then n page numbers, each a page of the file that nothing else
+  // claims (the free tree is walked after the main tree, so a page a tree uses is claimed already;
+  // one a later free-tree page turns out to be fails that page's claim). The words are in the page
+  // (`data`), or read a page's worth at a time (no further than the record's end) from its overflow
+  // pages into buffer `scratch`.
+  bool free_record(const Tree& t, std::uint64_t pgno, const unsigned char* data, std::uint64_t overflow,
+                   std::uint64_t size, unsigned scratch) {
+    const std::uint64_t at = overflow * in.page_size + kPageHeader;  // on overflow pages: the record's offset
+    const std::size_t per_chunk = in.page_size / 8;
+    const auto word = [&](std::uint64_t k, std::uint64_t& v) -> bool {
+      if (data != nullptr) {
+        v = load<std::uint64_t>(data + 8 * k);
         return true;
-      };
-      std::uint64_t n = 0;
-      if (!word(0, n)) return false;
-      for (std::uint64_t k = 1; k <= n; ++k) {
-        std::uint64_t free_page = 0;
-        if (!word(k, free_page)) return false;
-        if (!in_file(free_page)) return fail(t, pgno, "the free list names page %llu, outside the file", static_cast<unsigned long long>(free_page));
-        if (seen(free_page)) return fail(t, pgno, "the free list names page %llu, which is in use or named twice", static_cast<unsigned long long>(free_page));
-        mark(free_page);
       }
+      if (k % per_chunk == 0 &&
+          !read(t, pgno, at + 8 * k, buffer(scratch), std::min<std::uint64_t>(in.page_size, size - 8 * k)))
+        return false;
+      v = load<std::uint64_t>(buffer(scratch) + 8 * (k % per_chunk));
+      return true;
+    };
+    if (size < 8 || size % 8 != 0) return fail(t, pgno, "a free-list record of %llu bytes", static_cast<unsigned long long>(size));
+    std::uint64_t n = 0;
+    if (!word(0, n)) return false;
+    if (n > size / 8 - 1)
+      return fail(t, pgno, "a free-list record of %llu bytes that counts %llu page numbers", static_cast<unsigned long long>(size),
+                  static_cast<unsigned long long>(n));
+    for (std::uint64_t k = 1; k <= n; ++k) {
+      std::uint64_t free_page = 0;
+      if (!word(k, free_page)) return false;
+      if (!in_file(free_page)) return fail(t, pgno, "the free list names page %llu, outside the file", static_cast<unsigned long long>(free_page));
+      if (seen(free_page)) return fail(t, pgno, "the free list names page %llu, which is in use or named twice", static_cast<unsigned long long>(free_page));
+      mark(free_page);
     }
     return true;
   }
@@ -336,15 +320,16 @@ Verdict check(Input& in) noexcept {
   }
   w.mark(0);  // the meta pages: no tree or free-list record may name them
   w.mark(1);
+  // (The free tree's md_flags hold the environment's flags, not a database's: not checked.)
   Tree free_tree{Kind::free_pages, "free-page", load_db(meta + kFreeDbAt)};
   Tree main_tree{Kind::main, "main", load_db(meta + kMainDbAt)};
-  if ((free_tree.db.flags & ~kIntegerKey) != 0)
-    return verdict(w.fail(free_tree, free_tree.db.root, "database flags 0x%x", free_tree.db.flags));
   if (main_tree.db.flags != 0)
     return verdict(w.fail(main_tree, main_tree.db.root, "database flags 0x%x (leanembed's is plain)", main_tree.db.flags));
   if (in.extent == Extent::opening_reads) return w.tree(main_tree, 1) ? Verdict::sound : Verdict::damaged;
-  if (!w.tree(free_tree, 1) || !w.tree(main_tree, 1)) return w.stopped ? Verdict::stopped : Verdict::damaged;
-  return verdict(free_tree.db.root == kNoPage || w.free_records(free_tree, free_tree.db.root, 1));
+  // The main tree (and the trees it names) first: then every page a tree uses is claimed when the
+  // free tree's records are read.
+  if (!w.tree(main_tree, 1) || !w.tree(free_tree, 1)) return w.stopped ? Verdict::stopped : Verdict::damaged;
+  return Verdict::sound;
 }
 
 }  // namespace leanembed::cache::lmdb_structure

@@ -215,7 +215,9 @@ TEST(CacheProcesses, SigkilledWritersNeverLoseCommittedBatchesOrBreakTheStore) {
       int code = wait_exit_code(pid);
       EXPECT_TRUE(code == 128 + SIGKILL || code == 0) << "run " << run << " writer exit " << code;
     }
-    if (after_progress) EXPECT_FALSE(committed.empty()) << "run " << run << ": no writer reported a commit";
+    if (after_progress) {
+      EXPECT_FALSE(committed.empty()) << "run " << run << ": no writer reported a commit";
+    }
     Committed c;
     while (::read(fds[0], &c, sizeof c) == sizeof c) committed.push_back(c);
     ::close(fds[0]);

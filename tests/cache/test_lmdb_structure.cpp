@@ -35,12 +35,14 @@ std::uint64_t newest_txnid(const std::string& file) {
   return std::max(a, b);
 }
 
-Outcome check(const std::string& file, std::uint64_t txnid, const std::atomic<bool>* stop = nullptr) {
+// `pages`: the pages the caller believes the file holds (its size when it was measured; a file can
+// shrink after that), by default its size now.
+Outcome check(const std::string& file, std::uint64_t txnid, const std::atomic<bool>* stop = nullptr, std::uint64_t pages = 0) {
   const std::string path = test::scratch_dir("structure-check") + "/data.mdb";
   std::ofstream(path, std::ios::binary) << file;
   const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
   EXPECT_GE(fd, 0) << path;
-  const std::uint64_t pages = file.size() / kPage;
+  if (pages == 0) pages = file.size() / kPage;
   std::vector<std::uint64_t> seen((pages + 63) / 64);
   std::vector<unsigned char> buffers(cache::lmdb_structure::kBufferPages * kPage);
   char why[320] = "";
@@ -139,10 +141,15 @@ TEST(LmdbStructure, DamageLmdbWouldTrustWhenWritingIsFound) {
     put16(f, leaf + 14, u16(f, leaf + 12) - 2);
     expect_damaged(f, "bounds", "bounds");
   }
-  {  // a node offset past the page's end
+  {  // a node offset whose node header would run past the page's end
     std::string f = pristine;
     put16(f, leaf + 16, kPage - 4);
     expect_damaged(f, "outside", "node offset");
+  }
+  {  // a node at an odd offset (LMDB only ever places them at even ones)
+    std::string f = pristine;
+    put16(f, leaf + 16, u16(f, leaf + 16) + 1);
+    expect_damaged(f, "odd offset", "odd node offset");
   }
   {  // two keys out of order (their offsets swapped)
     std::string f = pristine;
@@ -178,6 +185,39 @@ TEST(LmdbStructure, DamageLmdbWouldTrustWhenWritingIsFound) {
     ASSERT_GT(copies, 0);
     expect_damaged(f, "a leaf at level", "depth");
   }
+  {  // the tree records one entry more than it holds (md_entries: 32 bytes into the record)
+    std::string f = pristine;
+    for (std::size_t at = f.find("vectors"); at != std::string::npos; at = f.find("vectors", at + 1))
+      put16(f, at + 7 + 32, u16(f, at + 7 + 32) + 1);
+    expect_damaged(f, "it records", "entry count");
+  }
+}
+
+// 1024 floats do not fit a 4 KiB page: each vector is on overflow pages, which a write copies
+// (mdb_page_touch) or frees by the count in their header.
+TEST(LmdbStructure, DamagedOverflowPagesAreFound) {
+  const std::string pristine = store_of(60, {1024}, "overflow");
+  ASSERT_EQ(check(pristine).verdict, Verdict::sound);
+  int overflow_pages = 0, found = 0;
+  for (std::size_t p = 2; p < pristine.size() / kPage; ++p) {
+    const std::size_t at = p * kPage;
+    if (u16(pristine, at + 10) != 4) continue;  // P_OVERFLOW
+    ++overflow_pages;
+    for (const std::size_t field : {std::size_t{0}, std::size_t{12}}) {  // its page number; its page count (mp_pages)
+      std::string f = pristine;
+      f[at + field] ^= 0x10;
+      const Outcome o = check(f);
+      if (o.verdict == Verdict::sound) continue;  // a page of an older snapshot, which no tree reaches
+      ++found;
+      EXPECT_EQ(o.verdict, Verdict::damaged) << "page " << p;
+      // named as a bad overflow page, or (a count grown past its run) as claiming pages another
+      // value holds
+      const bool named = o.why.find("overflow page " + std::to_string(p)) != std::string::npos || o.why.find("reached twice") != std::string::npos;
+      EXPECT_TRUE(named) << "page " << p << ": " << o.why;
+    }
+  }
+  EXPECT_GE(overflow_pages, 60);
+  EXPECT_GE(found, 2 * 50) << "of " << overflow_pages << " overflow pages";
 }
 
 // The fuzzer's input behind "mp->mp_pgno != pgno" in mdb_page_touch: a main-tree page whose header
@@ -216,6 +256,16 @@ TEST(LmdbStructure, AFileEndingBeforeAPageItNamesIsDamage) {
   const Outcome o = check(f.substr(0, f.size() - 3 * kPage) + std::string(3 * kPage - 100, '\0'));
   EXPECT_EQ(o.verdict, Verdict::damaged);
   EXPECT_FALSE(o.why.empty());
+}
+
+// The file shrank after its size was read (another process truncated or replaced it): the pread
+// that finds its end is damage, not a read of whatever follows.
+TEST(LmdbStructure, AFileShorterThanMeasuredIsDamage) {
+  const std::string f = store_of(200, {384}, "shrunk");
+  const std::uint64_t pages = f.size() / kPage;
+  const Outcome o = check(f.substr(0, f.size() - 2 * kPage), newest_txnid(f), nullptr, pages);
+  EXPECT_EQ(o.verdict, Verdict::damaged);
+  EXPECT_NE(o.why.find("the file ends"), std::string::npos) << o.why;
 }
 
 TEST(LmdbStructure, AnOverwrittenMetaPageAsksForANewSnapshot) {
