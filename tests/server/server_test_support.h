@@ -36,7 +36,8 @@ inline std::string minilm_model() { return shared_dir() + "/models/minilm-l6-syn
 
 class ServerProcess {
  public:
-  // Starts `leanembed serve --port 0 --threads 1 <args>` with extra environment `env` ("NAME=value").
+  // Starts `leanembed serve --port 0 --threads 1 <args>` (without --threads 1 if args give
+  // --threads) with extra environment `env` ("NAME=value").
   explicit ServerProcess(std::vector<std::string> args, std::vector<std::string> env = {}) {
     int err_pipe[2];
     if (::pipe2(err_pipe, O_CLOEXEC) != 0) throw std::runtime_error("pipe");
@@ -45,7 +46,8 @@ class ServerProcess {
       ::dup2(err_pipe[1], 2);
       for (const std::string& e : env) ::putenv(const_cast<char*>(e.c_str()));
       ::setenv("OMP_WAIT_POLICY", "passive", 1);
-      std::vector<std::string> argv = {LEANEMBED_CLI, "serve", "--port", "0", "--threads", "1", "--hostname", "127.0.0.1"};
+      std::vector<std::string> argv = {LEANEMBED_CLI, "serve", "--port", "0", "--hostname", "127.0.0.1"};
+      if (std::find(args.begin(), args.end(), "--threads") == args.end()) argv.insert(argv.end(), {"--threads", "1"});
       argv.insert(argv.end(), args.begin(), args.end());
       std::vector<char*> c;
       for (auto& a : argv) c.push_back(a.data());

@@ -57,6 +57,29 @@ TEST(Server, HealthInfoMetricsAndUnknownRoutes) {
   EXPECT_EQ(s.stop(), 0);
 }
 
+// Every encoder run, the warm-up included, happens on the batcher's thread (batcher.h): libgomp
+// makes a pool of OpenMP threads for every thread that runs a parallel region, and a warm-up on
+// the main thread made a second one (its thread appeared with the first request), past the core
+// count, where libgomp stops its threads spinning. Counted: requests add no thread to the server.
+TEST(Server, RequestsAddNoOpenMpPool) {
+  ServerProcess s({"--model", minilm_model(), "--threads", "2"});  // MiniLM: its warm-up runs parallel products
+  const auto threads = [&] {
+    std::size_t n = 0;
+    for ([[maybe_unused]] const auto& t : std::filesystem::directory_iterator("/proc/" + std::to_string(s.pid()) + "/task")) ++n;
+    return n;
+  };
+  const std::size_t before = threads();
+  auto c = s.client();
+  std::vector<std::string> texts;
+  for (int i = 0; i < 32; ++i) texts.push_back("sentence number " + std::to_string(i) + " of a batch long enough for two threads");
+  for (int round = 0; round < 3; ++round) {
+    auto r = c.Post("/embed", json({{"inputs", texts}}).dump(), kJson);
+    ASSERT_TRUE(r);
+    ASSERT_EQ(r->status, 200) << r->body;
+  }
+  EXPECT_EQ(threads(), before) << "threads of the server before the requests: " << before;
+}
+
 TEST(Server, TokenizeRoute) {
   ServerProcess s({"--model", tiny_model()});
   auto c = s.client();

@@ -501,10 +501,15 @@ int run_quantize(CommonFlags& f, const std::string& out, bool force, bool no_smo
 // another process wants the cores. It reads its setting only once, when it loads, so unless the user
 // chose one, the CLI restarts itself once with a short spin (GOMP_SPINCOUNT=10000): the same speed on
 // an idle machine, ~0.07 ms of spinning after a call. On a machine shared with other busy processes
-// OMP_WAIT_POLICY=passive is faster still (measured in src/kernels/README.md).
-void limit_openmp_spinning(char** argv) {
+// OMP_WAIT_POLICY=passive is faster still (measured in src/kernels/README.md). `serve` restarts
+// with OMP_WAIT_POLICY=passive instead: requests come after pauses, and on the development VM an
+// encoder run after a pause took 10 ms (p50, at 25-50 requests/s) with the short spin against 6-7
+// passive; the short spin gives ~20% more on 32-text requests (bench/load/README.md), for whoever
+// sets GOMP_SPINCOUNT=10000.
+void limit_openmp_spinning(int argc, char** argv) {
   if (std::getenv("OMP_WAIT_POLICY") || std::getenv("GOMP_SPINCOUNT")) return;
-  ::setenv("GOMP_SPINCOUNT", "10000", 1);
+  if (argc > 1 && std::strcmp(argv[1], "serve") == 0) ::setenv("OMP_WAIT_POLICY", "passive", 1);
+  else ::setenv("GOMP_SPINCOUNT", "10000", 1);
   ::execv("/proc/self/exe", argv);  // returns only on failure: then run as we are
 }
 
@@ -515,7 +520,7 @@ void limit_openmp_spinning(char** argv) {
 void keep_large_blocks_mapped() { mallopt(M_MMAP_THRESHOLD, 128 * 1024); }
 
 int main(int argc, char** argv) {
-  limit_openmp_spinning(argv);
+  limit_openmp_spinning(argc, argv);
   keep_large_blocks_mapped();
   CLI::App app{"leanembed: sentence embeddings from Hugging Face ONNX model folders"};
   app.require_subcommand(1);

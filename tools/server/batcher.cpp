@@ -1,6 +1,7 @@
 #include "batcher.h"
 
 #include <algorithm>
+#include <future>
 #include <unordered_set>
 
 #include "leanembed/error.h"
@@ -9,7 +10,31 @@ namespace leanembed::server {
 
 Batcher::Batcher(Embedder& embedder, BatchLimits limits, Metrics& metrics)
     : embedder_(embedder), limits_(limits), metrics_(metrics), width_(embedder.dims()) {
-  thread_ = std::thread([this] { run(); });
+  std::promise<void> warmed;
+  std::future<void> ready = warmed.get_future();
+  thread_ = std::thread([this, &warmed] {
+    try {
+      warm_up();
+    } catch (...) {
+      warmed.set_exception(std::current_exception());
+      return;
+    }
+    warmed.set_value();
+    run();
+  });
+  try {
+    ready.get();
+  } catch (...) {
+    thread_.join();
+    throw;
+  }
+}
+
+void Batcher::warm_up() {
+  const std::vector<int64_t> ids = embedder_.tokenize("warm up", Truncation::right, false).ids;
+  const std::span<const int64_t> one(ids);
+  std::vector<float> out(static_cast<std::size_t>(width_));
+  embedder_.embed_tokens(std::span<const std::span<const int64_t>>(&one, 1), out);
 }
 
 Batcher::~Batcher() { stop("the server is shutting down"); }

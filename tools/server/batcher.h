@@ -3,6 +3,11 @@
 // while a batch runs, the next one is filled from what arrives. Before a batch runs, requests whose
 // client has gone are dropped. A text's vector does not depend on its batch mates (the fast path is
 // padding-free and computes each text on its own; tests/server checks bitwise equality).
+//
+// Every encoder run of the server happens on that one thread, the warm-up included: libgomp keeps a
+// pool of OpenMP threads per thread that starts a parallel region, and once its pools hold more
+// threads than there are cores it cuts its threads' spinning between regions to 100 rounds, whatever
+// GOMP_SPINCOUNT says (a warm-up on the main thread made a second pool, by accident).
 #pragma once
 
 #include <chrono>
@@ -56,6 +61,8 @@ struct BatchLimits {
 
 class Batcher {
  public:
+  // Starts the encoder thread and returns once it has embedded a first input (oneDNN builds its
+  // kernels on the first run: the first request must not pay for it); rethrows what that threw.
   Batcher(Embedder& embedder, BatchLimits limits, Metrics& metrics);
   ~Batcher();
   // Queues the job's inputs; never blocks (the server's admission bounds the queue).
@@ -70,6 +77,7 @@ class Batcher {
     std::shared_ptr<Job> job;
     std::size_t index;
   };
+  void warm_up();
   void run();
   void fill_next_locked();
   void run_batch(std::vector<Entry>& batch);

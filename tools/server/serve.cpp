@@ -36,14 +36,8 @@ int run_server(const ServerOptions& options) {
                                                  " is less than the model's maximum input length " +
                                                  std::to_string(info.max_length) + ": a long input could never run");
   }
-  {  // warm up (oneDNN builds its kernels on the first run): the first request must not pay for it
-    const std::vector<int64_t> ids = embedder.tokenize("warm up", Truncation::right, false).ids;
-    const std::span<const int64_t> one(ids);
-    std::vector<float> out(static_cast<std::size_t>(embedder.dims()));
-    embedder.embed_tokens(std::span<const std::span<const int64_t>>(&one, 1), out);
-  }
   Metrics metrics;
-  Service service(options, embedder, metrics);
+  Service service(options, embedder, metrics);  // its batcher warms the encoder up on its own thread
   HttpOptions ho;
   ho.hostname = options.hostname;
   ho.port = options.port;

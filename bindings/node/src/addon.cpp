@@ -1,8 +1,12 @@
 // addon.cpp — the Node-API face of leanembed::Embedder (include/leanembed/embedder.h).
 //
-// Every call that may touch the model (load, embed, tokenize, unload, dispose) runs on a libuv
-// pool thread (Napi::AsyncWorker) and settles a Promise: the JavaScript thread only converts
-// arguments and results. The Embedder is shared (std::shared_ptr) between the JS object and the
+// Every call that may touch the model (load, embed, tokenize, unload, dispose) is an
+// Napi::AsyncWorker that settles a Promise: the JavaScript thread only converts arguments and
+// results. Its libuv pool thread hands the work to the one engine thread below and waits for it:
+// libgomp (the OpenMP runtime of the encoder) keeps a pool of threads per thread that starts a
+// parallel region, so work spread over libuv's 4 pool threads made up to 4 pools, and with more
+// pool threads than cores libgomp cuts their spinning between regions to 100 rounds (one sentence:
+// 7.5 ms instead of the CLI's 3; bench/node_bench.js). The Embedder is shared (std::shared_ptr) between the JS object and the
 // workers in flight, so a garbage-collected wrapper never frees a model a worker still uses.
 // The library's own threads (OpenMP workers, the idle-unload watcher) are plain threads: they hold
 // no libuv handle and never keep the process alive.
@@ -13,10 +17,16 @@
 #include <napi.h>
 
 #include <atomic>
+#include <condition_variable>
+#include <deque>
+#include <functional>
+#include <future>
 #include <memory>
+#include <mutex>
 #include <new>
 #include <string>
 #include <string_view>
+#include <thread>
 #include <vector>
 
 #include "leanembed/embedder.h"
@@ -67,7 +77,48 @@ auto on_js_thread(Napi::Env env, F&& f) -> decltype(f()) {
   }
 }
 
-// Base of every worker: runs work() off the JS thread; resolve() builds the value on the JS thread.
+// The thread every worker's work() runs on, one per process, started on first use. Never
+// destroyed (nothing runs at exit): it waits on a condition variable, holds no libuv handle, and
+// ends with the process.
+class EngineThread {
+ public:
+  static EngineThread& get() {
+    static EngineThread* instance = new EngineThread();
+    return *instance;
+  }
+  // Runs work on the engine thread, waiting for it; rethrows what it threw.
+  void run(const std::function<void()>& work) {
+    std::packaged_task<void()> task(work);
+    std::future<void> done = task.get_future();
+    {
+      std::lock_guard lock(mutex_);
+      tasks_.push_back(std::move(task));
+    }
+    wake_.notify_one();
+    done.get();
+  }
+
+ private:
+  EngineThread() { std::thread([this] { loop(); }).detach(); }
+  void loop() {
+    for (;;) {
+      std::packaged_task<void()> task;
+      {
+        std::unique_lock lock(mutex_);
+        wake_.wait(lock, [this] { return !tasks_.empty(); });
+        task = std::move(tasks_.front());
+        tasks_.pop_front();
+      }
+      task();  // a packaged_task keeps what work() throws for run()
+    }
+  }
+  std::mutex mutex_;
+  std::condition_variable wake_;
+  std::deque<std::packaged_task<void()>> tasks_;
+};
+
+// Base of every worker: runs work() off the JS thread, on the engine thread; resolve() builds the
+// value on the JS thread.
 class PromiseWorker : public Napi::AsyncWorker {
  public:
   explicit PromiseWorker(Napi::Env env, const char* name)
@@ -81,7 +132,7 @@ class PromiseWorker : public Napi::AsyncWorker {
  private:
   void Execute() override {
     try {
-      work();
+      EngineThread::get().run([this] { work(); });
     } catch (...) {
       failure_ = failure_of(std::current_exception());
       failed_ = true;

@@ -231,3 +231,29 @@ test('a script that loads and embeds exits by itself (no dispose, idle watcher r
   assert.equal(r.status, 0, r.stderr);
   assert.match(r.stdout, /dims 64/);
 });
+
+// libgomp makes a pool of OpenMP threads for every thread that runs a parallel region; the addon
+// runs all model work on one engine thread, so calls landing on different libuv pool threads make
+// no new pools (each would add a thread, and past the core count libgomp stops its threads
+// spinning). Counted in a fresh process: the earlier tests' calls have run here already.
+test('concurrent calls from libuv pool threads add no OpenMP threads (one engine thread)', () => {
+  const script = `
+    const fs = require('fs');
+    const { Embedder } = require('leanembed');
+    const tasks = () => fs.readdirSync('/proc/self/task').length;
+    (async () => {
+      const texts = ${JSON.stringify(corpus('sentences.txt', 64))};
+      const e = await Embedder.load({ model: ${JSON.stringify(tiny)}, threads: 2, idleUnload: 0 });
+      await e.embedBatch(texts);  // libuv's pool threads, the engine thread and its OpenMP pool exist now
+      const before = tasks();
+      for (let round = 0; round < 4; ++round) {
+        await Promise.all(Array.from({ length: 8 }, (_, i) => e.embedBatch(texts.slice(i))));
+      }
+      console.log('threads', before, tasks());
+      await e.dispose();
+    })();`;
+  const r = spawnSync(process.execPath, ['-e', script], { cwd: __dirname, encoding: 'utf8', timeout: 60000 });
+  assert.equal(r.status, 0, r.stderr);
+  const [, before, after] = r.stdout.match(/threads (\d+) (\d+)/).map(Number);
+  assert.equal(after, before, `threads before the concurrent calls ${before}, after ${after}`);
+});
