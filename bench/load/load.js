@@ -208,7 +208,7 @@ async function main() {
   // limit_openmp_spinning) unless --omp-passive (a machine shared with other busy processes).
   const env = args.includes('--omp-passive') ? { OMP_WAIT_POLICY: 'passive' } : {};
   const inherited = ['OMP_WAIT_POLICY', 'GOMP_SPINCOUNT'].filter((v) => process.env[v]).map((v) => `${v}=${process.env[v]}`);
-  console.log(`# bench/load: ${model}, ${dtype}, ${threads} threads, OpenMP ${env.OMP_WAIT_POLICY ? 'passive' : inherited.join(' ') || 'default'}, ${new Date().toISOString()}, load average ${fs.readFileSync('/proc/loadavg', 'utf8').split(' ').slice(0, 3).join(' ')}`);
+  console.log(`# bench/load: ${model}, ${dtype}, ${threads} threads, OpenMP ${env.OMP_WAIT_POLICY ? 'passive' : inherited.join(' ') || "each program's default (serve: passive; bench: GOMP_SPINCOUNT=10000)"}, ${new Date().toISOString()}, load average ${fs.readFileSync('/proc/loadavg', 'utf8').split(' ').slice(0, 3).join(' ')}`);
   // The CLI on the same texts: one text's time, and 32-text batches' throughput.
   const sample = path.join(require('os').tmpdir(), `leanembed-load-${process.pid}.txt`);
   fs.writeFileSync(sample, sentences.join('\n') + '\n');
