@@ -12,7 +12,8 @@ Batcher::Batcher(Embedder& embedder, BatchLimits limits, Metrics& metrics)
     : embedder_(embedder), limits_(limits), metrics_(metrics), width_(embedder.dims()) {
   std::promise<void> warmed;
   std::future<void> ready = warmed.get_future();
-  thread_ = std::thread([this, &warmed] {
+  // The promise moves into the thread: it outlives its set_value / set_exception call.
+  thread_ = std::thread([this, warmed = std::move(warmed)]() mutable {
     try {
       warm_up();
     } catch (...) {
