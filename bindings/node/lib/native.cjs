@@ -6,9 +6,9 @@
 const path = require('path');
 
 // OpenMP workers sleep as soon as a parallel region ends (README, "Process settings"), as in
-// `leanembed serve`: calls come when the program makes them, and one sentence after a pause took
-// 7 ms this way against 12-15 ms with the CLI's short spin (GOMP_SPINCOUNT=10000), which is ~5%
-// faster on long batches. libgomp reads the setting when it is loaded, i.e. with the addon below,
+// `leanembed serve`: calls come when the program makes them, and one sentence after a 20-40 ms
+// pause took 7 ms this way against 11.5-15 ms with the CLI's short spin (GOMP_SPINCOUNT=10000),
+// which is ~5% faster on long batches (bindings/node/README.md, "Process settings"). libgomp reads the setting when it is loaded, i.e. with the addon below,
 // so it is set first — unless the user chose.
 if (process.env.OMP_WAIT_POLICY === undefined && process.env.GOMP_SPINCOUNT === undefined) {
   process.env.OMP_WAIT_POLICY = 'passive';
