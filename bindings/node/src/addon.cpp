@@ -6,10 +6,11 @@
 // libgomp (the OpenMP runtime of the encoder) keeps a pool of threads per thread that starts a
 // parallel region, so work spread over libuv's 4 pool threads made up to 4 pools, and with more
 // pool threads than cores libgomp cuts their spinning between regions to 100 rounds (one sentence
-// back to back took 7.5 ms instead of the CLI's 3; bindings/node/README.md, "Process settings"). The Embedder is shared (std::shared_ptr) between the JS object and the
-// workers in flight, so a garbage-collected wrapper never frees a model a worker still uses.
-// The library's own threads (OpenMP workers, the idle-unload watcher) are plain threads: they hold
-// no libuv handle and never keep the process alive.
+// back to back took 7.5 ms instead of the CLI's 3; bindings/node/README.md, "Process settings").
+// The Embedder is shared (std::shared_ptr) between the JS object and the workers in flight, so a
+// garbage-collected wrapper never frees a model a worker still uses. The library's own threads
+// (OpenMP workers, the idle-unload watcher) and the engine thread are plain threads: they hold no
+// libuv handle and never keep the process alive.
 //
 // Errors: leanembed::Error → Error with code = error_code_name(); a JS argument of the wrong type
 // → TypeError with code "invalid_argument"; std::bad_alloc → code "out_of_memory".
