@@ -187,10 +187,11 @@ struct RowCase {
 };
 
 void bench_rows() {
-  std::printf("\n== row kernels (threads %d): GB/s (bytes read + written), ref vs avx2 ==\n", threads_get());
+  std::printf("\n== row kernels (threads %d): GB/s (bytes read + written) per table ==\n", threads_get());
   const RowKernels& ref = row_kernels_reference();
-  const bool have_avx2 = kernels_force_isa("avx2");
-  const RowKernels& fast = row_kernels();
+  std::vector<const RowKernels*> fast;  // the tables this CPU runs besides the reference
+  for (const char* isa : {"avx2", "avx512"})
+    if (kernels_force_isa(isa) && row_kernels().isa == std::string(isa)) fast.push_back(&row_kernels());
   kernels_force_isa("auto");
   const int64_t max_elems = 2048 * 1536;
   std::vector<float> x0 = random_values(max_elems, 7), resid = random_values(max_elems, 8), bias = random_values(1536, 9);
@@ -214,7 +215,9 @@ void bench_rows() {
                        k.softmax(rows, seq, in, seq, 0.17677669f, mask.data());
                      }});
   }
-  std::printf("%-20s %6s %5s | %9s %9s | %s\n", "kernel", "rows", "cols", "ref GB/s", "avx2 GB/s", "speed-up");
+  std::printf("%-20s %6s %5s | %9s", "kernel", "rows", "cols", "ref");
+  for (const RowKernels* k : fast) std::printf(" %9s", k->isa);
+  std::printf(" | speed-up over ref\n");
   for (const RowCase& rc : cases) {
     const double bytes = rc.bytes_per_element * rc.rows * rc.cols;
     // GELU and softmax would drift to a fixed point if applied again and again (GELU's fast path
@@ -230,18 +233,22 @@ void bench_rows() {
     const double copy =
         rc.refill ? best_time([&] { std::memcpy(x.data(), x0.data(), rc.rows * rc.cols * sizeof(float)); }, 0.05, 7) : 0;
     const double t_ref = timed(ref) - copy;
-    const double t_fast = have_avx2 ? timed(fast) - copy : 0;
-    std::printf("%-20s %6lld %5lld | %9.2f %9.2f | %.1fx\n", rc.name, (long long)rc.rows, (long long)rc.cols,
-                bytes / t_ref * 1e-9, have_avx2 ? bytes / t_fast * 1e-9 : 0.0, have_avx2 ? t_ref / t_fast : 0.0);
+    std::vector<double> t_fast;
+    for (const RowKernels* k : fast) t_fast.push_back(timed(*k) - copy);
+    std::printf("%-20s %6lld %5lld | %9.2f", rc.name, (long long)rc.rows, (long long)rc.cols, bytes / t_ref * 1e-9);
+    for (double t : t_fast) std::printf(" %9.2f", bytes / t * 1e-9);
+    std::printf(" |");
+    for (double t : t_fast) std::printf(" %.1fx", t_ref / t);
+    std::printf("\n");
   }
 }
 
 void bench_threshold() {
-  std::printf("\n== row kernels (avx2 table), 1 thread vs split over 2 (default split from %lld elements) ==\n",
-              (long long)kRowParallelMinElements);
+  kernels_force_isa("auto");
+  std::printf("\n== row kernels (%s table), 1 thread vs split over 2 (default split from %lld elements) ==\n",
+              row_kernels().isa, (long long)kRowParallelMinElements);
   std::printf("%8s | %10s %10s | %10s %10s | %10s %10s\n", "elements", "LN 1thr us", "LN 2thr us", "SM 1thr us",
               "SM 2thr us", "GELU 1thr", "GELU 2thr");
-  kernels_force_isa("auto");
   const RowKernels& k = row_kernels();
   std::vector<float> x = random_values(1 << 20, 1), y(1 << 20), gamma(384, 1.0f), beta(384, 0.0f);
   const int saved = threads_get();

@@ -32,6 +32,7 @@ struct Choice {
 
 // Fastest first; each list ends with the reference, which always runs.
 const Choice<RowKernels> kRowKernels[] = {
+    {Isa::avx512, cpu_has_avx512f, row_kernels_avx512},
     {Isa::avx2, cpu_has_avx2_fma, row_kernels_avx2},
     {Isa::ref, always, row_kernels_reference},
 };

@@ -2,7 +2,7 @@
 // set has a table of function pointers per ISA (like XNNPACK's per-family config structs):
 //
 //   family                         tables (fastest first)      table type (header)
-//   row kernels                    avx2, ref                   RowKernels (kernels.h)
+//   row kernels                    avx512, avx2, ref           RowKernels (kernels.h)
 //   attention of one head          avx512, avx2, ref           AttentionKernels (attention.h)
 //   q4 / f16 decoding layers       avx512, avx2, ref           DecodingKernels (encoded_linear_decoding.h)
 //   int8 layer's row functions     avx512, ref                 Int8RowKernels (encoded_linear_int8_internal.h)

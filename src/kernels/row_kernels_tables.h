@@ -11,11 +11,14 @@ namespace leanembed::kernels {
 
 // row_kernels_avx2.cpp (compiled with -mavx2 -mfma). Call only when cpu_has_avx2_fma().
 const RowKernels& row_kernels_avx2();
+// row_kernels_avx512.cpp (compiled with -mavx2 -mfma -mavx512f). Call only when cpu_has_avx512f().
+const RowKernels& row_kernels_avx512();
 
-
-// The vectorised math behind the AVX2 table, exposed for the accuracy tests: y[i] = f(x[i]) for
-// i < n. x and y may be the same array. Call only when cpu_has_avx2_fma().
+// The vectorised math behind those tables (row_kernels_simd.h), exposed for the accuracy tests:
+// y[i] = f(x[i]) for i < n. x and y may be the same array. Same CPU conditions as the tables.
 void erf_avx2(const float* x, float* y, int64_t n);  // max abs error vs std::erf <= 1e-6
 void exp_avx2(const float* x, float* y, int64_t n);  // rel error <= ~2e-7 for x in [-87, 88]
+void erf_avx512(const float* x, float* y, int64_t n);
+void exp_avx512(const float* x, float* y, int64_t n);
 
 }  // namespace leanembed::kernels

@@ -30,7 +30,7 @@ struct Expected {
 Expected expected_at(Isa level) {
   const bool avx2 = level >= Isa::avx2, avx512 = level >= Isa::avx512;
   Expected e;
-  e.rows = avx2 && cpu_has_avx2_fma() ? "avx2" : "ref";
+  e.rows = avx512 && cpu_has_avx512f() ? "avx512" : avx2 && cpu_has_avx2_fma() ? "avx2" : "ref";
   e.attention = avx512 && cpu_has_avx512f() ? "avx512" : avx2 && cpu_has_avx2_fma() ? "avx2" : "ref";
   e.decoding = avx512 && cpu_has_avx512f() ? "avx512" : avx2 && cpu_has_avx2_fma_f16c() ? "avx2" : "ref";
   e.int8_rows = avx512 && cpu_has_avx512_int8() ? "avx512" : "ref";

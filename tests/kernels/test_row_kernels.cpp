@@ -106,6 +106,7 @@ TEST(RowKernelsReference, SoftmaxIsShiftInvariantForLargeValues) {
 std::vector<const RowKernels*> fast_tables() {
   std::vector<const RowKernels*> tables;
   if (cpu_has_avx2_fma()) tables.push_back(&row_kernels_avx2());
+  if (cpu_has_avx512f()) tables.push_back(&row_kernels_avx512());
   return tables;
 }
 
@@ -247,7 +248,9 @@ TEST(RowKernelsFast, SoftmaxMatchesReference) {
 }
 
 TEST(RowKernelsFast, EmptyCallsTouchNothing) {
-  for (const RowKernels* t : {&ref(), fast_tables().empty() ? &ref() : fast_tables()[0]}) {
+  std::vector<const RowKernels*> tables = fast_tables();
+  tables.push_back(&ref());
+  for (const RowKernels* t : tables) {
     float x[4] = {1, 2, 3, 4};
     const float one[4] = {1, 1, 1, 1};
     t->bias_add(0, 4, x, 4, one);
@@ -278,6 +281,9 @@ class ScopedEnv {
   bool had_ = false;
 };
 
+// The table the start-up choice gives without LEANEMBED_ISA: the widest this CPU runs.
+const char* best_isa() { return cpu_has_avx512f() ? "avx512" : cpu_has_avx2_fma() ? "avx2" : "ref"; }
+
 TEST(RowKernelsSelect, EnvironmentVariableChoosesTheTable) {
   {
     ScopedEnv env("LEANEMBED_ISA", "ref");
@@ -285,11 +291,15 @@ TEST(RowKernelsSelect, EnvironmentVariableChoosesTheTable) {
   }
   {
     ScopedEnv env("LEANEMBED_ISA", nullptr);
-    EXPECT_STREQ(kernel_config_startup_choice().rows->isa, cpu_has_avx2_fma() ? "avx2" : "ref");
+    EXPECT_STREQ(kernel_config_startup_choice().rows->isa, best_isa());
   }
   {
     ScopedEnv env("LEANEMBED_ISA", "auto");
-    EXPECT_STREQ(kernel_config_startup_choice().rows->isa, cpu_has_avx2_fma() ? "avx2" : "ref");
+    EXPECT_STREQ(kernel_config_startup_choice().rows->isa, best_isa());
+  }
+  if (cpu_has_avx512f()) {
+    ScopedEnv env("LEANEMBED_ISA", "avx2");
+    EXPECT_STREQ(kernel_config_startup_choice().rows->isa, "avx2") << "avx2 caps the row kernels at AVX2";
   }
   {
     ScopedEnv env("LEANEMBED_ISA", "sse9");
@@ -313,7 +323,7 @@ TEST(RowKernelsSelect, ForceIsa) {
   EXPECT_TRUE(kernels_force_isa("auto"));
   EXPECT_STREQ(row_kernels().isa, kernel_config_startup_choice().rows->isa);
   if (!std::getenv("LEANEMBED_ISA")) {
-    EXPECT_STREQ(row_kernels().isa, cpu_has_avx2_fma() ? "avx2" : "ref");
+    EXPECT_STREQ(row_kernels().isa, best_isa());
   }
 }
 
