@@ -1,11 +1,13 @@
 // kernels_bench: speed of the compute kernels on this machine. Prints figures; asserts nothing.
 //
-//   kernels_bench [matmul|rows|threshold|creation|idle|transpose|all] [--threads N]
+//   kernels_bench [matmul|rows|attention|threshold|creation|idle|transpose|all] [--threads N]
 //
 // matmul     GFLOP/s of Matmul (oneDNN, runtime shapes) for the encoder's shapes, M = 16, 128, 512,
 //            2048 packed tokens, with a fixed-shape oneDNN primitive (what a per-M cache would use)
 //            and the reference beside it.
-// rows       GB/s of each row kernel, reference vs AVX2.
+// rows       GB/s of each row kernel, each table this CPU runs.
+// attention  microseconds per head of the attention loops (kernels/attention.h), each table, on the
+//            calling thread, for sequence lengths around the corpus's (~23 tokens) and up to 128.
 // threshold  one thread vs two for row kernels of growing size (where splitting starts to pay).
 // creation   cost of creating oneDNN primitives: fixed shape per new M vs runtime shape once.
 // layer      one MiniLM encoder layer's kernel calls under different thread policies.
@@ -31,6 +33,7 @@
 #include <thread>
 #include <vector>
 
+#include "kernels/attention.h"
 #include "kernels/kernels.h"
 #include "kernels/threads.h"
 #include "kernels/transpose.h"
@@ -243,6 +246,32 @@ void bench_rows() {
   }
 }
 
+void bench_attention() {
+  std::printf("\n== attention of one head (d 32, rows of the encoder's qkv buffer: ld 1152), us per head ==\n");
+  std::vector<const AttentionKernels*> tables;
+  for (const char* isa : {"ref", "avx2", "avx512"})
+    if (kernels_force_isa(isa) && attention_kernels().isa == std::string(isa)) tables.push_back(&attention_kernels());
+  kernels_force_isa("auto");
+  const RowKernels& rows = row_kernels();  // the softmax the encoder passes
+  const int64_t d = 32, ld = 1152, max_len = 128;
+  std::vector<float> qkv = random_values(max_len * ld, 12), ctx(max_len * 384);
+  std::vector<float> scratch(attention_scratch_floats(max_len, d));
+  std::printf("%6s |", "L");
+  for (const AttentionKernels* t : tables) std::printf(" %9s", t->isa);
+  std::printf("   (softmax: %s table)\n", rows.isa);
+  for (int64_t L : {8, 16, 23, 32, 64, 128}) {
+    std::printf("%6lld |", (long long)L);
+    for (const AttentionKernels* t : tables) {
+      const double s = best_time([&] {
+        t->head(L, d, qkv.data(), qkv.data() + 384, qkv.data() + 768, ld, 0.17677669f, ctx.data(), 384,
+                scratch.data(), rows);
+      });
+      std::printf(" %9.2f", s * 1e6);
+    }
+    std::printf("\n");
+  }
+}
+
 void bench_threshold() {
   kernels_force_isa("auto");
   std::printf("\n== row kernels (%s table), 1 thread vs split over 2 (default split from %lld elements) ==\n",
@@ -446,6 +475,7 @@ int main(int argc, char** argv) {
   try {
     if (what == "matmul" || what == "all") bench_matmul();
     if (what == "rows" || what == "all") bench_rows();
+    if (what == "attention" || what == "all") bench_attention();
     if (what == "threshold" || what == "all") bench_threshold();
     if (what == "creation" || what == "all") bench_creation();
     if (what == "idle" || what == "all") bench_idle();

@@ -1,8 +1,8 @@
 // Self-attention of one head of one sequence, unpadded (no mask: every token is real): a kernel
 // family of its own (dispatch.h). The same register-blocked loops — 4 query rows x 16 keys (scores)
-// and 4 rows x 16 dims (context) of accumulators, written for the auto-vectoriser
+// and 4 rows x 16 dims (context) of accumulators, each accumulator a 16-float GCC vector value
 // (attention_loops.h) — are compiled three times: attention_reference.cpp for baseline x86-64,
-// attention_avx2.cpp with -mavx2, attention_avx512.cpp with -mavx512f; kernel_config() picks one.
+// attention_avx2.cpp with -mavx2 -mfma, attention_avx512.cpp with -mavx512f; kernel_config() picks one.
 #pragma once
 
 #include <cstdint>

@@ -295,31 +295,31 @@ void simd_softmax(int64_t rows, int64_t cols, float* x, int64_t ldx, float scale
         V::storeu(row + i, v);
         max_v = V::max(max_v, v);
       }
+      // The tail stays in registers through the three passes (storing it and loading it back
+      // with a masked or buffered load stalled on every short row: attention's rows are ~20 long).
+      reg tail_v = V::set1(minus_inf);  // the tail's v; lanes past the row -inf
       if (tail) {
         const reg xs = V::load_partial(row + full, tail, 0.0f);
         const reg v = mask ? V::fmadd(xs, scale_v, V::load_partial(mask + full, tail, 0.0f)) : V::mul(xs, scale_v);
-        V::store_partial(row + full, tail, v);
-        max_v = V::max(max_v, V::load_partial(row + full, tail, minus_inf));
+        tail_v = V::select(V::first_lanes(tail), v, tail_v);
+        max_v = V::max(max_v, tail_v);
       }
       const reg max = V::set1(V::hmax(max_v));
 
-      // Pass 2: e = exp(v - max), written back, summed in double.
+      // Pass 2: e = exp(v - max), written back, summed in double (past the row, exp(-inf) = 0).
       typename V::dreg sum = V::dzero();
       for (int64_t i = 0; i < full; i += kLanes) {
         const reg e = simd_exp<V>(V::sub(V::loadu(row + i), max));
         V::storeu(row + i, e);
         sum = V::add_widened(sum, e);
       }
-      if (tail) {
-        const reg e = simd_exp<V>(V::sub(V::load_partial(row + full, tail, minus_inf), max));
-        V::store_partial(row + full, tail, e);
-        sum = V::add_widened(sum, e);
-      }
+      const reg tail_e = tail ? simd_exp<V>(V::sub(tail_v, max)) : V::zero();
+      if (tail) sum = V::add_widened(sum, tail_e);
 
       // Pass 3: normalise.
       const reg inv = V::set1(static_cast<float>(1.0 / V::dsum(sum)));
       for (int64_t i = 0; i < full; i += kLanes) V::storeu(row + i, V::mul(V::loadu(row + i), inv));
-      if (tail) V::store_partial(row + full, tail, V::mul(V::load_partial(row + full, tail, 0.0f), inv));
+      if (tail) V::store_partial(row + full, tail, V::mul(tail_e, inv));
     }
   });
 }
