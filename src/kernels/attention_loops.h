@@ -1,8 +1,9 @@
 // The loops of one attention head (attention.h), included by attention_reference.cpp,
 // attention_avx2.cpp and attention_avx512.cpp, each compiled for its ISA: the vector type below is
-// lowered to that file's instructions. Everything here is in an anonymous namespace (each file gets its own
-// copy, built with its own flags) and calls no library function that other files also instantiate
-// (no std::min), so no wider-ISA copy of a shared inline function can reach baseline code.
+// lowered to that file's instructions. Everything here is in an anonymous namespace (each file gets
+// its own copy, built with its own flags) and calls no library function that other files also
+// instantiate (no std::min), so no wider-ISA copy of a shared inline function can reach baseline
+// code.
 #pragma once
 
 #include <cstdint>
@@ -49,7 +50,8 @@ void attention_fma(AttentionRow& a, float s, const float* p) {
 
 void attention_store(float* p, const AttentionRow& a) {
 #pragma GCC unroll 4
-  for (int i = 0; i < kAttentionParts; ++i) __builtin_memcpy(p + i * kAttentionVectorFloats, &a.part[i], sizeof a.part[i]);
+  for (int i = 0; i < kAttentionParts; ++i)
+    __builtin_memcpy(p + i * kAttentionVectorFloats, &a.part[i], sizeof a.part[i]);
 }
 
 // Stores the accumulators of rows i0..i0+3 that exist (i0 < L) to out, rows `ld` floats apart.

@@ -1,7 +1,8 @@
 // Row kernels for x86-64 CPUs with AVX-512F: the arithmetic of row_kernels_simd.h over 16 floats
-// per vector. Compiled with -mavx2 -mfma -mavx512f (see CMakeLists.txt); dispatch.cpp calls into it
-// only after checking the CPU and the OS (cpu_has_avx512f). The same rules as row_kernels_avx2.cpp:
-// nothing here instantiates an inline function or template that another file also instantiates.
+// per vector. Compiled with -mavx512f added to the AVX2 flags (see CMakeLists.txt); dispatch.cpp
+// calls into it only after checking the CPU and the OS (cpu_has_avx512f). The same rules as
+// row_kernels_avx2.cpp: nothing here instantiates an inline function or template that another file
+// also instantiates.
 //
 // Partial vectors (the last cols % 16 elements of a row) use masked loads and stores: masked-off
 // lanes are not accessed (AVX-512 suppresses their faults), so no memory past the row is touched.

@@ -11,7 +11,7 @@ namespace leanembed::kernels {
 
 // row_kernels_avx2.cpp (compiled with -mavx2 -mfma). Call only when cpu_has_avx2_fma().
 const RowKernels& row_kernels_avx2();
-// row_kernels_avx512.cpp (compiled with -mavx2 -mfma -mavx512f). Call only when cpu_has_avx512f().
+// row_kernels_avx512.cpp (compiled with -mavx512f added). Call only when cpu_has_avx512f().
 const RowKernels& row_kernels_avx512();
 
 // The vectorised math behind those tables (row_kernels_simd.h), exposed for the accuracy tests:
