@@ -18,8 +18,10 @@
 // GCC 12 warns that the "undefined" pass-through operand inside its own AVX-512 intrinsics
 // (_mm512_roundscale_ps, _mm512_reduce_max_ps, ...) is used uninitialised: a known false positive
 // (GCC bug 105593), as in encoded_linear_int8_avx512.cpp. Silenced for this file only.
+#ifndef __clang__  // clang has no -Wmaybe-uninitialized and no such false positive
 #pragma GCC diagnostic ignored "-Wuninitialized"
 #pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+#endif
 
 namespace leanembed::kernels {
 namespace {
