@@ -47,6 +47,13 @@ struct EmbedderOptions {
                                         // than the cores this process may run on is capped at that
                                         // count, with a warning (on_warning), unless force_threads;
   bool force_threads = false;           // forced, up to kMaxThreads (more: Error(invalid_argument))
+  // Fast path: encoder runs of fewer real tokens than this use one thread whatever `threads` says.
+  // When OpenMP's threads sleep between parallel regions (OMP_WAIT_POLICY=passive, as `leanembed
+  // serve` and the Node package run), every region must wake them, and on a small batch that costs
+  // more than the second core gives. -1 = automatic: under the passive policy a figure measured for
+  // the model's weights (fp32 32 tokens, q8/int8/uint8 256, q4 64, fp16 0; src/kernels/README.md
+  // "Small runs on one thread"), else 0; 0 = never. Vectors do not depend on it.
+  int64_t parallel_min_tokens = -1;
   std::optional<Pooling> pooling;       // default: the model folder's (mean without metadata)
   std::optional<bool> normalize;        // default: the model folder's (true without metadata)
   int64_t max_length = 0;               // tokens incl. [CLS]/[SEP]; 0 = the model folder's
@@ -105,6 +112,8 @@ struct EmbedderInfo {
   std::string path_reason;    // why that path runs
   std::string kernels;        // what runs, e.g. "avx2 row kernels, avx2 attention, linear layers: oneDNN matmul"
   int threads = 0;
+  int64_t parallel_min_tokens = 0;      // runs of fewer real tokens use one thread (0 = none; the
+                                        // automatic value resolved)
   std::size_t model_file_bytes = 0;
   std::size_t planned_arena_bytes = 0;  // for a batch of batch_size texts of max_length tokens
                                         // bounded by batch_tokens

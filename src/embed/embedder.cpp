@@ -49,6 +49,8 @@ void check_options(const EmbedderOptions& o) {
     bad("threads " + std::to_string(o.threads) + " is more than leanembed runs (" + std::to_string(kMaxThreads) +
         ", even with force_threads)");
   }
+  if (o.parallel_min_tokens < -1)
+    bad("parallel_min_tokens must be >= -1 (-1 = automatic, 0 = never), got " + std::to_string(o.parallel_min_tokens));
   if (o.batch_size < 1) bad("batch_size must be >= 1, got " + std::to_string(o.batch_size));
   if (o.batch_tokens < 1) bad("batch_tokens must be >= 1, got " + std::to_string(o.batch_tokens));
   if (o.max_length < 0) bad("max_length must be >= 0 (0 = the model's), got " + std::to_string(o.max_length));
@@ -182,6 +184,7 @@ std::unique_ptr<Loaded> Embedder::Impl::load(bool first) {
   runtime::LoadOptions lo;
   lo.engine.path = options.path;
   lo.engine.keep_arena = options.keep_arena;
+  lo.engine.parallel_min_tokens = options.parallel_min_tokens;
   lo.hidden_hint = folder.hidden_size;
   // The cache's scope: what the model computes with, whichever files hold it (model_fingerprint.h).
   const bool fingerprint_it = first && (!options.embedding_cache_dir.empty() || options.cache_memory_bytes > 0);
@@ -450,6 +453,7 @@ Embedder::Embedder(const EmbedderOptions& options) : impl_(std::make_unique<Impl
   i.path_reason = d.reason;
   i.kernels = d.kernels;  // what runs on this path (runtime::EngineDescription::kernels)
   i.threads = kernels::threads_get();
+  i.parallel_min_tokens = d.parallel_min_tokens;
   i.model_file_bytes = m.model_file_bytes;
   const int64_t tokens = options.batch_size > options.batch_tokens / m.max_length ? options.batch_tokens
                                                                                 : options.batch_size * m.max_length;

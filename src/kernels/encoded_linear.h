@@ -77,6 +77,13 @@ class EncodedLinear {
   // bias: n floats or null. scratch: scratch_bytes(m) bytes, 64-byte aligned (null if 0).
   virtual void run(int64_t m, const float* x, int64_t ldx, float* y, int64_t ldy, const float* bias,
                    void* scratch) = 0;
+  // When libgomp's pool sleeps between parallel regions (pool_threads_sleep(), threads.h), every
+  // region pays for waking it: an encoder whose feed-forward layers run on this kernel is faster on
+  // one thread for runs of fewer rows (tokens) than this, and the fast encoder then keeps such runs
+  // on the calling thread (FastEncoderOptions::parallel_min_tokens). 0 = always as many threads as
+  // the setting allows. Measured on whole encoders, not on this layer alone: src/kernels/README.md
+  // "Small runs on one thread".
+  virtual int64_t parallel_min_rows() const { return 0; }
 };
 
 

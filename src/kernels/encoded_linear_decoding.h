@@ -91,8 +91,8 @@ void decoding_check_run(const char* name, int64_t k, int64_t n, int64_t m, const
 
 // A layer whose weights stay encoded (views, nothing owned, no scratch) and are decoded inside the
 // product by `kernels` (the reference table: Encoding::reference's plain loops). Encoding supplies
-// View, prefix ("q4", "f16"), reference(w, m, x, ldx, y, ldy, bias) and
-// fast(w, m, x, ldx, y, ldy, bias, threads, kernels).
+// View, prefix ("q4", "f16"), reference(w, m, x, ldx, y, ldy, bias),
+// fast(w, m, x, ldx, y, ldy, bias, threads, kernels) and parallel_min_rows (the fast table's).
 template <class Encoding>
 class DecodingLinear final : public EncodedLinear {
  public:
@@ -102,6 +102,7 @@ class DecodingLinear final : public EncodedLinear {
   int64_t n() const override { return w_.n; }
   std::size_t owned_bytes() const override { return 0; }
   std::size_t scratch_bytes(int64_t) const override { return 0; }
+  int64_t parallel_min_rows() const override { return kernels_.panel_width == 0 ? 0 : Encoding::parallel_min_rows; }
 
   void run(int64_t m, const float* x, int64_t ldx, float* y, int64_t ldy, const float* bias, void*) override {
     decoding_check_run(name(), w_.k, w_.n, m, x, ldx, y, ldy);

@@ -40,6 +40,9 @@ struct F16Encoding {
   static constexpr const char* prefix = "f16";
   static constexpr auto reference = f16_reference;
   static constexpr auto fast = f16_run_avx2;
+  // Measured (README.md "Small runs on one thread"): fp16 MiniLM runs faster on 2 passive threads
+  // than on one even for a single sentence.
+  static constexpr int64_t parallel_min_rows = 0;
 };
 
 }  // namespace

@@ -119,18 +119,21 @@ class OnednnMatmul final : public Matmul {
   // primitives with these transposes (beta 0 or not, one thread or threads_get()). dnnl_sgemm
   // takes no scratch.
   std::size_t scratch_bytes(int64_t, int64_t, int64_t, bool trans_a, bool trans_b) const override {
-    ScratchBound& bound = scratch_bound_[trans_a][trans_b];
     const int threads = threads_get();
-    if (bound.threads != threads) {  // unknown yet, or the thread setting changed
-      std::size_t most = 0;
-      for (int team : {1, threads})  // small products run on one thread (gemm_threads)
-        for (float beta : {0.0f, 1.0f}) {
-          const Kind kind{trans_a, trans_b, beta, team};
-          most = std::max(most, create_or_throw(kind).scratchpad_desc().get_size());
-        }
-      bound = {threads, most};
+    // Kept per thread count: runs alternate between the setting and one thread (ThreadLimit).
+    ScratchBound* slot = nullptr;
+    for (ScratchBound& b : scratch_bounds_[trans_a][trans_b]) {
+      if (b.threads == threads) return b.bytes;
+      if (!slot || b.last_use < slot->last_use) slot = &b;  // a free one (0), else the oldest
     }
-    return bound.bytes;
+    std::size_t most = 0;
+    for (int team : {1, threads})  // small products run on one thread (gemm_threads)
+      for (float beta : {0.0f, 1.0f}) {
+        const Kind kind{trans_a, trans_b, beta, team};
+        most = std::max(most, create_or_throw(kind).scratchpad_desc().get_size());
+      }
+    *slot = {threads, most, ++bound_clock_};
+    return most;
   }
 
   void gemm(const GemmArgs& g, void* scratch) override {
@@ -185,7 +188,9 @@ class OnednnMatmul final : public Matmul {
   struct ScratchBound {
     int threads = 0;
     std::size_t bytes = 0;
+    uint64_t last_use = 0;  // when it was computed (bound_clock_)
   };
+  static constexpr int kBoundsPerTranspose = 4;  // thread counts remembered
 
   struct Entry {
     Kind kind;
@@ -234,7 +239,8 @@ class OnednnMatmul final : public Matmul {
   dnnl::stream stream_;
   std::vector<Entry> cache_;  // <= kCacheCapacity entries (reserved up front)
   uint64_t clock_ = 0;
-  mutable ScratchBound scratch_bound_[2][2];
+  mutable ScratchBound scratch_bounds_[2][2][kBoundsPerTranspose];
+  mutable uint64_t bound_clock_ = 0;
 };
 
 }  // namespace

@@ -4,7 +4,9 @@
 
 #include <algorithm>
 #include <atomic>
+#include <cctype>
 #include <cstdlib>
+#include <string>
 
 #include "kernels/row_parallel.h"
 
@@ -14,6 +16,7 @@ namespace {
 std::atomic<int> g_threads{0};  // 0 = never set: the start-up default applies
 std::atomic<int64_t> g_gemm_parallel_min{kGemmParallelMinMacs};
 std::atomic<int64_t> g_row_parallel_min{kRowParallelMinElements};
+thread_local int t_limit = 0;  // the calling thread's ThreadLimit; 0 = none
 
 int cores() {
   int n = omp_get_num_procs();
@@ -39,7 +42,32 @@ void threads_set(int n) { g_threads.store(n > 0 ? n : cores(), std::memory_order
 
 int threads_get() {
   int n = g_threads.load(std::memory_order_relaxed);
-  return n > 0 ? n : startup_default();
+  if (n <= 0) n = startup_default();
+  return t_limit > 0 ? std::min(n, t_limit) : n;
+}
+
+ThreadLimit::ThreadLimit(int n) : previous_(t_limit) { t_limit = n > 0 ? n : 0; }
+
+ThreadLimit::~ThreadLimit() { t_limit = previous_; }
+
+bool pool_threads_sleep() {
+  static const bool value = [] {
+    // libgomp: OMP_WAIT_POLICY=passive sets the spin count to 0; GOMP_SPINCOUNT, when set, replaces
+    // the count (a number, possibly with a k/M/G/T suffix, or "infinite" / "infinity").
+    bool sleeps = false;
+    if (const char* policy = std::getenv("OMP_WAIT_POLICY")) {
+      std::string p(policy);
+      for (char& ch : p) ch = static_cast<char>(std::tolower(static_cast<unsigned char>(ch)));
+      sleeps = p == "passive";
+    }
+    if (const char* spin = std::getenv("GOMP_SPINCOUNT")) {
+      char* end = nullptr;
+      const double count = std::strtod(spin, &end);
+      if (end != spin) sleeps = count == 0;
+    }
+    return sleeps;
+  }();
+  return value;
 }
 
 void threads_apply_to_caller() { threads_apply_to_caller(threads_get()); }

@@ -25,8 +25,29 @@ namespace leanembed::kernels {
 void threads_set(int n);
 
 // The current setting, >= 1. Before any threads_set() call it is OMP_NUM_THREADS if that variable
-// is set to a positive number, else the number of cores. Thread-safe.
+// is set to a positive number, else the number of cores; capped by the calling thread's
+// ThreadLimit, if any. Thread-safe.
 int threads_get();
+
+// Caps threads_get() on the calling thread while it lives (nested limits: the innermost applies;
+// the destructor restores the one before). Other threads, the OpenMP pool's workers included, keep
+// the process-wide setting. The fast encoder runs small batches on one thread this way
+// (FastEncoderOptions::parallel_min_tokens). n <= 0: no cap.
+class ThreadLimit {
+ public:
+  explicit ThreadLimit(int n);
+  ~ThreadLimit();
+  ThreadLimit(const ThreadLimit&) = delete;
+  ThreadLimit& operator=(const ThreadLimit&) = delete;
+
+ private:
+  int previous_;
+};
+
+// True when libgomp's pool threads go to sleep as soon as a parallel region ends (OMP_WAIT_POLICY
+// = passive, or GOMP_SPINCOUNT = 0), so every region must wake them; read from the environment
+// once, as libgomp reads it when it loads (a host sets it before that: see README.md "Threads").
+bool pool_threads_sleep();
 
 // Makes the calling thread's OpenMP default team size equal threads_get() (omp_set_num_threads,
 // only when it differs). The oneDNN matmul calls this before each product; exposed so other code

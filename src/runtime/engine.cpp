@@ -62,6 +62,7 @@ Engine::Engine(onnx::Model model, const EngineOptions& options, int64_t hidden_h
     if (r.weights) {
       encoder::FastEncoderOptions fo;
       fo.keep_arena = options.keep_arena;
+      fo.parallel_min_tokens = options.parallel_min_tokens;
       try {
         fast_ = std::make_unique<Fast>(std::move(*r.weights), fo);
       } catch (const Error& e) {
@@ -121,6 +122,7 @@ Engine::Engine(encoder::EncoderWeights weights, const EngineOptions& options, co
                                             " has none: it runs on the fast path only (choose path auto or fast, or load an ONNX file)");
   encoder::FastEncoderOptions fo;
   fo.keep_arena = options.keep_arena;
+  fo.parallel_min_tokens = options.parallel_min_tokens;
   fast_ = std::make_unique<Fast>(std::move(weights), fo);
   describe_fast(what);
 }
@@ -135,7 +137,8 @@ void Engine::describe_fast(const std::string& why) {
                   why + "; " + form + " weights (linear layers: " + e.linear_kernels() + ")" +
                       (pread_bytes > 0 ? "; word table rows read with pread" : ""),
                   c.hidden, c.layers, c.heads, c.max_positions, c.ffn, form, e.linear_kernels(), e.owned_weight_bytes(),
-                  pread_bytes, fast_path_kernels(e.linear_kernels()), {}, e.weights().released_file_bytes};
+                  pread_bytes, fast_path_kernels(e.linear_kernels()), {}, e.weights().released_file_bytes,
+                  e.parallel_min_tokens()};
 }
 
 Engine::~Engine() = default;

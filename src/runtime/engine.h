@@ -30,6 +30,9 @@ struct EngineOptions {
   // Fast path: read the word table's rows with pread from the model file instead of through its
   // mapping, so the table costs no resident memory (encoder::RecognizeOptions::table_rows_by_pread).
   bool table_rows_by_pread = true;
+  // Fast path: runs of fewer real tokens use one thread (encoder::FastEncoderOptions::
+  // parallel_min_tokens; -1 = automatic, 0 = never).
+  int64_t parallel_min_tokens = -1;
 };
 
 struct EngineDescription {
@@ -62,6 +65,9 @@ struct EngineDescription {
   // (EncoderWeights::released_file_bytes; safetensors' linear weights): a budget charges the copy
   // (owned_weight_bytes), not the file's pages too.
   std::size_t released_file_bytes = 0;
+  // Fast path: runs of fewer real tokens than this use one thread (FastEncoder::parallel_min_tokens(),
+  // the automatic value resolved); 0 = never, and on the interpreter path.
+  int64_t parallel_min_tokens = 0;
 };
 
 // The whole work memory of one run of a batch shape: the engine's arena (Engine::planned_bytes), the

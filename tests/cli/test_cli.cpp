@@ -114,6 +114,57 @@ TEST(Cli, TokenizeAndInfo) {
   EXPECT_NE(i.out.find("planned arena"), std::string::npos);
 }
 
+// Small runs on one thread (--parallel-min-tokens): the automatic threshold applies when OpenMP's
+// threads sleep between regions, decided from the environment as libgomp decides (GOMP_SPINCOUNT,
+// when set, overrides OMP_WAIT_POLICY); `info` says which; vectors do not depend on it.
+TEST(Cli, SmallRunsOnOneThreadFollowTheWaitPolicy) {
+  const std::string minilm = leanembed::test::shared_dir() + "/models/minilm-l6-synthetic";
+  auto info = [&](const std::string& env, const std::string& args) {
+    const fs::path out = work_dir() / "info.txt";
+    const std::string cmd = "env -u OMP_WAIT_POLICY -u GOMP_SPINCOUNT " + env + " " + std::string(LEANEMBED_CLI) +
+                            " info --model " + minilm + " --threads 2 --force-threads " + args + " > " + out.string() +
+                            " 2>&1";
+    EXPECT_EQ(std::system(cmd.c_str()), 0) << cmd;
+    return leanembed::test::read_file(out.string());
+  };
+  EXPECT_NE(info("OMP_WAIT_POLICY=passive", "--dtype q8").find("2 threads (runs under 256 tokens: 1)"), std::string::npos)
+      << info("OMP_WAIT_POLICY=passive", "--dtype q8");
+  EXPECT_NE(info("OMP_WAIT_POLICY=PASSIVE", "").find("2 threads (runs under 32 tokens: 1)"), std::string::npos);
+  EXPECT_NE(info("GOMP_SPINCOUNT=0", "").find("(runs under 32 tokens: 1)"), std::string::npos);
+  for (const char* spinning : {"", "GOMP_SPINCOUNT=10000", "OMP_WAIT_POLICY=passive GOMP_SPINCOUNT=1000"})
+    EXPECT_EQ(info(spinning, "--dtype q8").find("runs under"), std::string::npos) << spinning;
+  EXPECT_EQ(info("OMP_WAIT_POLICY=passive", "--dtype q8 --parallel-min-tokens 0").find("runs under"), std::string::npos);
+  EXPECT_NE(info("", "--parallel-min-tokens 100").find("2 threads (runs under 100 tokens: 1)"), std::string::npos);
+
+  Result bad = run("info --model " + minilm + " --parallel-min-tokens -2");
+  EXPECT_EQ(bad.code, 2);
+  EXPECT_NE(bad.err.find("--parallel-min-tokens"), std::string::npos) << bad.err;
+
+  // 40 sentences in batches of 1, 4 and 32 texts: the same bytes whether runs stay on one thread or not.
+  const fs::path input = work_dir() / "sentences40.txt";
+  {
+    std::ifstream corpus(leanembed::test::shared_dir() + "/corpus/sentences.txt");
+    std::ofstream first40(input);
+    std::string line;
+    for (int i = 0; i < 40 && std::getline(corpus, line); ++i) first40 << line << "\n";
+  }
+  for (const char* dtype : {"q8", "fp32"}) {
+    std::string first;
+    for (const char* setting : {"0", "1000000"})
+      for (const char* batch : {"1", "4", "32"}) {
+        const fs::path out = work_dir() / (std::string(dtype) + "_" + setting + "_" + batch + ".f32");
+        Result r = run("embed --model " + minilm + " --dtype " + dtype + " --input " + input.string() +
+                       " --threads 2 --force-threads --format f32 --batch-size " + batch +
+                       " --parallel-min-tokens " + setting + " -o " + out.string());
+        ASSERT_EQ(r.code, 0) << r.err;
+        const std::string bytes = leanembed::test::read_file(out.string());
+        EXPECT_EQ(bytes.size(), 40u * 384 * 4);
+        if (first.empty()) first = bytes;
+        EXPECT_TRUE(bytes == first) << dtype << ", --parallel-min-tokens " << setting << ", batch " << batch;
+      }
+  }
+}
+
 TEST(Cli, OptionsComeFromEnvironmentVariables) {
   Result r = run("tokenize --offline 'Hello'", "");
   EXPECT_NE(r.code, 0);  // the default model id is not in ./models here (and is not fetched offline)

@@ -134,7 +134,10 @@ void write_safetensors(const fs::path& p, const std::vector<std::tuple<std::stri
   std::size_t offset = 0;
   for (const auto& [name, shape, values] : tensors) {
     std::string dims;
-    for (int64_t d : shape) dims += (dims.empty() ? "" : ",") + std::to_string(d);
+    for (int64_t d : shape) {  // appended piecewise: GCC 12 warns (-Wrestrict, falsely) on "," + std::to_string(d)
+      if (!dims.empty()) dims += ',';
+      dims += std::to_string(d);
+    }
     if (header.size() > 1) header += ",";
     header += "\"" + name + "\":{\"dtype\":\"F32\",\"shape\":[" + dims + "],\"data_offsets\":[" + std::to_string(offset) +
               "," + std::to_string(offset + values.size() * 4) + "]}";

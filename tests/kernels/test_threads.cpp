@@ -2,6 +2,7 @@
 #include <gtest/gtest.h>
 #include <omp.h>
 
+#include <thread>
 #include <vector>
 
 #include "kernels/kernels.h"
@@ -47,6 +48,34 @@ TEST(Threads, RowKernelsUseAtMostTheSetting) {
   threads_set(2);
   row_kernels().softmax(rows, cols, two.data(), cols, 1.0f, nullptr);
   EXPECT_EQ(one, two);
+  threads_set(saved);
+}
+
+TEST(Threads, ThreadLimitCapsTheCallingThreadOnly) {
+  const int saved = threads_get();
+  threads_set(4);
+  {
+    const ThreadLimit one(1);
+    EXPECT_EQ(threads_get(), 1);
+    EXPECT_EQ(gemm_threads(512, 512, 512), 1);  // what the kernels ask
+    int other = 0;
+    std::thread([&] { other = threads_get(); }).join();
+    EXPECT_EQ(other, 4);  // another thread keeps the setting
+    {
+      const ThreadLimit three(3);  // the innermost limit applies
+      EXPECT_EQ(threads_get(), 3);
+      const ThreadLimit none(0);  // no cap
+      EXPECT_EQ(threads_get(), 4);
+    }
+    EXPECT_EQ(threads_get(), 1);  // restored on leaving
+    threads_set(2);
+    EXPECT_EQ(threads_get(), 1);
+  }
+  EXPECT_EQ(threads_get(), 2);
+  {
+    const ThreadLimit above(8);  // a cap, never a raise
+    EXPECT_EQ(threads_get(), 2);
+  }
   threads_set(saved);
 }
 

@@ -24,6 +24,7 @@
 #include <cstdio>
 #include <fstream>
 #include <iostream>
+#include <limits>
 #include <nlohmann/json.hpp>
 #include <string>
 #include <vector>
@@ -51,6 +52,7 @@ struct CommonFlags {
   std::string model_format = "auto";
   int threads = 0;
   bool force_threads = false;     // more threads than cores (else capped at the cores, with a warning)
+  int64_t parallel_min_tokens = -1;  // encoder runs of fewer tokens use one thread; -1 = automatic
   int64_t max_length = 0;
   std::string path = "auto";
   std::string embedding_cache;    // persistent embedding cache (LMDB folder)
@@ -96,6 +98,11 @@ void add_run_flags(CLI::App* cmd, CommonFlags& f) {
   cmd->add_flag("--force-threads", f.force_threads,
                 "Use --threads even above the number of cores (at most " + std::to_string(leanembed::kMaxThreads) + ")")
       ->envname("LEANEMBED_FORCE_THREADS");
+  cmd->add_option("--parallel-min-tokens", f.parallel_min_tokens,
+                  "Encoder runs of fewer tokens use one thread (-1 = automatic: a measured figure when OpenMP threads "
+                  "sleep between regions, else 0; 0 = never)")
+      ->envname("LEANEMBED_PARALLEL_MIN_TOKENS")->check(CLI::Range(int64_t{-1}, std::numeric_limits<int64_t>::max()))
+      ->capture_default_str();
   cmd->add_option("--max-memory", f.max_memory, "Memory budget for weights + work memory, bytes (0 = none)")
       ->envname("LEANEMBED_MAX_MEMORY")->check(CLI::NonNegativeNumber);
   cmd->add_option("--idle-unload", f.idle_unload,
@@ -116,6 +123,7 @@ EmbedderOptions options_from(const CommonFlags& f) {
   o.location.format = leanembed::model_format_from_name(f.model_format);
   o.threads = f.threads;
   o.force_threads = f.force_threads;
+  o.parallel_min_tokens = f.parallel_min_tokens;
   o.max_length = f.max_length;
   o.embedding_cache_dir = f.embedding_cache;
   if (o.embedding_cache_dir.empty()) {  // LEANEMBED_CACHE: the older name of LEANEMBED_EMBEDDING_CACHE
@@ -423,7 +431,10 @@ int run_info(CommonFlags& f) {
               leanembed::pooling_name(i.pooling), i.normalize ? "L2-normalized" : "not normalized");
   std::printf("max length     %lld tokens (%s)\n", static_cast<long long>(i.max_length), i.max_length_source.c_str());
   std::printf("execution      %s path: %s\n", i.path.c_str(), i.path_reason.c_str());
-  std::printf("kernels        %s, %d threads\n", i.kernels.c_str(), i.threads);
+  std::printf("kernels        %s, %d threads", i.kernels.c_str(), i.threads);
+  if (i.parallel_min_tokens > 0 && i.threads > 1)
+    std::printf(" (runs under %lld tokens: 1)", static_cast<long long>(i.parallel_min_tokens));
+  std::printf("\n");
   std::printf("planned arena  %.2f MB for a default batch\n", i.planned_arena_bytes / 1e6);
   if (i.memory_budget_bytes) std::printf("memory budget  %.1f MB\n", i.memory_budget_bytes / 1e6);
   std::printf("load time      %.3f s\n", i.last_load_seconds);

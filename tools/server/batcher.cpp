@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <future>
+#include <span>
 #include <unordered_set>
 
 #include "leanembed/error.h"
@@ -32,10 +33,27 @@ Batcher::Batcher(Embedder& embedder, BatchLimits limits, Metrics& metrics)
 }
 
 void Batcher::warm_up() {
+  // Both kinds of encoder run, so that the first request of either shape pays no one-time cost
+  // (oneDNN primitives made per thread count, the OpenMP pool's threads): a short text, and, when
+  // short runs stay on one thread (EmbedderInfo::parallel_min_tokens), sequences of that many
+  // tokens in all (the short text's tokens repeated between [CLS] and [SEP], at most max_length each).
   const std::vector<int64_t> ids = embedder_.tokenize("warm up", Truncation::right, false).ids;
-  const std::span<const int64_t> one(ids);
-  std::vector<float> out(static_cast<std::size_t>(width_));
-  embedder_.embed_tokens(std::span<const std::span<const int64_t>>(&one, 1), out);
+  std::vector<std::vector<int64_t>> runs[2] = {{ids}, {}};
+  const EmbedderInfo info = embedder_.info();
+  if (info.parallel_min_tokens > 0 && info.threads > 1 && ids.size() > 2 && info.max_length > 2) {
+    const std::size_t length = static_cast<std::size_t>(std::min(info.max_length, info.parallel_min_tokens));
+    std::vector<int64_t> sequence{ids.front()};
+    while (sequence.size() + 1 < length) sequence.push_back(ids[1 + (sequence.size() - 1) % (ids.size() - 2)]);
+    sequence.push_back(ids.back());
+    for (int64_t tokens = 0; tokens < info.parallel_min_tokens; tokens += static_cast<int64_t>(sequence.size()))
+      runs[1].push_back(sequence);
+  }
+  for (const auto& texts : runs) {
+    if (texts.empty()) continue;
+    const std::vector<std::span<const int64_t>> spans(texts.begin(), texts.end());
+    std::vector<float> out(texts.size() * static_cast<std::size_t>(width_));
+    embedder_.embed_tokens(spans, out);
+  }
 }
 
 Batcher::~Batcher() { stop("the server is shutting down"); }

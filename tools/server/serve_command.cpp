@@ -1,6 +1,8 @@
 #include "serve_command.h"
 
+#include <cstdint>
 #include <cstdlib>
+#include <limits>
 #include <string>
 #include <utility>
 #include <vector>
@@ -19,6 +21,7 @@ struct ServeFlags {
   std::string revision = "main", model_format = "auto";
   bool offline = false;
   int threads = 0;
+  int64_t parallel_min_tokens = -1;
   int64_t max_length = 0;
   int64_t batch_size = EmbedderOptions{}.batch_size, batch_tokens = EmbedderOptions{}.batch_tokens;
   std::size_t max_memory = 0, cache_memory = 0;
@@ -93,6 +96,11 @@ ServeCommand add_serve_command(CLI::App& app) {
       ->envname("LEANEMBED_POOLING")->check(CLI::IsMember({"mean", "cls", "max", "lasttoken", "mean_sqrt_len"}));
   cmd->add_option("-t,--threads", f->threads, "Intra-op threads of the encoder (0 = all cores)")
       ->envname("LEANEMBED_THREADS")->check(CLI::NonNegativeNumber);
+  cmd->add_option("--parallel-min-tokens", f->parallel_min_tokens,
+                  "Encoder runs of fewer tokens use one thread (-1 = automatic: a measured figure for the model's "
+                  "weights when OpenMP threads sleep between regions, as serve's do by default, else 0; 0 = never)")
+      ->envname("LEANEMBED_PARALLEL_MIN_TOKENS")->check(CLI::Range(int64_t{-1}, std::numeric_limits<int64_t>::max()))
+      ->capture_default_str();
   cmd->add_option("--batch-size", f->batch_size, "Texts per encoder run at most (a server batch is cut into runs)")
       ->envname("LEANEMBED_BATCH_SIZE")->check(CLI::PositiveNumber)->capture_default_str();
   cmd->add_option("--batch-tokens", f->batch_tokens, "Tokens per encoder run at most (bounds the work arena)")
@@ -152,6 +160,7 @@ ServeCommand add_serve_command(CLI::App& app) {
     e.location.local_files_only = f->offline;
     e.location.format = model_format_from_name(f->model_format);
     e.threads = f->threads;
+    e.parallel_min_tokens = f->parallel_min_tokens;
     e.max_length = f->max_length;
     if (!f->pooling.empty()) e.pooling = pooling_from_name(f->pooling);
     e.batch_size = f->batch_size;

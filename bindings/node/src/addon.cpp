@@ -182,6 +182,7 @@ Napi::Object info_to_js(Napi::Env env, const leanembed::EmbedderInfo& i) {
   str("pathReason", i.path_reason);
   str("kernels", i.kernels);
   num("threads", i.threads);
+  num("parallelMinTokens", static_cast<double>(i.parallel_min_tokens));
   num("modelFileBytes", static_cast<double>(i.model_file_bytes));
   num("plannedArenaBytes", static_cast<double>(i.planned_arena_bytes));
   num("memoryBudgetBytes", static_cast<double>(i.memory_budget_bytes));

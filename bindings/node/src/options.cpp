@@ -63,7 +63,7 @@ leanembed::ExecutionPath path_from_name(const std::string& name) {
 }
 
 constexpr const char* kKnown =
-    "model, dtype, modelFile, format, modelCacheDir, localFilesOnly, revision, endpoint, token, threads, maxLength, "
+    "model, dtype, modelFile, format, modelCacheDir, localFilesOnly, revision, endpoint, token, threads, parallelMinTokens, maxLength, "
     "pooling, normalize, dims, batchSize, batchTokens, keepArena, path, maxMemory, idleUnload, cache, cacheMemory";
 
 }  // namespace
@@ -101,6 +101,10 @@ leanembed::EmbedderOptions embedder_options_from_js(const Napi::Object& js) {
       const int64_t t = count_option(v, k);
       if (t > 4096) throw Error(ErrorCode::invalid_argument, "option 'threads' must be at most 4096, got " + std::to_string(t));
       o.threads = static_cast<int>(t);
+    } else if (key == "parallelMinTokens") {  // -1 = automatic, else a count
+      if (!v.IsNumber()) throw ArgumentTypeError(std::string("option '") + k + "' must be a number, got " + type_name(v));
+      const double d = v.As<Napi::Number>().DoubleValue();
+      o.parallel_min_tokens = d == -1 ? -1 : count_option(v, k);
     } else if (key == "maxLength") {
       o.max_length = count_option(v, k);
     } else if (key == "pooling") {

@@ -257,3 +257,39 @@ test('concurrent calls from libuv pool threads add no OpenMP threads (one engine
   const [, before, after] = r.stdout.match(/threads (\d+) (\d+)/).map(Number);
   assert.equal(after, before, `threads before the concurrent calls ${before}, after ${after}`);
 });
+
+// Small runs on one thread: automatic under the passive policy the package sets (fp32: runs under
+// 32 tokens), settable, refused below -1, and the vectors are the same bytes either way.
+test('parallelMinTokens: automatic with the package\'s passive threads, settable, same vectors', async () => {
+  const script = `
+    const { Embedder } = require('leanembed');
+    (async () => {
+      const e = await Embedder.load({ model: ${JSON.stringify(tiny)}, threads: 2, idleUnload: 0 });
+      console.log('auto', e.info().parallelMinTokens, process.env.OMP_WAIT_POLICY);
+      await e.dispose();
+    })();`;
+  const env = { ...process.env };
+  delete env.OMP_WAIT_POLICY;
+  delete env.GOMP_SPINCOUNT;
+  const r = spawnSync(process.execPath, ['-e', script], { cwd: __dirname, encoding: 'utf8', timeout: 60000, env });
+  assert.equal(r.status, 0, r.stderr);
+  assert.match(r.stdout, /auto 32 passive/);
+
+  await rejectsWithCode(Embedder.load({ model: tiny, parallelMinTokens: -2 }), 'invalid_argument', /parallelMinTokens/);
+  await rejectsWithCode(Embedder.load({ model: tiny, parallelMinTokens: 1.5 }), 'invalid_argument', /parallelMinTokens/);
+  const texts = corpus('sentences.txt', 24);
+  const never = await Embedder.load({ model: tiny, threads: 2, parallelMinTokens: 0, idleUnload: 0 });
+  const always = await Embedder.load({ model: tiny, threads: 2, parallelMinTokens: 1000000, idleUnload: 0 });
+  try {
+    assert.equal(never.info().parallelMinTokens, 0);
+    assert.equal(always.info().parallelMinTokens, 1000000);
+    for (const batch of [texts.slice(0, 1), texts.slice(0, 4), texts]) {
+      const a = await never.embedBatch(batch), b = await always.embedBatch(batch);
+      a.forEach((row, i) => assert.deepEqual(Buffer.from(row.buffer, row.byteOffset, row.byteLength),
+                                             Buffer.from(b[i].buffer, b[i].byteOffset, b[i].byteLength)));
+    }
+  } finally {
+    await never.dispose();
+    await always.dispose();
+  }
+});

@@ -30,6 +30,9 @@ export interface EmbedderOptions {
   token?: string;
   /** Intra-op threads; 0 = all cores (default). Process-wide: the last Embedder loaded sets it. */
   threads?: number;
+  /** Encoder runs of fewer tokens use one thread: -1 = automatic (default: with the package's
+   *  OMP_WAIT_POLICY=passive, fp32 32, q8/int8/uint8 256, q4 64, fp16 0), 0 = never. */
+  parallelMinTokens?: number;
   /** Tokens per text including [CLS]/[SEP]; 0 = the model folder's (default). */
   maxLength?: number;
   /** Default: the model folder's (mean without metadata). */
@@ -75,6 +78,8 @@ export interface EmbedderInfo {
   pathReason: string;
   kernels: string;
   threads: number;
+  /** Runs of fewer tokens use one thread (0 = none; the automatic value resolved). */
+  parallelMinTokens: number;
   modelFileBytes: number;
   plannedArenaBytes: number;
   memoryBudgetBytes: number;

@@ -189,6 +189,22 @@ FastEncoder::FastEncoder(EncoderWeights weights, FastEncoderOptions options)
     e.ffn_out = make(l.ffn_out, "FFN output");
   }
   for (const auto& n : names) linear_kernels_ += (linear_kernels_.empty() ? "" : ", ") + n;
+
+  if (options_.parallel_min_tokens < -1)
+    throw Error(ErrorCode::invalid_argument, "FastEncoder: parallel_min_tokens must be >= -1, got " +
+                                                 std::to_string(options_.parallel_min_tokens));
+  if (options_.parallel_min_tokens >= 0) {
+    parallel_min_tokens_ = options_.parallel_min_tokens;
+  } else if (kernels::pool_threads_sleep() && impl == kernels::Implementation::fast) {
+    // The feed-forward products are most of a run's work; the largest value over the layers.
+    for (const LayerLinears& e : encoded_)
+      parallel_min_tokens_ =
+          std::max(parallel_min_tokens_, e.ffn_in ? e.ffn_in->parallel_min_rows() : kFloatParallelMinTokens);
+  }
+}
+
+int FastEncoder::run_threads(int64_t tokens) const {
+  return tokens < parallel_min_tokens_ ? 1 : kernels::threads_get();
 }
 
 std::size_t FastEncoder::linear_scratch(LinearSlot slot, int64_t m) const {
@@ -233,6 +249,7 @@ std::unique_ptr<kernels::Matmul> FastEncoder::make_matmul() const {
 FastEncoder::~FastEncoder() = default;
 
 MemoryPlan FastEncoder::plan_locked(const BatchShape& shape) const {
+  const kernels::ThreadLimit limit(run_threads(shape.tokens));  // the plan is for the run's thread count
   return plan_encoder_memory(weights_.config, shape, kernels::threads_get(), options_.chunk_tokens,
                              [this](LinearSlot slot, int64_t m) { return linear_scratch(slot, m); },
                              attention_matmuls_.front().get(), options_.attention_gemm_min_len);
@@ -423,6 +440,8 @@ void FastEncoder::run(std::span<const int64_t> ids, std::span<const int64_t> typ
   }
 
   std::lock_guard lock(mutex_);
+  // Every kernel of this run reads threads_get() on this thread: a small run stays on it.
+  const kernels::ThreadLimit limit(run_threads(T));
   const MemoryPlan plan = plan_locked({S, T, max_len});
   if (T == 0) return;
   while (static_cast<int>(attention_matmuls_.size()) < plan.threads) attention_matmuls_.push_back(make_matmul());

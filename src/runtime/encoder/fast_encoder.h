@@ -66,7 +66,20 @@ struct FastEncoderOptions {
   // per thread); shorter ones with the register-blocked loops of kernels/attention.h, which win below
   // about 48 tokens (one call costs less than the gemm's set-up). 0 = always gemms.
   int64_t attention_gemm_min_len = 48;
+  // Runs of fewer real tokens than this use one thread (the calling one) whatever the thread
+  // setting: under a passive wait policy every parallel region must wake the pool, and for small
+  // runs that costs more than a second core gives (q8 MiniLM, one sentence on 2 cores: 4.1 ms
+  // instead of 1.7). A text's vector does not depend on the thread count, so not on this either.
+  // -1 = automatic: when kernels::pool_threads_sleep(), the feed-forward input layers' kernel's
+  // EncodedLinear::parallel_min_rows() (kFloatParallelMinTokens for fp32 layers; 0 with
+  // Implementation::reference), else 0. 0 = never.
+  int64_t parallel_min_tokens = -1;
 };
+
+// FastEncoderOptions::parallel_min_tokens's automatic value for fp32 feed-forward layers (oneDNN's
+// matmul) under a passive wait policy: fp32 MiniLM on 2 passive threads is even with one thread for
+// one sentence of ~23 tokens and ahead from two (src/kernels/README.md "Small runs on one thread").
+inline constexpr int64_t kFloatParallelMinTokens = 32;
 
 class FastEncoder {
  public:
@@ -88,7 +101,13 @@ class FastEncoder {
   // "matmul" for fp32 layers through kernels::Matmul).
   const std::string& linear_kernels() const { return linear_kernels_; }
 
-  // The arena bytes a run of this batch shape uses (threads = kernels::threads_get() now).
+  // FastEncoderOptions::parallel_min_tokens in effect (the automatic value resolved at construction).
+  int64_t parallel_min_tokens() const { return parallel_min_tokens_; }
+  // The threads a run of this many real tokens uses: 1 below parallel_min_tokens(), else
+  // kernels::threads_get() now.
+  int run_threads(int64_t tokens) const;
+
+  // The arena bytes a run of this batch shape uses (with run_threads(total_tokens) threads).
   std::size_t planned_bytes(int64_t sequences, int64_t total_tokens, int64_t max_len) const;
   MemoryPlan plan(int64_t sequences, int64_t total_tokens, int64_t max_len) const;
 
@@ -131,6 +150,7 @@ class FastEncoder {
   std::vector<LayerLinears> encoded_;  // one per layer
   std::size_t owned_weight_bytes_ = 0;
   std::string linear_kernels_;
+  int64_t parallel_min_tokens_ = 0;
   std::vector<std::unique_ptr<kernels::Matmul>> attention_matmuls_;  // one per attention thread (>= 1)
   mutable std::mutex mutex_;
   std::unique_ptr<std::byte, ArenaDeleter> arena_;
