@@ -3,7 +3,10 @@
 //
 //   encoder_bench --model DIR [--model-file onnx/model.onnx] --input FILE [--limit N] [--batch B]
 //                 [--threads T] [--max-length L] [--repeats R] [--path auto|fast|interpreter]
-//                 [--arena on|off] [--tokens-out FILE.json]
+//                 [--arena on|off] [--tokens-out FILE.json] [--parallel-min-tokens N]
+//                 [--row-min-elements N] [--gemm-min-macs N]
+// The last three replace the library's thresholds for one thread (FastEncoderOptions::
+// parallel_min_tokens, kernels::kRowParallelMinElements, kernels::kGemmParallelMinMacs; -1 = theirs).
 // Batches are consecutive texts of the input (corpus order), as the peer script forms them.
 // Prints one JSON line.
 #include <malloc.h>
@@ -49,7 +52,8 @@ int main(int argc, char** argv) try {
   const std::string input = arg(argc, argv, "--input", "");
   if (model.empty() || input.empty()) {
     std::fprintf(stderr, "usage: encoder_bench --model DIR --input FILE [--model-file F] [--limit N] [--batch B] "
-                         "[--threads T] [--max-length L] [--repeats R] [--path P] [--arena on|off] [--tokens-out F]\n");
+                         "[--threads T] [--max-length L] [--repeats R] [--path P] [--arena on|off] [--tokens-out F] "
+                         "[--parallel-min-tokens N] [--row-min-elements N] [--gemm-min-macs N]\n");
     return 2;
   }
   const long limit = std::atol(arg(argc, argv, "--limit", "0"));
@@ -59,6 +63,9 @@ int main(int argc, char** argv) try {
   const std::string path = arg(argc, argv, "--path", "auto");
   const bool arena = std::string(arg(argc, argv, "--arena", "on")) == "on";
   const std::string tokens_out = arg(argc, argv, "--tokens-out", "");
+  const int64_t parallel_min_tokens = std::atol(arg(argc, argv, "--parallel-min-tokens", "-1"));
+  kernels::row_parallel_set_min_elements(std::atol(arg(argc, argv, "--row-min-elements", "-1")));
+  kernels::gemm_parallel_set_min_macs(std::atol(arg(argc, argv, "--gemm-min-macs", "-1")));
 
   ModelLocation where;
   where.model = model;
@@ -86,6 +93,7 @@ int main(int argc, char** argv) try {
   eo.path = path == "fast" ? ExecutionPath::fast
             : path == "interpreter" ? ExecutionPath::interpreter : ExecutionPath::automatic;
   eo.keep_arena = arena;
+  eo.parallel_min_tokens = parallel_min_tokens;
   runtime::Engine engine(onnx::read_model(folder.onnx_path, onnx::ReadOptions{.copy_misaligned = false}), eo, folder.hidden_size);
   const double load_ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
   const int64_t hidden = engine.description().hidden;

@@ -14,6 +14,8 @@
 // Reports throughput, p50/p95/p99 latency, the 429 share, other errors, RSS.
 //   node bench/load/load.js [--leanembed PATH] [--model DIR] [--dtype fp32|q8|...] [--threads 2]
 //                           [--seconds 30] [--quick] [--soak] [--no-transformers-js] [--omp-passive]
+//                           [--parallel-min-tokens N]
+// --parallel-min-tokens goes to `serve` only (the CLI reference keeps its own default).
 // --dtype goes to both servers (and the CLI's reference run): q8 is onnx/model_quantized.onnx for
 // both, the file transformers.js loads for dtype 'q8'.
 // Talks to 127.0.0.1 only; every run is bounded by its duration.
@@ -45,6 +47,7 @@ const ramp = flag('--ramp', '25,50,100,150,200,250,300,400,800').split(',').map(
 const soakSeconds = Number(flag('--soak-seconds', args.includes('--soak') ? '600' : quick ? '10' : '30'));
 const soakRate = Number(flag('--soak-rate', '25'));
 const withTjs = !args.includes('--no-transformers-js');
+const parallelMinTokens = flag('--parallel-min-tokens', '');
 
 // The first 640 corpus sentences: every request's texts rotate through them, and the CLI's reference
 // runs read the same ones (the corpus's later sentences are not the same length on average).
@@ -208,7 +211,7 @@ async function main() {
   // limit_openmp_spinning) unless --omp-passive (a machine shared with other busy processes).
   const env = args.includes('--omp-passive') ? { OMP_WAIT_POLICY: 'passive' } : {};
   const inherited = ['OMP_WAIT_POLICY', 'GOMP_SPINCOUNT'].filter((v) => process.env[v]).map((v) => `${v}=${process.env[v]}`);
-  console.log(`# bench/load: ${model}, ${dtype}, ${threads} threads, OpenMP ${env.OMP_WAIT_POLICY ? 'passive' : inherited.join(' ') || "each program's default (serve: passive; bench: GOMP_SPINCOUNT=10000)"}, ${new Date().toISOString()}, load average ${fs.readFileSync('/proc/loadavg', 'utf8').split(' ').slice(0, 3).join(' ')}`);
+  console.log(`# bench/load: ${model}, ${dtype}, ${threads} threads${parallelMinTokens !== '' ? `, serve --parallel-min-tokens ${parallelMinTokens}` : ''}, OpenMP ${env.OMP_WAIT_POLICY ? 'passive' : inherited.join(' ') || "each program's default (serve: passive; bench: GOMP_SPINCOUNT=10000)"}, ${new Date().toISOString()}, load average ${fs.readFileSync('/proc/loadavg', 'utf8').split(' ').slice(0, 3).join(' ')}`);
   // The CLI on the same texts: one text's time, and 32-text batches' throughput.
   const sample = path.join(require('os').tmpdir(), `leanembed-load-${process.pid}.txt`);
   fs.writeFileSync(sample, sentences.join('\n') + '\n');
@@ -222,7 +225,9 @@ async function main() {
   fs.unlinkSync(sample);
   console.log(`leanembed bench on the same ${sentences.length} corpus sentences (median of 3 runs): batch 1 ${cliOne.toFixed(1)} texts/s (one text ${(1000 / cliOne).toFixed(2)} ms), batch 32 ${cli32.toFixed(1)} texts/s\n`);
 
-  const server = await start(program, ['serve', '--model', model, '--dtype', dtype, '--port', '0', '--threads', String(threads), '--tokenization-workers', '1'], env);
+  const serveArgs = ['serve', '--model', model, '--dtype', dtype, '--port', '0', '--threads', String(threads), '--tokenization-workers', '1'];
+  if (parallelMinTokens !== '') serveArgs.push('--parallel-min-tokens', parallelMinTokens);
+  const server = await start(program, serveArgs, env);
   header();
   const tei = await paced(server.port, { texts: 1, seconds, rate });
   tei.rss = rssMb(server.pid).toFixed(0);
