@@ -51,7 +51,7 @@ struct EmbedderOptions {
   // When OpenMP's threads sleep between parallel regions (OMP_WAIT_POLICY=passive, as `leanembed
   // serve` and the Node package run), every region must wake them, and on a small batch that costs
   // more than the second core gives. -1 = automatic: under the passive policy a figure measured for
-  // the model's weights (fp32 32 tokens, q8/int8/uint8 256, q4 64, fp16 0; src/kernels/README.md
+  // the model's weights (fp32 32 tokens, q8/int8/uint8 129, q4 64, fp16 0; src/kernels/README.md
   // "Small runs on one thread"), else 0; 0 = never. Vectors do not depend on it.
   int64_t parallel_min_tokens = -1;
   std::optional<Pooling> pooling;       // default: the model folder's (mean without metadata)

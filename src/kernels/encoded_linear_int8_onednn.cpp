@@ -12,6 +12,15 @@
 // primitives (16, 32, ..., 128 rows) serve every M and are created once, with the object.
 // 128-row chunks also keep the int32 results of a chunk in L2 for the epilogue (128 x 1536 x 4 B
 // = 768 KB), and run as fast as one call over all rows (2048 x 384 x 1536: 1.45-1.5 ms vs 1.7).
+// Threads: the primitives are made for one thread, once. On more than one thread a run splits its
+// rows: chunks of equal size (a multiple of kRowBlock, at most kChunkRows, their count a multiple of
+// the team) go to the threads of one parallel region, each quantizing, multiplying and finishing
+// its own chunks with its own memory objects and stream. One region per layer, where splitting each
+// product's columns inside oneDNN made three per chunk (quantize, product, epilogue) — under a
+// passive wait policy every region wakes the pool — and one set of primitives, where each thread
+// count had its own (README.md "int8: rows split over threads"). The results are the same bits
+// either way (integer products; the epilogue is per row). A run of one row block stays on the
+// calling thread.
 //
 // Integer identity (all in int32, exact because k <= kInt8MaxK): with signed weights W (uint8
 // weights and zero points shifted by -128 at creation; differences unchanged),
@@ -23,18 +32,19 @@
 #include "kernels/encoded_linear_int8_internal.h"
 
 #include <dnnl.h>
+#include <omp.h>
 #include <dnnl.hpp>
 
 #include <algorithm>
 #include <array>
 #include <cstring>
+#include <exception>
 #include <new>
 #include <string>
 #include <vector>
 
 #include "kernels/dispatch.h"
 #include "kernels/kernels.h"
-#include "kernels/row_parallel.h"
 #include "kernels/threads.h"
 #include "leanembed/error.h"
 
@@ -74,10 +84,10 @@ class OnednnInt8Linear final : public EncodedLinear {
  public:
   OnednnInt8Linear(const Int8WeightsView& w, bool split) try
       : k_(w.k), n_(w.n), input_scale_(w.input_scale), passes_(split ? 2 : 1), engine_(dnnl::engine::kind::cpu, 0), stream_(engine_) {
-    sets_.reserve(kMaxSets);
     decode_columns(w);
+    const ThreadLimit one(1);  // every primitive runs on one thread (threads split the rows)
     pack_weights(w);
-    chunk_set();  // the primitives for the current thread setting, created now rather than in run()
+    make_chunks();
   } catch (const dnnl::error& e) {
     fail_onednn("cannot set up " + std::to_string(w.k) + " x " + std::to_string(w.n) + " weights", e);
   } catch (const std::bad_alloc&) {
@@ -86,9 +96,10 @@ class OnednnInt8Linear final : public EncodedLinear {
   }
 
   const char* name() const override { return passes_ == 2 ? "int8-onednn-split" : "int8-onednn"; }
-  // Measured (README.md "Small runs on one thread"): q8 MiniLM on 2 passive threads overtakes one
-  // thread between 12 and 16 sentences of ~23 tokens.
-  int64_t parallel_min_rows() const override { return 256; }
+  // Measured on q8 MiniLM, 2 passive threads against one (README.md "int8: rows split over
+  // threads"): batches of 4 sentences of ~23 tokens 619 against 821 sentences/s, of 6 (~138
+  // tokens) 713 against 616.
+  int64_t parallel_min_rows() const override { return 129; }
   int64_t k() const override { return k_; }
   int64_t n() const override { return n_; }
 
@@ -101,7 +112,7 @@ class OnednnInt8Linear final : public EncodedLinear {
   std::size_t scratch_bytes(int64_t m) const override {
     if (m <= 0) return 0;
     check_m(m);
-    return layout(m, chunk_set()).total;
+    return layout(m).total;
   }
 
   void run(int64_t m, const float* x, int64_t ldx, float* y, int64_t ldy, const float* bias, void* scratch) override {
@@ -113,24 +124,62 @@ class OnednnInt8Linear final : public EncodedLinear {
     if (ldy < n_) fail_argument("run: ldy " + std::to_string(ldy) + " is smaller than n " + std::to_string(n_));
     if (!scratch) fail_argument("run: scratch is null (" + std::to_string(m) + " rows need scratch_bytes(m) bytes)");
 
-    ChunkSet& set = chunk_set();
-    const Layout l = layout(m, set);
+    const Layout l = layout(m);
+    const Cut& cut = l.cut;
+    ChunkSet& set = set_;
     unsigned char* base = static_cast<unsigned char*>(scratch);
     uint8_t* q = base;
     float* row_scale = reinterpret_cast<float*>(base + l.row_scale);
     int32_t* row_zp = reinterpret_cast<int32_t*>(base + l.row_zp);
     int32_t* row_sum = reinterpret_cast<int32_t*>(base + l.row_sum);
-    int32_t* acc[2] = {reinterpret_cast<int32_t*>(base + l.acc[0]), reinterpret_cast<int32_t*>(base + l.acc[1])};
+    auto slot_acc = [&](int slot, int32_t* acc[2]) {
+      unsigned char* s = base + l.slots + std::size_t(slot) * l.slot_bytes;
+      acc[0] = reinterpret_cast<int32_t*>(s + l.acc[0]);
+      acc[1] = reinterpret_cast<int32_t*>(s + l.acc[1]);
+      return static_cast<void*>(s + l.onednn);
+    };
 
-    quantize_rows(m, x, ldx, q, row_scale, row_zp, row_sum);
-    std::memset(q + m * k_, 0, std::size_t((l.m_pad - m) * k_));  // padding rows: computed, never read
-
-    for (int64_t r0 = 0; r0 < l.m_pad; r0 += kChunkRows) {
-      const int64_t rows = std::min(kChunkRows, l.m_pad - r0);
-      Chunk& c = set.chunks[rows / kRowBlock - 1];
-      multiply(c, q + r0 * k_, acc, base + l.onednn);
-      epilogue(std::min(rows, m - r0), r0, acc, row_scale, row_zp, row_sum, bias, y, ldy);
+    if (cut.team == 1) {
+      int32_t* acc[2];
+      void* onednn_scratch = slot_acc(0, acc);
+      quantize_range(0, m, x, ldx, q, row_scale, row_zp, row_sum);
+      std::memset(q + m * k_, 0, std::size_t((cut.m_pad - m) * k_));  // padding rows: computed, never read
+      for (int64_t r0 = 0; r0 < cut.m_pad; r0 += cut.chunk_rows) {
+        const int64_t rows = std::min(cut.chunk_rows, cut.m_pad - r0);
+        Chunk& c = set.chunks[rows / kRowBlock - 1];
+        multiply(c, stream_, c.src, c.dst, c.scratchpad, q + r0 * k_, acc, onednn_scratch);
+        epilogue_range(0, std::min(rows, m - r0), r0, acc, row_scale, row_zp, row_sum, bias, y, ldy);
+      }
+      return;
     }
+
+    // Rows split: thread t takes chunks t, t + team, ...; no exception may leave the region.
+    prepare_split(set, cut);
+    std::exception_ptr failure;
+#pragma omp parallel num_threads(cut.team)
+    {
+      try {
+        const int t = omp_get_thread_num();
+        int32_t* acc[2];
+        void* onednn_scratch = slot_acc(t, acc);
+        threads_apply_to_caller(1);  // the one-thread primitives were made so
+        ThreadMemory& own = set.split[std::size_t(t)];
+        for (int64_t chunk = t; chunk < cut.chunks; chunk += cut.team) {
+          const int64_t r0 = chunk * cut.chunk_rows;
+          const int64_t rows = std::min(cut.chunk_rows, cut.m_pad - r0), real = std::min(rows, m - r0);
+          quantize_range(r0, r0 + real, x, ldx, q, row_scale, row_zp, row_sum);
+          std::memset(q + (r0 + real) * k_, 0, std::size_t((rows - real) * k_));  // padding rows
+          const int kind = int(rows / kRowBlock - 1);
+          multiply(set.chunks[kind], own.stream, own.src[kind], own.dst[kind], own.scratchpad[kind], q + r0 * k_, acc,
+                   onednn_scratch);
+          epilogue_range(0, real, r0, acc, row_scale, row_zp, row_sum, bias, y, ldy);
+        }
+      } catch (...) {
+#pragma omp critical(leanembed_int8_rows_split)
+        if (!failure) failure = std::current_exception();
+      }
+    }
+    if (failure) std::rethrow_exception(failure);
   }
 
  private:
@@ -139,18 +188,31 @@ class OnednnInt8Linear final : public EncodedLinear {
     dnnl::matmul primitive;
     memory src, dst, scratchpad;  // handles set per call
     std::size_t scratchpad_bytes = 0;
-    int team = 1;  // OpenMP threads it was created for and runs with
   };
-  static constexpr std::size_t kMaxSets = 4;
-  // The kChunkKinds primitives made for one threads_get() value.
+  // One thread's stream and memory objects when rows are split (made on the calling thread, once:
+  // a worker thread that allocates gets a malloc arena of its own, measured +3 MB of peak RSS).
+  struct ThreadMemory {
+    dnnl::stream stream;
+    std::array<memory, kChunkKinds> src, dst, scratchpad;
+  };
   struct ChunkSet {
-    int threads = 0;
     std::array<Chunk, kChunkKinds> chunks;
+    std::vector<ThreadMemory> split;  // one per thread of the largest team so far
   };
-  // Byte offsets into the caller's scratch for m rows.
+  // How a run of m rows is cut into chunks (see the header comment).
+  struct Cut {
+    int64_t m_pad = 0;       // m rounded up to kRowBlock
+    int64_t chunk_rows = 0;  // rows of every chunk but the last (a multiple of kRowBlock)
+    int64_t chunks = 0;
+    int team = 1;            // rows split over this many threads; 1 = chunks in turn, columns split in oneDNN
+  };
+
+  // Byte offsets into the caller's scratch for m rows: q, the per-row quantization, then one slot
+  // per thread of the team (each chunk's int32 results and oneDNN's scratchpad).
   struct Layout {
-    int64_t m_pad = 0;
-    std::size_t row_scale = 0, row_zp = 0, row_sum = 0, acc[2] = {0, 0}, onednn = 0, total = 0;
+    Cut cut;
+    std::size_t row_scale = 0, row_zp = 0, row_sum = 0, slots = 0, slot_bytes = 0, acc[2] = {0, 0}, onednn = 0,
+                total = 0;  // acc, onednn: offsets inside a slot
   };
 
   static void check_m(int64_t m) {
@@ -197,7 +259,7 @@ class OnednnInt8Linear final : public EncodedLinear {
         plain[1][e] = int8_t(v - half);
       }
     }
-    threads_apply_to_caller(gemm_threads(kChunkRows, n_, k_));
+    threads_apply_to_caller(1);
     const dnnl::matmul::primitive_desc pd = make_pd(kChunkRows, memory::desc({k_, n_}, memory::data_type::s8,
                                                                              memory::format_tag::any));
     packed_desc_ = pd.weights_desc();
@@ -218,41 +280,66 @@ class OnednnInt8Linear final : public EncodedLinear {
     return {dnnl::matmul::desc(src, weights, dst), attr, engine_};
   }
 
-  // The primitives for the current thread setting, created on first use of that setting (at
-  // construction for the setting then; again only if threads_set() changes it). Keeps kMaxSets.
-  ChunkSet& chunk_set() const {
-    const int threads = threads_get();
-    for (ChunkSet& s : sets_)
-      if (s.threads == threads) return s;
-    ChunkSet s;
-    s.threads = threads;
-    try {
-      for (int i = 0; i < kChunkKinds; ++i) {
-        const int64_t rows = (i + 1) * kRowBlock;
-        Chunk& c = s.chunks[i];
-        c.team = gemm_threads(rows, n_, k_);
-        threads_apply_to_caller(c.team);  // brgemm fixes its thread count at creation
-        const dnnl::matmul::primitive_desc pd = make_pd(rows, packed_desc_);
-        c.primitive = dnnl::matmul(pd);
-        c.src = memory(pd.src_desc(), engine_, nullptr);
-        c.dst = memory(pd.dst_desc(), engine_, nullptr);
-        c.scratchpad_bytes = pd.scratchpad_desc().get_size();
-        if (c.scratchpad_bytes > 0) c.scratchpad = memory(pd.scratchpad_desc(), engine_, nullptr);
-      }
-    } catch (const dnnl::error& e) {
-      fail_onednn("cannot create the u8 x s8 matmul primitives for k = " + std::to_string(k_) +
-                      ", n = " + std::to_string(n_),
-                  e);
+  // The kChunkKinds one-thread primitives (16, 32, ..., 128 rows), made once.
+  void make_chunks() {
+    for (int i = 0; i < kChunkKinds; ++i) {
+      const int64_t rows = (i + 1) * kRowBlock;
+      Chunk& c = set_.chunks[i];
+      threads_apply_to_caller(1);  // brgemm fixes its thread count at creation
+      const dnnl::matmul::primitive_desc pd = make_pd(rows, packed_desc_);
+      c.primitive = dnnl::matmul(pd);
+      c.src = memory(pd.src_desc(), engine_, nullptr);
+      c.dst = memory(pd.dst_desc(), engine_, nullptr);
+      c.scratchpad_bytes = pd.scratchpad_desc().get_size();
+      if (c.scratchpad_bytes > 0) c.scratchpad = memory(pd.scratchpad_desc(), engine_, nullptr);
     }
-    if (sets_.size() >= kMaxSets) sets_.erase(sets_.begin());
-    sets_.push_back(std::move(s));
-    return sets_.back();
   }
 
-  Layout layout(int64_t m, const ChunkSet& set) const {
+  // Every thread of the cut's team gets a stream and memory objects for the chunk sizes it uses.
+  void prepare_split(ChunkSet& set, const Cut& cut) {
+    try {
+      while (set.split.size() < std::size_t(cut.team)) set.split.push_back({dnnl::stream(engine_), {}, {}, {}});
+      const int64_t last = cut.m_pad - (cut.chunks - 1) * cut.chunk_rows;
+      for (int64_t rows : {cut.chunk_rows, last}) {
+        const int kind = int(rows / kRowBlock - 1);
+        const Chunk& c = set.chunks[kind];
+        for (ThreadMemory& own : set.split) {
+          if (own.src[kind]) continue;
+          own.src[kind] = memory(c.src.get_desc(), engine_, nullptr);
+          own.dst[kind] = memory(c.dst.get_desc(), engine_, nullptr);
+          if (c.scratchpad_bytes > 0) own.scratchpad[kind] = memory(c.scratchpad.get_desc(), engine_, nullptr);
+        }
+      }
+    } catch (const dnnl::error& e) {
+      fail_onednn("cannot make the memory objects of the threads' chunks", e);
+    }
+  }
+
+  Cut cut(int64_t m) const {
+    Cut c;
+    c.m_pad = (m + kRowBlock - 1) / kRowBlock * kRowBlock;
+    const int64_t full = (c.m_pad + kChunkRows - 1) / kChunkRows;  // chunks of kChunkRows
+    const int64_t blocks = c.m_pad / kRowBlock;
+    const int threads = threads_get();
+    if (threads <= 1 || blocks < 2) {
+      c.chunk_rows = std::min(kChunkRows, c.m_pad);
+      c.chunks = full;
+      return c;
+    }
+    const int64_t team = std::min<int64_t>(threads, blocks);
+    const int64_t even = (std::max(full, team) + team - 1) / team * team;  // >= full, a multiple of the team
+    c.chunk_rows = (blocks + even - 1) / even * kRowBlock;  // <= kChunkRows since even >= full
+    c.chunks = (c.m_pad + c.chunk_rows - 1) / c.chunk_rows;
+    c.team = static_cast<int>(std::min(team, c.chunks));
+    return c;
+  }
+
+  Layout layout(int64_t m) const {
     Layout l;
-    l.m_pad = (m + kRowBlock - 1) / kRowBlock * kRowBlock;
-    const std::size_t rows = std::size_t(l.m_pad);
+    l.cut = cut(m);
+    const Cut& c = l.cut;
+    const ChunkSet& set = set_;
+    const std::size_t rows = std::size_t(c.m_pad);
     std::size_t at = align64(rows * std::size_t(k_));  // q [m_pad, k]
     l.row_scale = at;
     at += align64(rows * 4);
@@ -260,79 +347,73 @@ class OnednnInt8Linear final : public EncodedLinear {
     at += align64(rows * 4);
     l.row_sum = at;
     at += align64(rows * 4);
-    const std::size_t chunk_rows = std::size_t(std::min(kChunkRows, l.m_pad));
+    l.slots = at;
+    // A slot: the int32 results of one chunk per pass, then the largest oneDNN scratchpad of the
+    // chunk sizes this m uses (the full ones and the last).
+    std::size_t in_slot = 0;
     for (int p = 0; p < passes_; ++p) {
-      l.acc[p] = at;
-      at += align64(chunk_rows * std::size_t(n_) * 4);
+      l.acc[p] = in_slot;
+      in_slot += align64(std::size_t(c.chunk_rows) * std::size_t(n_) * 4);
     }
-    // The largest oneDNN scratchpad of the chunks this m uses: full chunks and the last one.
-    std::size_t pad = 0;
-    if (l.m_pad >= kChunkRows) pad = set.chunks[kChunkKinds - 1].scratchpad_bytes;
-    const int64_t last = l.m_pad % kChunkRows;
-    if (last > 0) pad = std::max(pad, set.chunks[last / kRowBlock - 1].scratchpad_bytes);
-    l.onednn = at;
-    l.total = at + align64(pad);
+    const int64_t last = c.m_pad - (c.chunks - 1) * c.chunk_rows;
+    const std::size_t pad = std::max(set.chunks[c.chunk_rows / kRowBlock - 1].scratchpad_bytes,
+                                     set.chunks[last / kRowBlock - 1].scratchpad_bytes);
+    l.onednn = in_slot;
+    l.slot_bytes = in_slot + align64(pad);
+    l.total = at + std::size_t(c.team) * l.slot_bytes;
     return l;
   }
 
-  void quantize_rows(int64_t m, const float* x, int64_t ldx, uint8_t* q, float* row_scale, int32_t* row_zp,
-                     int32_t* row_sum) const {
-    // The quantizer of kernel_config().int8_rows (AVX-512 or scalar: bit-identical).
+  // Rows [first, end) of x quantized into q, with their scale, zero point and sum, by the quantizer
+  // of kernel_config().int8_rows (AVX-512 or scalar: bit-identical).
+  void quantize_range(int64_t first, int64_t end, const float* x, int64_t ldx, uint8_t* q, float* row_scale,
+                      int32_t* row_zp, int32_t* row_sum) const {
     const auto quantize_row = kernel_config().int8_rows->quantize_row;
-    const int64_t k = k_;
-    const float* input_scale = input_scale_;
-    for_each_row_block(m, k, [=](int64_t first, int64_t end) {
-      for (int64_t r = first; r < end; ++r) {
-        const Int8RowQuant p = quantize_row(x + r * ldx, k, q + r * k, input_scale);
-        row_scale[r] = p.scale;
-        row_zp[r] = p.zero_point;
-        row_sum[r] = p.sum;
-      }
-    });
+    for (int64_t r = first; r < end; ++r) {
+      const Int8RowQuant p = quantize_row(x + r * ldx, k_, q + r * k_, input_scale_);
+      row_scale[r] = p.scale;
+      row_zp[r] = p.zero_point;
+      row_sum[r] = p.sum;
+    }
   }
 
-  // acc[p] = q_chunk * packed_[p] for each pass, through the chunk's primitive.
-  void multiply(Chunk& c, uint8_t* q, int32_t* const acc[2], void* onednn_scratch) {
-    threads_apply_to_caller(c.team);
+  // acc[p] = q_chunk * packed_[p] for each pass, through the chunk's primitive, on `stream` with the
+  // memory objects src, dst, scratchpad (their handles are set here).
+  void multiply(const Chunk& c, dnnl::stream& stream, memory& src, memory& dst, memory& scratchpad, uint8_t* q,
+                int32_t* const acc[2], void* onednn_scratch) const {
+    threads_apply_to_caller(1);  // the primitives were made for one thread
     dnnl_status_t status = dnnl_success;
     for (int p = 0; p < passes_ && status == dnnl_success; ++p) {
-      status = dnnl_memory_set_data_handle_v2(c.src.get(), q, nullptr);
-      if (status == dnnl_success) status = dnnl_memory_set_data_handle_v2(c.dst.get(), acc[p], nullptr);
+      status = dnnl_memory_set_data_handle_v2(src.get(), q, nullptr);
+      if (status == dnnl_success) status = dnnl_memory_set_data_handle_v2(dst.get(), acc[p], nullptr);
       if (status == dnnl_success && c.scratchpad_bytes > 0)
-        status = dnnl_memory_set_data_handle_v2(c.scratchpad.get(), onednn_scratch, nullptr);
-      const dnnl_exec_arg_t args[4] = {{DNNL_ARG_SRC, c.src.get()},
+        status = dnnl_memory_set_data_handle_v2(scratchpad.get(), onednn_scratch, nullptr);
+      const dnnl_exec_arg_t args[4] = {{DNNL_ARG_SRC, src.get()},
                                        {DNNL_ARG_WEIGHTS, packed_[p].get()},
-                                       {DNNL_ARG_DST, c.dst.get()},
-                                       {DNNL_ARG_SCRATCHPAD, c.scratchpad_bytes > 0 ? c.scratchpad.get() : nullptr}};
+                                       {DNNL_ARG_DST, dst.get()},
+                                       {DNNL_ARG_SCRATCHPAD, c.scratchpad_bytes > 0 ? scratchpad.get() : nullptr}};
       if (status == dnnl_success)
-        status = dnnl_primitive_execute(c.primitive.get(), stream_.get(), c.scratchpad_bytes > 0 ? 4 : 3, args);
+        status = dnnl_primitive_execute(c.primitive.get(), stream.get(), c.scratchpad_bytes > 0 ? 4 : 3, args);
     }
-    if (status == dnnl_success) status = dnnl_stream_wait(stream_.get());
+    if (status == dnnl_success) status = dnnl_stream_wait(stream.get());
     if (status != dnnl_success)
       throw Error(ErrorCode::runtime, "int8 encoded linear (oneDNN): the u8 x s8 matmul (k = " + std::to_string(k_) +
                                           ", n = " + std::to_string(n_) + ") failed with status " +
                                           std::to_string(int(status)));
   }
 
-  // y rows r0 .. r0 + rows from the chunk's int32 results.
-  void epilogue(int64_t rows, int64_t r0, int32_t* const acc[2], const float* row_scale, const int32_t* row_zp,
-                const int32_t* row_sum, const float* bias, float* y, int64_t ldy) const {
+  // y rows r0 + first .. r0 + end from the chunk's int32 results (row r of the chunk at acc + r * n).
+  void epilogue_range(int64_t first, int64_t end, int64_t r0, int32_t* const acc[2], const float* row_scale,
+                      const int32_t* row_zp, const int32_t* row_sum, const float* bias, float* y, int64_t ldy) const {
     const auto epilogue_row = kernel_config().int8_rows->epilogue_row;  // AVX-512 or scalar: bit-identical
     const int64_t n = n_;
     const bool two = passes_ == 2;
-    const float* scale_w = scale_w_.data();
-    const int32_t* zp_w = zp_w_.data();
-    const int32_t* col_sum = col_sum_.data();
-    int32_t* acc0 = acc[0];
-    int32_t* acc1 = acc[1];
-    for_each_row_block(rows, n, [=](int64_t first, int64_t end) {
-      for (int64_t r = first; r < end; ++r) {
-        const int64_t row = r0 + r;
-        const Int8EpilogueRow e{n, acc0 + r * n, two ? acc1 + r * n : nullptr, row_scale[row], row_zp[row],
-                                row_sum[row], scale_w, zp_w, col_sum, bias, y + row * ldy};
-        epilogue_row(e);
-      }
-    });
+    for (int64_t r = first; r < end; ++r) {
+      const int64_t row = r0 + r;
+      const Int8EpilogueRow e{n, acc[0] + r * n, two ? acc[1] + r * n : nullptr, row_scale[row], row_zp[row],
+                              row_sum[row], scale_w_.data(), zp_w_.data(), col_sum_.data(), bias, y + row * ldy};
+      epilogue_row(e);
+    }
   }
 
   int64_t k_, n_;
@@ -345,7 +426,7 @@ class OnednnInt8Linear final : public EncodedLinear {
   std::vector<int32_t> col_sum_; // n: sum_i (W[i, j] - zp_w[j])
   memory::desc packed_desc_;
   memory packed_[2];             // the weights (or halves) in oneDNN's layout
-  mutable std::vector<ChunkSet> sets_;  // per thread setting; usually one
+  ChunkSet set_;  // the one-thread primitives and the threads' memory objects
 };
 
 }  // namespace

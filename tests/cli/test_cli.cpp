@@ -127,7 +127,7 @@ TEST(Cli, SmallRunsOnOneThreadFollowTheWaitPolicy) {
     EXPECT_EQ(std::system(cmd.c_str()), 0) << cmd;
     return leanembed::test::read_file(out.string());
   };
-  EXPECT_NE(info("OMP_WAIT_POLICY=passive", "--dtype q8").find("2 threads (runs under 256 tokens: 1)"), std::string::npos)
+  EXPECT_NE(info("OMP_WAIT_POLICY=passive", "--dtype q8").find("2 threads (runs under 129 tokens: 1)"), std::string::npos)
       << info("OMP_WAIT_POLICY=passive", "--dtype q8");
   EXPECT_NE(info("OMP_WAIT_POLICY=PASSIVE", "").find("2 threads (runs under 32 tokens: 1)"), std::string::npos);
   EXPECT_NE(info("GOMP_SPINCOUNT=0", "").find("(runs under 32 tokens: 1)"), std::string::npos);

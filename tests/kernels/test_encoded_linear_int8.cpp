@@ -522,6 +522,42 @@ TEST(EncodedLinearInt8Fast, FollowsTheThreadSetting) {
   threads_set(before);
 }
 
+// Rows split over threads (one parallel region, one-thread primitives, equal chunks) against the
+// one-thread path, which runs the chunks in turn: the same bits, for row counts of one block, of
+// two blocks, around a chunk's 128 rows and of many chunks, with plain and split weights, on 1, 2
+// and 3 threads (3: chunks that do not divide evenly). Each thread's slot adds to the scratch.
+TEST(EncodedLinearInt8Fast, RowsSplitOverThreadsGiveTheOneThreadBits) {
+  const int before = threads_get();
+  for (bool split : {false, true}) {
+    const Case c{300, 384, 96, true, 2, 2, true, 0, 0};
+    Problem p = Problem::make(c, split ? 23 : 21);
+    auto layer = encoded_linear_int8_onednn(p.w.view, split);
+    for (int64_t m : {int64_t{1}, int64_t{16}, int64_t{17}, int64_t{33}, int64_t{128}, int64_t{129}, int64_t{300}}) {
+      std::vector<float> expected;
+      for (int threads : {1, 2, 3}) {
+        threads_set(threads);
+        std::vector<float> y(std::size_t(m * c.n), -1.0f);
+        run_exact(*layer, m, p.x.data(), p.ldx, y.data(), c.n, p.bias.data());
+        if (threads == 1) {
+          expected = y;
+          continue;
+        }
+        EXPECT_TRUE(y == expected) << "m = " << m << ", " << threads << " threads, split " << split;
+      }
+    }
+  }
+  threads_set(1);
+  const std::size_t one = encoded_linear_int8_onednn(Problem::make({300, 384, 96, true, 2, 2, true, 0, 0}, 3).w.view, false)
+                              ->scratch_bytes(300);
+  threads_set(2);
+  auto two_layer = encoded_linear_int8_onednn(Problem::make({300, 384, 96, true, 2, 2, true, 0, 0}, 3).w.view, false);
+  const std::size_t two_300 = two_layer->scratch_bytes(300), two_16 = two_layer->scratch_bytes(16);
+  threads_set(1);
+  EXPECT_GT(two_300, one);                          // a second thread's chunk results
+  EXPECT_EQ(two_16, two_layer->scratch_bytes(16));  // one row block stays on one thread
+  threads_set(before);
+}
+
 // ---- sizes and errors ---------------------------------------------------------------------------
 
 TEST(EncodedLinearInt8, OwnedAndScratchBytes) {

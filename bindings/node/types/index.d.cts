@@ -31,7 +31,7 @@ export interface EmbedderOptions {
   /** Intra-op threads; 0 = all cores (default). Process-wide: the last Embedder loaded sets it. */
   threads?: number;
   /** Encoder runs of fewer tokens use one thread: -1 = automatic (default: with the package's
-   *  OMP_WAIT_POLICY=passive, fp32 32, q8/int8/uint8 256, q4 64, fp16 0), 0 = never. */
+   *  OMP_WAIT_POLICY=passive, fp32 32, q8/int8/uint8 129, q4 64, fp16 0), 0 = never. */
   parallelMinTokens?: number;
   /** Tokens per text including [CLS]/[SEP]; 0 = the model folder's (default). */
   maxLength?: number;

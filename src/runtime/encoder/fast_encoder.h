@@ -68,8 +68,8 @@ struct FastEncoderOptions {
   int64_t attention_gemm_min_len = 48;
   // Runs of fewer real tokens than this use one thread (the calling one) whatever the thread
   // setting: under a passive wait policy every parallel region must wake the pool, and for small
-  // runs that costs more than a second core gives (q8 MiniLM, one sentence on 2 cores: 4.1 ms
-  // instead of 1.7). A text's vector does not depend on the thread count, so not on this either.
+  // runs that costs more than a second core gives (q8 MiniLM, one sentence on 2 cores: 2.9 ms
+  // instead of 1.5). A text's vector does not depend on the thread count, so not on this either.
   // -1 = automatic: when kernels::pool_threads_sleep(), the feed-forward input layers' kernel's
   // EncodedLinear::parallel_min_rows() (kFloatParallelMinTokens for fp32 layers; 0 with
   // Implementation::reference), else 0. 0 = never.

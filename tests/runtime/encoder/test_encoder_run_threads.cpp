@@ -25,7 +25,7 @@ struct File {
 // The MiniLM files of each weight form and the measured thresholds they get (fast_encoder.h,
 // the kernels' EncodedLinear::parallel_min_rows()).
 const File kFiles[] = {{"model.onnx", kFloatParallelMinTokens},
-                       {"model_quantized.onnx", 256},
+                       {"model_quantized.onnx", 129},
                        {"model_q4.onnx", 64},
                        {"model_fp16.onnx", 0}};
 
