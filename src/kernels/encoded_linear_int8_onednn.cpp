@@ -148,7 +148,7 @@ class OnednnInt8Linear final : public EncodedLinear {
         const int64_t rows = std::min(cut.chunk_rows, cut.m_pad - r0);
         Chunk& c = set.chunks[rows / kRowBlock - 1];
         multiply(c, stream_, c.src, c.dst, c.scratchpad, q + r0 * k_, acc, onednn_scratch);
-        epilogue_range(0, std::min(rows, m - r0), r0, acc, row_scale, row_zp, row_sum, bias, y, ldy);
+        epilogue(std::min(rows, m - r0), r0, acc, row_scale, row_zp, row_sum, bias, y, ldy);
       }
       return;
     }
@@ -172,7 +172,7 @@ class OnednnInt8Linear final : public EncodedLinear {
           const int kind = int(rows / kRowBlock - 1);
           multiply(set.chunks[kind], own.stream, own.src[kind], own.dst[kind], own.scratchpad[kind], q + r0 * k_, acc,
                    onednn_scratch);
-          epilogue_range(0, real, r0, acc, row_scale, row_zp, row_sum, bias, y, ldy);
+          epilogue(real, r0, acc, row_scale, row_zp, row_sum, bias, y, ldy);
         }
       } catch (...) {
 #pragma omp critical(leanembed_int8_rows_split)
@@ -189,8 +189,8 @@ class OnednnInt8Linear final : public EncodedLinear {
     memory src, dst, scratchpad;  // handles set per call
     std::size_t scratchpad_bytes = 0;
   };
-  // One thread's stream and memory objects when rows are split (made on the calling thread, once:
-  // a worker thread that allocates gets a malloc arena of its own, measured +3 MB of peak RSS).
+  // One thread's stream and memory objects when rows are split (made once, on the calling thread
+  // before the region, not per call; oneDNN still mallocs each execution's small argument map).
   struct ThreadMemory {
     dnnl::stream stream;
     std::array<memory, kChunkKinds> src, dst, scratchpad;
@@ -204,7 +204,7 @@ class OnednnInt8Linear final : public EncodedLinear {
     int64_t m_pad = 0;       // m rounded up to kRowBlock
     int64_t chunk_rows = 0;  // rows of every chunk but the last (a multiple of kRowBlock)
     int64_t chunks = 0;
-    int team = 1;            // rows split over this many threads; 1 = chunks in turn, columns split in oneDNN
+    int team = 1;            // rows split over this many threads; 1 = the chunks in turn on the calling thread
   };
 
   // Byte offsets into the caller's scratch for m rows: q, the per-row quantization, then one slot
@@ -402,13 +402,13 @@ class OnednnInt8Linear final : public EncodedLinear {
                                           std::to_string(int(status)));
   }
 
-  // y rows r0 + first .. r0 + end from the chunk's int32 results (row r of the chunk at acc + r * n).
-  void epilogue_range(int64_t first, int64_t end, int64_t r0, int32_t* const acc[2], const float* row_scale,
-                      const int32_t* row_zp, const int32_t* row_sum, const float* bias, float* y, int64_t ldy) const {
+  // y rows r0 .. r0 + rows from the chunk's int32 results (row r of the chunk at acc + r * n).
+  void epilogue(int64_t rows, int64_t r0, int32_t* const acc[2], const float* row_scale, const int32_t* row_zp,
+                const int32_t* row_sum, const float* bias, float* y, int64_t ldy) const {
     const auto epilogue_row = kernel_config().int8_rows->epilogue_row;  // AVX-512 or scalar: bit-identical
     const int64_t n = n_;
     const bool two = passes_ == 2;
-    for (int64_t r = first; r < end; ++r) {
+    for (int64_t r = 0; r < rows; ++r) {
       const int64_t row = r0 + r;
       const Int8EpilogueRow e{n, acc[0] + r * n, two ? acc[1] + r * n : nullptr, row_scale[row], row_zp[row],
                               row_sum[row], scale_w_.data(), zp_w_.data(), col_sum_.data(), bias, y + row * ldy};
