@@ -340,11 +340,13 @@ TEST(WordTableByPread, KeepsTheTablesPagesOutOfTheProcess) {
   const std::size_t by_mapping = pages_in_process(tb.bytes, table_bytes);
   std::printf("word table: %zu pages; in the process after %zu sentences: %zu read by pread, %zu through the mapping\n",
               table_pages, ref.ids.size(), by_pread, by_mapping);
-  // By pread: at most the pages the reader and the attach check touched at the table's two ends
-  // (with the kernel's fault-around of up to 16 pages each). Through the mapping: every row read
-  // brings its pages (the measurement sees them).
-  EXPECT_LE(by_pread, 2u * 17u);
-  EXPECT_GT(by_mapping, 4u * 17u);
+  // By pread: at most what faults at the table's two ends bring in — the attach check's reads
+  // there and the reads of the tensors stored next to it (the position table is read through the
+  // mapping by every run) — each fault mapping up to 16 cached pages around it (the kernel's
+  // fault-around), two windows per end at most: 4 x 17. (2 x 17 failed on a fresh machine: 36.)
+  // Through the mapping: every row read brings its pages (the measurement sees them).
+  EXPECT_LE(by_pread, 4u * 17u);
+  EXPECT_GT(by_mapping, 8u * 17u);
 }
 
 TEST(WordTableByPread, TheEngineSaysSoAndCanBeToldNotTo) {
