@@ -139,41 +139,32 @@ class OnednnInt8Linear final : public EncodedLinear {
       return static_cast<void*>(s + l.onednn);
     };
 
-    if (cut.team == 1) {
-      int32_t* acc[2];
-      void* onednn_scratch = slot_acc(0, acc);
-      quantize_range(0, m, x, ldx, q, row_scale, row_zp, row_sum);
-      std::memset(q + m * k_, 0, std::size_t((cut.m_pad - m) * k_));  // padding rows: computed, never read
-      for (int64_t r0 = 0; r0 < cut.m_pad; r0 += cut.chunk_rows) {
-        const int64_t rows = std::min(cut.chunk_rows, cut.m_pad - r0);
-        Chunk& c = set.chunks[rows / kRowBlock - 1];
-        multiply(c, stream_, c.src, c.dst, c.scratchpad, q + r0 * k_, acc, onednn_scratch);
-        epilogue(std::min(rows, m - r0), r0, acc, row_scale, row_zp, row_sum, bias, y, ldy);
-      }
-      return;
-    }
-
-    // Rows split: thread t takes chunks t, t + team, ...; no exception may leave the region.
+    // Thread t's share: chunks t, t + team, ... — quantized, multiplied with its own memory objects
+    // and stream, and finished. One thread runs every chunk in turn.
     prepare_split(set, cut);
+    auto run_share = [&](int t) {
+      int32_t* acc[2];
+      void* onednn_scratch = slot_acc(t, acc);
+      ThreadMemory& own = set.split[std::size_t(t)];
+      for (int64_t chunk = t; chunk < cut.chunks; chunk += cut.team) {
+        const int64_t r0 = chunk * cut.chunk_rows;
+        const int64_t rows = std::min(cut.chunk_rows, cut.m_pad - r0), real = std::min(rows, m - r0);
+        quantize_range(r0, r0 + real, x, ldx, q, row_scale, row_zp, row_sum);
+        std::memset(q + (r0 + real) * k_, 0, std::size_t((rows - real) * k_));  // padding rows: computed, never read
+        const int kind = int(rows / kRowBlock - 1);
+        multiply(set.chunks[kind], own.stream, own.src[kind], own.dst[kind], own.scratchpad[kind], q + r0 * k_, acc,
+                 onednn_scratch);
+        epilogue(real, r0, acc, row_scale, row_zp, row_sum, bias, y, ldy);
+      }
+    };
+    if (cut.team == 1) return run_share(0);
+
+    // Rows split: no exception may leave the region.
     std::exception_ptr failure;
 #pragma omp parallel num_threads(cut.team)
     {
       try {
-        const int t = omp_get_thread_num();
-        int32_t* acc[2];
-        void* onednn_scratch = slot_acc(t, acc);
-        threads_apply_to_caller(1);  // the one-thread primitives were made so
-        ThreadMemory& own = set.split[std::size_t(t)];
-        for (int64_t chunk = t; chunk < cut.chunks; chunk += cut.team) {
-          const int64_t r0 = chunk * cut.chunk_rows;
-          const int64_t rows = std::min(cut.chunk_rows, cut.m_pad - r0), real = std::min(rows, m - r0);
-          quantize_range(r0, r0 + real, x, ldx, q, row_scale, row_zp, row_sum);
-          std::memset(q + (r0 + real) * k_, 0, std::size_t((rows - real) * k_));  // padding rows
-          const int kind = int(rows / kRowBlock - 1);
-          multiply(set.chunks[kind], own.stream, own.src[kind], own.dst[kind], own.scratchpad[kind], q + r0 * k_, acc,
-                   onednn_scratch);
-          epilogue(real, r0, acc, row_scale, row_zp, row_sum, bias, y, ldy);
-        }
+        run_share(omp_get_thread_num());
       } catch (...) {
 #pragma omp critical(leanembed_int8_rows_split)
         if (!failure) failure = std::current_exception();
@@ -186,11 +177,11 @@ class OnednnInt8Linear final : public EncodedLinear {
   // One fixed-shape primitive (rows x k by k x n) and the memory objects its calls rebind.
   struct Chunk {
     dnnl::matmul primitive;
-    memory src, dst, scratchpad;  // handles set per call
+    memory src, dst, scratchpad;  // descriptors the threads' own memory objects are made from
     std::size_t scratchpad_bytes = 0;
   };
-  // One thread's stream and memory objects when rows are split (made once, on the calling thread
-  // before the region, not per call; oneDNN still mallocs each execution's small argument map).
+  // One thread's stream and memory objects (made once, on the calling thread before any region,
+  // not per call; oneDNN still mallocs each execution's small argument map).
   struct ThreadMemory {
     dnnl::stream stream;
     std::array<memory, kChunkKinds> src, dst, scratchpad;

@@ -34,7 +34,7 @@ Batcher::Batcher(Embedder& embedder, BatchLimits limits, Metrics& metrics)
 
 void Batcher::warm_up() {
   // Both kinds of encoder run, so that the first request of either shape pays no one-time cost
-  // (oneDNN primitives made per thread count, the OpenMP pool's threads): a short text, and, when
+  // (the fp32 matmul's oneDNN primitives, made per thread count; the OpenMP pool's threads): a short text, and, when
   // short runs stay on one thread (EmbedderInfo::parallel_min_tokens), sequences of that many
   // tokens in all (the short text's tokens repeated between [CLS] and [SEP], at most max_length each).
   const std::vector<int64_t> ids = embedder_.tokenize("warm up", Truncation::right, false).ids;
