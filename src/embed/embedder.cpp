@@ -537,14 +537,16 @@ void Embedder::Impl::embed_id_batches(Loaded& l, std::span<const std::span<const
   const std::size_t n = ids.size();
   std::vector<std::size_t> order(n);
   std::iota(order.begin(), order.end(), 0);
-  std::stable_sort(order.begin(), order.end(), [&](std::size_t a, std::size_t b) { return ids[a].size() < ids[b].size(); });
+  // Longest first: the first batch needs the largest arena and buffers, so a kept arena is made once
+  // per call instead of growing (a new allocation, its pages faulted in afresh) with every batch.
+  std::stable_sort(order.begin(), order.end(), [&](std::size_t a, std::size_t b) { return ids[a].size() > ids[b].size(); });
 
   std::vector<int64_t> packed, offsets;
   std::vector<float> hidden_states, pooled;
   std::size_t next = 0;
   while (next < n) {
     // One batch: at least one text, then as many as fit batch_size, batch_tokens and the budget.
-    // Texts come shortest first, so the text being added is the batch's longest.
+    // Texts come longest first, so the batch's first text is its longest.
     std::size_t end = next;
     int64_t tokens = 0;
     while (end < n && static_cast<int64_t>(end - next) < options.batch_size) {
@@ -552,7 +554,8 @@ void Embedder::Impl::embed_id_batches(Loaded& l, std::span<const std::span<const
       if (end > next) {
         if (tokens + len > options.batch_tokens) break;
         if (work_budget > 0 &&
-            batch_work_bytes(*l.engine, static_cast<int64_t>(end - next) + 1, tokens + len, len) > work_budget) {
+            batch_work_bytes(*l.engine, static_cast<int64_t>(end - next) + 1, tokens + len,
+                             static_cast<int64_t>(ids[order[next]].size())) > work_budget) {
           break;
         }
       }
@@ -563,7 +566,7 @@ void Embedder::Impl::embed_id_batches(Loaded& l, std::span<const std::span<const
     if (work_budget > 0) {
       // A kept arena or buffer from an earlier, differently shaped batch may be larger than this
       // batch's plan: release it rather than hold both.
-      const int64_t longest = static_cast<int64_t>(ids[order[end - 1]].size());
+      const int64_t longest = static_cast<int64_t>(ids[order[next]].size());
       const std::size_t planned = l.engine->planned_bytes(static_cast<int64_t>(count), tokens, longest);
       if (l.arena_held > planned &&
           batch_work_bytes(*l.engine, static_cast<int64_t>(count), tokens, longest) - planned + l.arena_held > work_budget) {

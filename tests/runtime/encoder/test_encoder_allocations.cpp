@@ -1,6 +1,7 @@
 // Allocation behaviour of FastEncoder::run, observed through a replaced global operator new (this
 // test binary only): a warm run with the arena kept allocates nothing; with the arena off, the run
-// allocates exactly the planned arena once and frees it before returning.
+// allocates exactly the planned arena once and frees it before returning; an Embedder call cut into
+// many batches makes its arena once.
 #include <gtest/gtest.h>
 
 #include <atomic>
@@ -9,17 +10,20 @@
 #include <new>
 
 #include "encoder_test_data.h"
+#include "leanembed/embedder.h"
 
 namespace {
 
 std::atomic<bool> g_counting{false};
 std::atomic<long> g_allocations{0};
+std::atomic<long> g_aligned_allocations{0};  // asked for 64-byte alignment or more: the encoder's arena
 std::atomic<long long> g_outstanding{0}, g_peak{0};
 
 // Each block carries its size in a 64-byte header so frees can be counted.
 constexpr std::size_t kHeader = 64;
 
 void* counted_alloc(std::size_t n, std::size_t align) {
+  if (g_counting.load() && align >= 64) ++g_aligned_allocations;
   if (align < kHeader) align = kHeader;
   // The user block starts `align` bytes into the allocation; its size and alignment sit just before it.
   void* base = std::aligned_alloc(align, (n + 2 * align - 1) / align * align);
@@ -85,6 +89,7 @@ using namespace test_data;
 struct Counting {
   Counting() {
     g_allocations = 0;
+    g_aligned_allocations = 0;
     g_outstanding = 0;
     g_peak = 0;
     g_counting = true;
@@ -170,6 +175,28 @@ TEST(EncoderAllocations, ArenaOffAllocatesThePlanOnceAndFreesIt) {
   EXPECT_EQ(g_peak.load(), static_cast<long long>(planned));
   EXPECT_EQ(g_outstanding.load(), 0);
   EXPECT_EQ(e.arena_bytes(), 0u);
+}
+
+// One call of texts of many lengths, cut into batches of two: the texts run longest first, so the
+// first batch makes the arena and every later one fits in it (shortest first, each batch was longer
+// than the last and made a new arena, its pages faulted in afresh: 13% of a q8 run's time).
+TEST(EmbedderAllocations, ACallOfManyBatchesMakesItsArenaOnce) {
+  EmbedderOptions o;
+  o.location.model = test::shared_dir() + "/models/tiny-bert-synthetic";
+  o.idle_unload_seconds = 0;
+  o.batch_size = 2;
+  o.keep_arena = true;
+  Embedder embedder(o);
+  std::vector<std::string> texts;
+  std::string text;
+  for (int words = 1; words <= 12; ++words) texts.push_back(text += (words > 1 ? " word" : "word"));
+  long arenas;
+  {
+    Counting counting;
+    (void)embedder.embed(texts);
+    arenas = g_aligned_allocations.load();
+  }
+  EXPECT_EQ(arenas, 1);
 }
 
 }  // namespace
