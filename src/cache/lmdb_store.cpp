@@ -12,6 +12,7 @@
 #include <cstring>
 #include <ctime>
 #include <filesystem>
+#include <memory>
 #include <optional>
 #include <span>
 #include <system_error>
@@ -332,9 +333,11 @@ LmdbStore::StructureCheck LmdbStore::check_structure(lmdb_structure::Extent exte
         std::min<std::uint64_t>(static_cast<std::uint64_t>(st.st_size) / psize, static_cast<std::uint64_t>(info.me_last_pgno) + 1);
     // The bounds lmdb_structure.h states: a bit per page, kBufferPages pages.
     std::vector<std::uint64_t> seen((file_pages + 63) / 64);
-    std::vector<unsigned char> buffers(lmdb_structure::kBufferPages * psize);
+    // Not zeroed: check() reads a page into a buffer before it looks at it (zeroing the 66 pages,
+    // and faulting them in, was ~12% of a fuzz_cache_store input's time).
+    const auto buffers = std::make_unique_for_overwrite<unsigned char[]>(lmdb_structure::kBufferPages * psize);
     char why[320] = "";
-    lmdb_structure::Input in{extent, fd, psize, file_pages, mdb_txn_id(read), seen.data(), buffers.data(), why, sizeof why,
+    lmdb_structure::Input in{extent, fd, psize, file_pages, mdb_txn_id(read), seen.data(), buffers.get(), why, sizeof why,
                              &stop_check_};
     switch (lmdb_structure::check(in)) {
       case lmdb_structure::Verdict::sound: return {StructureCheck::sound, ""};
