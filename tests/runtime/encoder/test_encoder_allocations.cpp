@@ -184,6 +184,7 @@ TEST(EmbedderAllocations, ACallOfManyBatchesMakesItsArenaOnce) {
   EmbedderOptions o;
   o.location.model = test::shared_dir() + "/models/tiny-bert-synthetic";
   o.idle_unload_seconds = 0;
+  o.threads = 2;
   o.batch_size = 2;
   o.keep_arena = true;
   Embedder embedder(o);
