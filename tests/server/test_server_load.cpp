@@ -7,6 +7,7 @@
 #include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <mutex>
 #include <thread>
 
 #include "server_test_support.h"
@@ -93,6 +94,12 @@ TEST(Server, ConcurrentClientsEachGetTheCliVectorBitwise) {
   const std::vector<std::string> texts = corpus_sentences(96);
   const auto want = cli_vectors(minilm_model(), texts);
   std::atomic<int> wrong{0}, failed{0};
+  std::mutex problem_mutex;
+  std::string first_problem;  // what the first failed request or differing vector was
+  auto note = [&](const std::string& what) {
+    std::lock_guard lock(problem_mutex);
+    if (first_problem.empty()) first_problem = what;
+  };
   std::vector<std::thread> clients;
   for (int t = 0; t < 8; ++t) {
     clients.emplace_back([&, t] {
@@ -106,19 +113,25 @@ TEST(Server, ConcurrentClientsEachGetTheCliVectorBitwise) {
         auto r = c.Post(i % 3 == 0 ? "/v1/embeddings" : "/embed", json({{i % 3 == 0 ? "input" : "inputs", inputs}}).dump(), kJson);
         if (!r || r->status != 200) {
           ++failed;
+          note("request " + std::to_string(i) + ": " +
+               (r ? "status " + std::to_string(r->status) + ", body " + r->body.substr(0, 300)
+                  : "no answer (" + httplib::to_string(r.error()) + ")"));
           continue;
         }
         json j = json::parse(r->body);
         for (size_t k = 0; k < idx.size(); ++k) {
           const json& v = i % 3 == 0 ? j["data"][k]["embedding"] : j[k];
-          if (!bitwise(as_floats(v), want[idx[k]])) ++wrong;
+          if (!bitwise(as_floats(v), want[idx[k]])) {
+            ++wrong;
+            note("request " + std::to_string(i) + ": the vector of text " + std::to_string(idx[k]) + " differs from the CLI's");
+          }
         }
       }
     });
   }
   for (auto& t : clients) t.join();
-  EXPECT_EQ(failed.load(), 0);
-  EXPECT_EQ(wrong.load(), 0);
+  EXPECT_EQ(failed.load(), 0) << first_problem;
+  EXPECT_EQ(wrong.load(), 0) << first_problem;
   // Requests were batched together (some batch held more than one input).
   auto m = s.client().Get("/metrics");
   ASSERT_TRUE(m);
