@@ -547,6 +547,7 @@ void Embedder::Impl::embed_id_batches(Loaded& l, std::span<const std::span<const
   while (next < n) {
     // One batch: at least one text, then as many as fit batch_size, batch_tokens and the budget.
     // Texts come longest first, so the batch's first text is its longest.
+    const int64_t longest = static_cast<int64_t>(ids[order[next]].size());
     std::size_t end = next;
     int64_t tokens = 0;
     while (end < n && static_cast<int64_t>(end - next) < options.batch_size) {
@@ -554,8 +555,7 @@ void Embedder::Impl::embed_id_batches(Loaded& l, std::span<const std::span<const
       if (end > next) {
         if (tokens + len > options.batch_tokens) break;
         if (work_budget > 0 &&
-            batch_work_bytes(*l.engine, static_cast<int64_t>(end - next) + 1, tokens + len,
-                             static_cast<int64_t>(ids[order[next]].size())) > work_budget) {
+            batch_work_bytes(*l.engine, static_cast<int64_t>(end - next) + 1, tokens + len, longest) > work_budget) {
           break;
         }
       }
@@ -566,7 +566,6 @@ void Embedder::Impl::embed_id_batches(Loaded& l, std::span<const std::span<const
     if (work_budget > 0) {
       // A kept arena or buffer from an earlier, differently shaped batch may be larger than this
       // batch's plan: release it rather than hold both.
-      const int64_t longest = static_cast<int64_t>(ids[order[next]].size());
       const std::size_t planned = l.engine->planned_bytes(static_cast<int64_t>(count), tokens, longest);
       if (l.arena_held > planned &&
           batch_work_bytes(*l.engine, static_cast<int64_t>(count), tokens, longest) - planned + l.arena_held > work_budget) {

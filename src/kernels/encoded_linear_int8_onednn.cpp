@@ -141,11 +141,11 @@ class OnednnInt8Linear final : public EncodedLinear {
 
     // Thread t's share: chunks t, t + team, ... — quantized, multiplied with its own memory objects
     // and stream, and finished. One thread runs every chunk in turn.
-    prepare_split(set, cut);
+    prepare_threads(set, cut);
     auto run_share = [&](int t) {
       int32_t* acc[2];
       void* onednn_scratch = slot_acc(t, acc);
-      ThreadMemory& own = set.split[std::size_t(t)];
+      ThreadMemory& own = set.threads[std::size_t(t)];
       for (int64_t chunk = t; chunk < cut.chunks; chunk += cut.team) {
         const int64_t r0 = chunk * cut.chunk_rows;
         const int64_t rows = std::min(cut.chunk_rows, cut.m_pad - r0), real = std::min(rows, m - r0);
@@ -177,7 +177,7 @@ class OnednnInt8Linear final : public EncodedLinear {
   // One fixed-shape primitive (rows x k by k x n) and the memory objects its calls rebind.
   struct Chunk {
     dnnl::matmul primitive;
-    memory src, dst, scratchpad;  // descriptors the threads' own memory objects are made from
+    memory::desc src, dst, scratchpad;  // what each thread's own memory objects are made from
     std::size_t scratchpad_bytes = 0;
   };
   // One thread's stream and memory objects (made once, on the calling thread before any region,
@@ -188,7 +188,7 @@ class OnednnInt8Linear final : public EncodedLinear {
   };
   struct ChunkSet {
     std::array<Chunk, kChunkKinds> chunks;
-    std::vector<ThreadMemory> split;  // one per thread of the largest team so far
+    std::vector<ThreadMemory> threads;  // one per thread of the largest team so far
   };
   // How a run of m rows is cut into chunks (see the header comment).
   struct Cut {
@@ -279,26 +279,26 @@ class OnednnInt8Linear final : public EncodedLinear {
       threads_apply_to_caller(1);  // brgemm fixes its thread count at creation
       const dnnl::matmul::primitive_desc pd = make_pd(rows, packed_desc_);
       c.primitive = dnnl::matmul(pd);
-      c.src = memory(pd.src_desc(), engine_, nullptr);
-      c.dst = memory(pd.dst_desc(), engine_, nullptr);
-      c.scratchpad_bytes = pd.scratchpad_desc().get_size();
-      if (c.scratchpad_bytes > 0) c.scratchpad = memory(pd.scratchpad_desc(), engine_, nullptr);
+      c.src = pd.src_desc();
+      c.dst = pd.dst_desc();
+      c.scratchpad = pd.scratchpad_desc();
+      c.scratchpad_bytes = c.scratchpad.get_size();
     }
   }
 
   // Every thread of the cut's team gets a stream and memory objects for the chunk sizes it uses.
-  void prepare_split(ChunkSet& set, const Cut& cut) {
+  void prepare_threads(ChunkSet& set, const Cut& cut) {
     try {
-      while (set.split.size() < std::size_t(cut.team)) set.split.push_back({dnnl::stream(engine_), {}, {}, {}});
+      while (set.threads.size() < std::size_t(cut.team)) set.threads.push_back({dnnl::stream(engine_), {}, {}, {}});
       const int64_t last = cut.m_pad - (cut.chunks - 1) * cut.chunk_rows;
       for (int64_t rows : {cut.chunk_rows, last}) {
         const int kind = int(rows / kRowBlock - 1);
         const Chunk& c = set.chunks[kind];
-        for (ThreadMemory& own : set.split) {
+        for (ThreadMemory& own : set.threads) {
           if (own.src[kind]) continue;
-          own.src[kind] = memory(c.src.get_desc(), engine_, nullptr);
-          own.dst[kind] = memory(c.dst.get_desc(), engine_, nullptr);
-          if (c.scratchpad_bytes > 0) own.scratchpad[kind] = memory(c.scratchpad.get_desc(), engine_, nullptr);
+          own.src[kind] = memory(c.src, engine_, nullptr);
+          own.dst[kind] = memory(c.dst, engine_, nullptr);
+          if (c.scratchpad_bytes > 0) own.scratchpad[kind] = memory(c.scratchpad, engine_, nullptr);
         }
       }
     } catch (const dnnl::error& e) {
